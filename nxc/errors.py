@@ -1,0 +1,92 @@
+"""The one exception tree of nxc.
+
+Library code raises these; only ``nxc.cli`` turns them into a message and an exit code.
+Every message says what is wrong *and* what to do about it, in one line.
+
+    NxcError                      exit 1  something failed at run time
+    ├── InputError                exit 2  bad input from the user: fix the command or file
+    │   ├── ProjectError                  no project, broken nxc.json, unknown flavour
+    │   ├── RolesError                    bad -r option or roles file
+    │   ├── ManifestError                 build manifest missing, invalid or of another flavour
+    │   ├── DeploymentRecordError         deployment record missing or corrupted
+    │   └── ResourceLimitError            asks for more than this machine can hold
+    ├── MissingToolError          exit 3  an external program is not installed
+    ├── ExternalCommandError      exit 1  an external program (nix, qemu, oarsub...) failed
+    ├── NodeTimeoutError          exit 4  nodes did not come up in time (names them)
+    └── TransportError            exit 1  a node could not be reached or a command failed
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class NxcError(Exception):
+    """Root of every error nxc raises on purpose."""
+
+    exit_code: int = 1
+
+
+class InputError(NxcError):
+    """The user gave something nxc cannot use; the message says how to fix it."""
+
+    exit_code = 2
+
+
+class ProjectError(InputError):
+    """The project (flake.nix, nxc.json, flavour name) is missing or malformed."""
+
+
+class RolesError(InputError):
+    """A ``-r`` option or a roles file is malformed or names unknown roles."""
+
+
+class ManifestError(InputError):
+    """A build manifest is missing, malformed, or does not fit the request."""
+
+
+class DeploymentRecordError(InputError):
+    """A deployment record is missing or cannot be read."""
+
+
+class ResourceLimitError(InputError):
+    """The request does not fit the machine (memory, addresses, hosts)."""
+
+
+class MissingToolError(NxcError):
+    """An external program nxc needs is not installed."""
+
+    exit_code = 3
+
+    def __init__(self, program: str, package: str, purpose: str = "") -> None:
+        self.program = program
+        self.package = package
+        why = f" (needed {purpose})" if purpose else ""
+        super().__init__(
+            f"'{program}' was not found on PATH{why}; install it, e.g. "
+            f"'apt-get install {package}' on Debian or 'nix shell nixpkgs#{package}'"
+        )
+
+
+class ExternalCommandError(NxcError):
+    """An external program ran and failed."""
+
+    def __init__(self, message: str, log_path: Path | None = None) -> None:
+        self.log_path = log_path
+        if log_path is not None:
+            message = f"{message} (full log: {log_path})"
+        super().__init__(message)
+
+
+class NodeTimeoutError(NxcError):
+    """Some nodes did not reach the awaited state before the deadline."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, missing: list[str] | None = None) -> None:
+        self.missing = list(missing or [])
+        super().__init__(message)
+
+
+class TransportError(NxcError):
+    """A node could not be reached, or a remote operation failed."""

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Set up everything the tests need, then run lint and the test suite.
+# Extra arguments go to pytest, e.g.  scripts/test.sh -m "not vm and not oar and not docker"
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+.venv/bin/ruff check nxc tests benchmarks
+if (($#)); then
+    .venv/bin/python -m pytest "$@"
+else
+    .venv/bin/python -m pytest -m "not nixos"
+fi
