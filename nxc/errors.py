@@ -9,11 +9,14 @@ Every message says what is wrong *and* what to do about it, in one line.
     │   ├── RolesError                    bad -r option or roles file
     │   ├── ManifestError                 build manifest missing, invalid or of another flavour
     │   ├── DeploymentRecordError         deployment record missing or corrupted
+    │   ├── DeploymentActiveError         a deployment is still running: stop it first
     │   └── ResourceLimitError            asks for more than this machine can hold
     ├── MissingToolError          exit 3  an external program is not installed
     ├── ExternalCommandError      exit 1  an external program (nix, qemu, oarsub...) failed
+    ├── DeploymentLockedError     exit 1  another nxc process holds a deployment's lock
     ├── NodeTimeoutError          exit 4  nodes did not come up in time (names them)
-    └── TransportError            exit 1  a node could not be reached or a command failed
+    ├── TransportError            exit 1  a node could not be reached or a command failed
+    └── UnsupportedOperationError exit 1  the flavour cannot do this (e.g. crash a Grid'5000 node)
 """
 
 from __future__ import annotations
@@ -49,6 +52,10 @@ class DeploymentRecordError(InputError):
     """A deployment record is missing or cannot be read."""
 
 
+class DeploymentActiveError(InputError):
+    """The request needs a deployment to be stopped first (e.g. ``nxc clean``)."""
+
+
 class ResourceLimitError(InputError):
     """The request does not fit the machine (memory, addresses, hosts)."""
 
@@ -78,6 +85,10 @@ class ExternalCommandError(NxcError):
         super().__init__(message)
 
 
+class DeploymentLockedError(NxcError):
+    """Another nxc process is working on the same deployment record."""
+
+
 class NodeTimeoutError(NxcError):
     """Some nodes did not reach the awaited state before the deadline."""
 
@@ -90,3 +101,7 @@ class NodeTimeoutError(NxcError):
 
 class TransportError(NxcError):
     """A node could not be reached, or a remote operation failed."""
+
+
+class UnsupportedOperationError(NxcError):
+    """The deployment's flavour cannot perform the requested operation."""
