@@ -1,0 +1,222 @@
+# lib.compose: the nixpkgs-free core of the Nix library.
+#
+# `seamFor` turns the caller's arguments into the seam, the only place nixpkgs is touched
+# (seam/nixos.nix for real builds, tests/fixtures/nixlib/seam.nix for the test suite):
+#   pkgs, lib, modulesPath            handed to compositions
+#   evalRole { compositionName, roleName, module, flavour, setup }
+#                                     -> { system = <derivation>; }
+#   artefacts { compositionName, flavour, roles }
+#                                     -> { kernel?, initrd?, cmdline?, image?, containers? }
+#   mkManifest { name, json }         -> derivation whose output holds manifest.json
+#
+# Everything else (names, compositions, roles, test script, defaults, setup, manifest) is here.
+seamFor:
+{
+  nixpkgs ? null,
+  system ? "x86_64-linux",
+  composition ? null,
+  compositions ? null,
+  single_composition_name ? "composition",
+  flavours ? null,
+  flavour ? null,
+  extraConfigurations ? [ ],
+  overlays ? [ ],
+  setup ? null,
+  nur ? null,
+  pkgs ? null,
+  ...
+}:
+let
+  knownFlavours = import ./flavours.nix;
+  helpers = import ./helpers.nix;
+
+  envOverrides = builtins.getEnv "NXC_SETUP_OVERRIDES";
+  setupValue = import ./setup.nix {
+    inherit setup;
+    overrides = if envOverrides == "" then { } else builtins.fromJSON envOverrides;
+  };
+
+  seam = seamFor {
+    inherit
+      nixpkgs
+      system
+      extraConfigurations
+      overlays
+      nur
+      pkgs
+      ;
+    setup = setupValue;
+  };
+
+  importIfPath = value: if builtins.isPath value || builtins.isString value then import value else value;
+
+  compositionTable =
+    if compositions != null then
+      let
+        table = importIfPath compositions;
+      in
+      if builtins.isAttrs table then
+        table
+      else
+        throw "nxc: `compositions` must be an attribute set of compositions (name = composition), got a ${builtins.typeOf table}"
+    else if composition != null then
+      { ${single_composition_name} = importIfPath composition; }
+    else
+      throw "nxc: lib.compose needs `composition = ./composition.nix;` or `compositions = ./compositions.nix;`";
+
+  flavourTable =
+    let
+      wanted =
+        if flavours != null then
+          importIfPath flavours
+        else if flavour != null then
+          [ flavour ]
+        else
+          builtins.attrNames knownFlavours;
+      asName = f: if builtins.isAttrs f then f.name else f;
+      check =
+        name:
+        if knownFlavours ? ${name} then
+          knownFlavours.${name}
+        else
+          throw "nxc: unknown flavour '${name}'; known flavours: ${builtins.concatStringsSep ", " (builtins.attrNames knownFlavours)}";
+    in
+    if builtins.isList wanted then
+      builtins.listToAttrs (
+        map (f: {
+          name = asName f;
+          value = check (asName f);
+        }) wanted
+      )
+    else
+      builtins.mapAttrs (name: _: check name) wanted;
+
+  compositionArgs = flavourMeta: {
+    inherit (seam) pkgs lib modulesPath;
+    inherit system nur helpers;
+    flavour = flavourMeta;
+    setup = setupValue;
+  };
+
+  # A composition is a function (called with compositionArgs) or an attribute set.
+  loadComposition =
+    name: value: flavourMeta:
+    let
+      body =
+        if builtins.isFunction value then
+          value (compositionArgs flavourMeta)
+        else if builtins.isAttrs value then
+          value
+        else
+          throw "nxc: composition '${name}' must be a function ({ pkgs, ... }: { roles = ...; }) or an attribute set, got a ${builtins.typeOf value}";
+      roles =
+        if body ? roles then
+          body.roles
+        else if body ? nodes then
+          body.nodes
+        else
+          throw "nxc: composition '${name}' defines neither `roles` nor `nodes`";
+    in
+    if !(builtins.isAttrs body) then
+      throw "nxc: composition '${name}' must evaluate to an attribute set, got a ${builtins.typeOf body}"
+    else if !(builtins.isAttrs roles) then
+      throw "nxc: `roles` of composition '${name}' must be an attribute set (role = module)"
+    else
+      {
+        inherit roles;
+        testScript = body.testScript or "";
+        rolesDistribution = body.rolesDistribution or { };
+      };
+
+  checkModule =
+    compositionName: roleName: module:
+    if builtins.isFunction module || builtins.isAttrs module || builtins.isPath module then
+      module
+    else
+      throw "nxc: role '${roleName}' of composition '${compositionName}' is not a NixOS module (a function, attribute set or path), got a ${builtins.typeOf module}";
+
+  evalComposition =
+    compositionName: flavourMeta:
+    let
+      loaded = loadComposition compositionName compositionTable.${compositionName} flavourMeta;
+      roles = builtins.mapAttrs (
+        roleName: module:
+        seam.evalRole {
+          inherit compositionName roleName;
+          module = checkModule compositionName roleName module;
+          flavour = flavourMeta;
+          setup = setupValue;
+        }
+      ) loaded.roles;
+      artefacts = seam.artefacts {
+        inherit compositionName roles;
+        flavour = flavourMeta;
+      };
+      testScript =
+        if builtins.isFunction loaded.testScript then
+          loaded.testScript { nodes = roles; }
+        else
+          loaded.testScript;
+    in
+    {
+      inherit roles;
+      manifest = {
+        roles = builtins.mapAttrs (roleName: role: {
+          system = "${role.system}";
+          default_count = loaded.rolesDistribution.${roleName} or 1;
+        }) roles;
+        test_script = testScript;
+        inherit artefacts;
+      };
+    };
+
+  package =
+    name: flavourMeta: names:
+    let
+      evaluated = builtins.listToAttrs (
+        map (c: {
+          name = c;
+          value = evalComposition c flavourMeta;
+        }) names
+      );
+      manifest = {
+        nxc_manifest = 1;
+        flavour = flavourMeta.name;
+        inherit system;
+        compositions = builtins.mapAttrs (_: e: e.manifest) evaluated;
+      };
+    in
+    seam.mkManifest {
+      name = builtins.replaceStrings [ "::" ] [ "--" ] name;
+      json = builtins.toJSON manifest;
+    }
+    // {
+      nxc = {
+        inherit name manifest;
+        flavour = flavourMeta.name;
+        compositions = names;
+        roles = builtins.mapAttrs (_: e: builtins.mapAttrs (_: r: r.system) e.roles) evaluated;
+      };
+    };
+
+  compositionNames = builtins.attrNames compositionTable;
+  flavourNames = builtins.attrNames flavourTable;
+
+  single = builtins.concatMap (
+    c:
+    map (f: {
+      name = "${c}::${f}";
+      value = package "${c}::${f}" flavourTable.${f} [ c ];
+    }) flavourNames
+  ) compositionNames;
+
+  allInOne =
+    if builtins.length compositionNames < 2 then
+      [ ]
+    else
+      map (f: {
+        name = "::${f}";
+        value = package "::${f}" flavourTable.${f} compositionNames;
+      }) (builtins.filter (f: flavourTable.${f}.all_in_one) flavourNames);
+in
+builtins.listToAttrs (single ++ allInOne)
