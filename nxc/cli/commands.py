@@ -10,7 +10,7 @@ import importlib
 
 import typer
 
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["status", "clean"]
 
 
 def register_all(app: typer.Typer) -> None:

@@ -1,0 +1,113 @@
+"""``nxc status``: the recorded deployments, or one deployment's nodes."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from nxc.deployment import Deployment
+
+
+def status(
+    name: Annotated[
+        str | None,
+        typer.Argument(help="A deployment (composition::flavour[::tag]); default: list them all."),
+    ] = None,
+    live: Annotated[
+        bool,
+        typer.Option("--live", "-l", help="Also ask the flavour which nodes run now."),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the record(s) as JSON.")] = False,
+) -> None:
+    """Show deployments (flavour, recorded state, nodes) or one deployment's nodes and roles."""
+    from nxc.cli.app import settings
+    from nxc.project import find_project
+
+    store = find_project(settings.envdir).deployments
+    if name is None:
+        deployments = store.list()
+        if as_json:
+            _print_json([deployment.to_dict() for deployment in deployments])
+        elif not deployments:
+            typer.echo(f"no deployment recorded in {store.deploy_dir}")
+        else:
+            _print_deployments(deployments)
+        return
+    deployment = store.load(name)
+    if as_json:
+        _print_json(deployment.to_dict())
+        return
+    live_states = _probe(deployment) if live else None
+    _print_nodes(deployment, live_states)
+
+
+def _probe(deployment: Deployment) -> dict[str, str]:
+    from nxc.flavours import get_flavour
+
+    states = get_flavour(deployment.flavour).probe(deployment)
+    return {hostname: str(state) for hostname, state in states.items()}
+
+
+def _print_deployments(deployments: list[Deployment]) -> None:
+    rows = [
+        [d.name, d.flavour, str(d.state), str(len(d.nodes)), _when(d.created_at)]
+        for d in deployments
+    ]
+    _print_table(["NAME", "FLAVOUR", "STATE", "NODES", "CREATED"], rows)
+
+
+def _print_nodes(deployment: Deployment, live_states: dict[str, str] | None) -> None:
+    roles = ", ".join(f"{role}={len(hosts)}" for role, hosts in deployment.roles().items())
+    typer.echo(
+        f"{deployment.name}: {deployment.state}, flavour {deployment.flavour}, "
+        f"roles {roles or 'none'}, created {_when(deployment.created_at)}, "
+        f"updated {_when(deployment.updated_at)}"
+    )
+    headers = ["HOSTNAME", "ROLE", "ADDRESS", "SSH", "STATE"]
+    if live_states is not None:
+        headers.append("LIVE")
+    rows = []
+    for node in deployment.nodes:
+        row = [node.hostname, node.role, node.address, f"{node.ssh_host}:{node.ssh_port}"]
+        row.append(str(node.state))
+        if live_states is not None:
+            row.append(live_states.get(node.hostname, "unknown"))
+        rows.append(row)
+    _print_table(headers, rows)
+
+
+def _when(timestamp: float) -> str:
+    from datetime import datetime
+
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _print_json(data: object) -> None:
+    import json
+
+    typer.echo(json.dumps(data, indent=2))
+
+
+def _print_table(headers: list[str], rows: list[list[str]]) -> None:
+    """A rich table on a terminal, aligned plain columns otherwise (pipes, files, tests)."""
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*headers, box=None, header_style="bold")
+        for row in rows:
+            table.add_row(*row)
+        Console().print(table)
+        return
+    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=True)]
+    for line in [headers, *rows]:
+        cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=True)]
+        typer.echo("  ".join(cells).rstrip())
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``nxc status`` to the application."""
+    app.command("status")(status)

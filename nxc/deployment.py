@@ -1,0 +1,579 @@
+"""Deployment records: what was started, where, and everything ``nxc stop`` must undo.
+
+A record is the JSON file ``deploy/<composition>::<flavour>[::tag].json``; next to it,
+``deploy/<name>.d/`` holds the deployment's private state (SSH client key, ``known_hosts``,
+sockets, logs) and ``deploy/<name>.lock`` serialises the nxc processes working on it.
+
+A flavour writes the record *before* it launches anything, then updates it as things start::
+
+    with store.lock(name):
+        deployment = Deployment(composition, flavour, tag, nodes, manifest=str(path),
+                                state=DeploymentState.starting)
+        store.save(deployment)                  # stop can clean up from here on
+        pid = launch(...)
+        deployment.resources["pids"] = [pid]
+        deployment.node("node1").state = NodeState.launching
+        store.save(deployment)
+
+Records are written atomically (see :mod:`nxc.atomic`), so readers such as ``nxc status``
+never need the lock. The format is versioned by the ``nxc_deployment`` key; see
+``docs/records.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from nxc.atomic import write_atomic
+from nxc.errors import DeploymentLockedError, DeploymentRecordError, InputError
+
+RECORD_FORMAT = 1
+RECORD_SUFFIX = ".json"
+STATE_DIR_SUFFIX = ".d"
+LOCK_SUFFIX = ".lock"
+NAME_SEPARATOR = "::"
+DEFAULT_LOCK_TIMEOUT = 30.0
+CORRUPT_RECORD_HINT = "fix or delete the file, or remove all records with 'nxc clean --force'"
+
+_NAME_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+-]*")
+
+
+class NodeState(StrEnum):
+    """Life cycle of one node, as nxc last recorded it."""
+
+    planned = "planned"
+    launching = "launching"
+    running = "running"
+    ready = "ready"
+    dead = "dead"
+    stopped = "stopped"
+
+
+class DeploymentState(StrEnum):
+    """Life cycle of a whole deployment, as nxc last recorded it."""
+
+    planned = "planned"
+    starting = "starting"
+    running = "running"
+    stopping = "stopping"
+    stopped = "stopped"
+    failed = "failed"
+
+
+ACTIVE_STATES = frozenset(
+    {DeploymentState.starting, DeploymentState.running, DeploymentState.stopping}
+)
+"""States in which a deployment may own live resources: ``nxc stop`` must run first."""
+
+
+def deployment_name(composition: str, flavour: str, tag: str | None = None) -> str:
+    """``composition::flavour[::tag]``, each part checked to be file-name safe."""
+    parts = [("composition", composition), ("flavour", flavour)]
+    if tag is not None:
+        parts.append(("tag", tag))
+    for what, value in parts:
+        if not isinstance(value, str) or not _NAME_PART.fullmatch(value):
+            raise InputError(
+                f"invalid deployment {what} {value!r}: use letters, digits and '._+-' "
+                "(not starting with '.', '+' or '-')"
+            )
+    return NAME_SEPARATOR.join(value for _, value in parts)
+
+
+def parse_name(name: str) -> tuple[str, str, str | None]:
+    """Split ``composition::flavour[::tag]``; :class:`InputError` if it is not one."""
+    parts = name.split(NAME_SEPARATOR)
+    if len(parts) not in (2, 3):
+        raise InputError(
+            f"invalid deployment name {name!r}: expected 'composition::flavour' or "
+            "'composition::flavour::tag' (see 'nxc status' for the recorded ones)"
+        )
+    composition, flavour, *rest = parts
+    tag = rest[0] if rest else None
+    deployment_name(composition, flavour, tag)
+    return composition, flavour, tag
+
+
+@dataclass
+class Node:
+    """One node of a deployment: who it is, where nxc reaches it, what nxc knows of it."""
+
+    hostname: str
+    role: str
+    address: str
+    """Inter-node address: what the nodes' ``/etc/hosts`` says."""
+    ssh_host: str
+    """Where nxc reaches the node's SSH server (may differ from ``address``)."""
+    ssh_port: int = 22
+    host_key: str | None = None
+    """The node's public SSH host key line, pinned in the deployment's ``known_hosts``."""
+    mac: str | None = None
+    state: NodeState = NodeState.planned
+    pid: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Flavour-specific facts (container id, serial log path...)."""
+
+    def __post_init__(self) -> None:
+        self.state = NodeState(self.state)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The node as it is stored in a record."""
+        return {
+            "hostname": self.hostname,
+            "role": self.role,
+            "address": self.address,
+            "ssh_host": self.ssh_host,
+            "ssh_port": self.ssh_port,
+            "host_key": self.host_key,
+            "mac": self.mac,
+            "state": str(self.state),
+            "pid": self.pid,
+            "extra": self.extra,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object, where: str = "node") -> Node:
+        """Read a stored node; :class:`ValueError` saying which field is wrong."""
+        fields = _Fields(data, where)
+        return cls(
+            hostname=fields.required("hostname", str),
+            role=fields.required("role", str),
+            address=fields.required("address", str),
+            ssh_host=fields.required("ssh_host", str),
+            ssh_port=fields.port("ssh_port"),
+            host_key=fields.optional("host_key", str),
+            mac=fields.optional("mac", str),
+            state=fields.choice("state", NodeState),
+            pid=fields.optional("pid", int),
+            extra=fields.optional("extra", dict) or {},
+        )
+
+
+@dataclass
+class Deployment:
+    """A deployment record: its nodes, its state, and the resources ``nxc stop`` undoes."""
+
+    composition: str
+    flavour: str
+    tag: str | None = None
+    nodes: list[Node] = field(default_factory=list)
+    manifest: str | None = None
+    """Path of the build manifest the deployment was started from."""
+    state: DeploymentState = DeploymentState.planned
+    created_at: float = field(default_factory=time.time)
+    updated_at: float = 0.0
+    resources: dict[str, Any] = field(default_factory=dict)
+    """Flavour-owned: everything stop must undo (pids, sockets, folders, networks, OAR job)."""
+
+    def __post_init__(self) -> None:
+        deployment_name(self.composition, self.flavour, self.tag)
+        self.state = DeploymentState(self.state)
+        if not self.updated_at:
+            self.updated_at = self.created_at
+
+    @property
+    def name(self) -> str:
+        """``composition::flavour[::tag]``: the record's file name without ``.json``."""
+        return deployment_name(self.composition, self.flavour, self.tag)
+
+    @property
+    def is_active(self) -> bool:
+        """True while the deployment may own live resources (starting, running, stopping)."""
+        return self.state in ACTIVE_STATES
+
+    def roles(self) -> dict[str, list[str]]:
+        """Role → hostnames, in node order."""
+        result: dict[str, list[str]] = {}
+        for node in self.nodes:
+            result.setdefault(node.role, []).append(node.hostname)
+        return result
+
+    def nodes_by_role(self, role: str) -> list[Node]:
+        """The nodes of ``role``, in order; :class:`InputError` if no node has that role."""
+        nodes = [node for node in self.nodes if node.role == role]
+        if not nodes:
+            known = ", ".join(self.roles()) or "none"
+            raise InputError(f"deployment {self.name} has no role {role!r}; its roles are: {known}")
+        return nodes
+
+    def node(self, hostname: str) -> Node:
+        """The node called ``hostname``; :class:`InputError` listing the hostnames if unknown."""
+        for node in self.nodes:
+            if node.hostname == hostname:
+                return node
+        known = ", ".join(node.hostname for node in self.nodes) or "none"
+        raise InputError(f"deployment {self.name} has no node {hostname!r}; its nodes are: {known}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as it is stored (versioned by ``nxc_deployment``)."""
+        return {
+            "nxc_deployment": RECORD_FORMAT,
+            "composition": self.composition,
+            "flavour": self.flavour,
+            "tag": self.tag,
+            "state": str(self.state),
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "manifest": self.manifest,
+            "resources": self.resources,
+            "nodes": [node.to_dict() for node in self.nodes],
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> Deployment:
+        """Read a stored record; :class:`ValueError` saying what is wrong."""
+        fields = _Fields(data, "record")
+        version = fields.required("nxc_deployment", int)
+        if version > RECORD_FORMAT:
+            raise ValueError(
+                f"record format {version} is newer than this nxc understands "
+                f"({RECORD_FORMAT}); upgrade nxc"
+            )
+        if version < 1:
+            raise ValueError(f"'nxc_deployment' must be {RECORD_FORMAT}, not {version}")
+        raw_nodes = fields.required("nodes", list)
+        nodes = [Node.from_dict(item, f"nodes[{index}]") for index, item in enumerate(raw_nodes)]
+        hostnames = [node.hostname for node in nodes]
+        duplicates = sorted({name for name in hostnames if hostnames.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate node hostnames: {', '.join(duplicates)}")
+        try:
+            return cls(
+                composition=fields.required("composition", str),
+                flavour=fields.required("flavour", str),
+                tag=fields.optional("tag", str),
+                nodes=nodes,
+                manifest=fields.optional("manifest", str),
+                state=fields.choice("state", DeploymentState),
+                created_at=fields.time("created_at"),
+                updated_at=fields.time("updated_at"),
+                resources=fields.optional("resources", dict) or {},
+            )
+        except InputError as error:
+            raise ValueError(str(error)) from None
+
+
+class _Fields:
+    """Typed access to one JSON object of a record, with messages naming the field."""
+
+    def __init__(self, data: object, where: str) -> None:
+        if not isinstance(data, dict):
+            raise ValueError(f"{where} must be a JSON object, not {_json_type(data)}")
+        self.data = data
+        self.where = where
+
+    def _label(self, key: str) -> str:
+        return key if self.where == "record" else f"{self.where}.{key}"
+
+    def required(self, key: str, kind: type) -> Any:
+        if key not in self.data:
+            raise ValueError(f"missing key '{self._label(key)}'")
+        return self._typed(key, kind)
+
+    def optional(self, key: str, kind: type) -> Any:
+        if self.data.get(key) is None:
+            return None
+        return self._typed(key, kind)
+
+    def choice(self, key: str, enum: type[StrEnum]) -> Any:
+        value = self.required(key, str)
+        try:
+            return enum(value)
+        except ValueError:
+            allowed = ", ".join(member.value for member in enum)
+            raise ValueError(
+                f"'{self._label(key)}' is {value!r}, expected one of: {allowed}"
+            ) from None
+
+    def time(self, key: str) -> float:
+        value = self.required(key, float)
+        if value < 0:
+            raise ValueError(f"'{self._label(key)}' must be a time (seconds since 1970)")
+        return float(value)
+
+    def port(self, key: str) -> int:
+        value = self.optional(key, int)
+        if value is None:
+            return 22
+        if not 1 <= value <= 65535:
+            raise ValueError(f"'{self._label(key)}' is {value}, not a TCP port (1-65535)")
+        return value
+
+    def _typed(self, key: str, kind: type) -> Any:
+        value = self.data[key]
+        accepted: tuple[type, ...] = (int, float) if kind is float else (kind,)
+        if isinstance(value, bool) or not isinstance(value, accepted):
+            raise ValueError(
+                f"'{self._label(key)}' must be {_KIND_NAMES[kind]}, not {_json_type(value)}"
+            )
+        return value
+
+
+_KIND_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    list: "a list",
+    dict: "an object",
+}
+
+
+def _json_type(value: object) -> str:
+    names = {bool: "a boolean", type(None): "null", str: "a string", int: "an integer"}
+    names |= {float: "a number", list: "a list", dict: "an object"}
+    return names.get(type(value), type(value).__name__)
+
+
+class DeploymentStore:
+    """The records of one project's ``deploy/`` folder, their state folders and locks."""
+
+    def __init__(self, deploy_dir: Path, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
+        self.deploy_dir = Path(deploy_dir)
+        self.lock_timeout = lock_timeout
+
+    # --- paths ---------------------------------------------------------------------------
+
+    def path_for(self, name: str) -> Path:
+        """``deploy/<name>.json`` (the name is checked first)."""
+        parse_name(name)
+        return self.deploy_dir / f"{name}{RECORD_SUFFIX}"
+
+    def state_dir(self, name: str) -> Path:
+        """``deploy/<name>.d/``, private to the user (mode 0700), created if missing."""
+        parse_name(name)
+        folder = self.deploy_dir / f"{name}{STATE_DIR_SUFFIX}"
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return folder
+
+    def client_key_path(self, name: str) -> Path:
+        """The deployment's SSH client private key (the public key is ``<path>.pub``)."""
+        return self.state_dir(name) / "id_ed25519"
+
+    def known_hosts_path(self, name: str) -> Path:
+        """The ``known_hosts`` file pinning every node's host key."""
+        return self.state_dir(name) / "known_hosts"
+
+    def log_dir(self, name: str) -> Path:
+        """Where the flavour writes per-node logs (consoles, daemons), created if missing."""
+        folder = self.state_dir(name) / "logs"
+        folder.mkdir(exist_ok=True)
+        return folder
+
+    def lock_path(self, name: str) -> Path:
+        """``deploy/<name>.lock``, the file :meth:`lock` holds."""
+        parse_name(name)
+        return self.deploy_dir / f"{name}{LOCK_SUFFIX}"
+
+    # --- records -------------------------------------------------------------------------
+
+    def save(self, deployment: Deployment) -> None:
+        """Write the record atomically, stamping ``updated_at``.
+
+        Callers that read-modify-write hold :meth:`lock` (or use :meth:`edit`).
+        """
+        deployment.updated_at = time.time()
+        self.deploy_dir.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(deployment.to_dict(), indent=2) + "\n"
+        write_atomic(self.path_for(deployment.name), text)
+
+    def exists(self, name: str) -> bool:
+        """Whether a record called ``name`` exists."""
+        return self.path_for(name).is_file()
+
+    def load(self, name: str) -> Deployment:
+        """Read one record; :class:`DeploymentRecordError` if missing or corrupted."""
+        path = self.path_for(name)
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            known = ", ".join(self.names()) or "none"
+            raise DeploymentRecordError(
+                f"no deployment {name!r} recorded in {self.deploy_dir} (recorded: {known}); "
+                "see 'nxc status'"
+            ) from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise DeploymentRecordError(
+                f"{path}: cannot read the record ({error}); {CORRUPT_RECORD_HINT}"
+            ) from None
+        return self._parse(path, name, text)
+
+    def _parse(self, path: Path, name: str, text: str) -> Deployment:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise DeploymentRecordError(
+                f"{path}:{error.lineno}:{error.colno}: corrupted record, not valid JSON "
+                f"({error.msg}); {CORRUPT_RECORD_HINT}"
+            ) from None
+        try:
+            deployment = Deployment.from_dict(data)
+        except ValueError as error:
+            raise DeploymentRecordError(
+                f"{path}: corrupted record: {error}; {CORRUPT_RECORD_HINT}"
+            ) from None
+        if deployment.name != name:
+            raise DeploymentRecordError(
+                f"{path}: the record describes {deployment.name!r}, not {name!r} "
+                f"(renamed by hand?); {CORRUPT_RECORD_HINT}"
+            )
+        return deployment
+
+    def names(self) -> list[str]:
+        """Names of the recorded deployments, sorted (files not named like one are ignored)."""
+        if not self.deploy_dir.is_dir():
+            return []
+        names = []
+        for path in self.deploy_dir.glob(f"*{RECORD_SUFFIX}"):
+            name = path.name.removesuffix(RECORD_SUFFIX)
+            try:
+                parse_name(name)
+            except InputError:
+                continue
+            names.append(name)
+        return sorted(names)
+
+    def list(self) -> list[Deployment]:
+        """Every record, oldest first (by recorded ``created_at``)."""
+        deployments = [self.load(name) for name in self.names()]
+        return sorted(deployments, key=lambda d: (d.created_at, d.name))
+
+    def active(self) -> list[Deployment]:
+        """Records in a state where live resources may exist (see :data:`ACTIVE_STATES`)."""
+        return [deployment for deployment in self.list() if deployment.is_active]
+
+    def latest(self, composition: str | None = None, flavour: str | None = None) -> Deployment:
+        """The most recently created deployment (optionally of one composition/flavour)."""
+        candidates = [
+            deployment
+            for deployment in self.list()
+            if composition in (None, deployment.composition)
+            and flavour in (None, deployment.flavour)
+        ]
+        if not candidates:
+            which = " ".join(
+                part
+                for part in (
+                    f"of composition {composition!r}" if composition else "",
+                    f"with flavour {flavour!r}" if flavour else "",
+                )
+                if part
+            )
+            raise DeploymentRecordError(
+                f"no deployment {which + ' ' if which else ''}recorded in {self.deploy_dir}; "
+                "start one with 'nxc start'"
+            )
+        return candidates[-1]
+
+    def remove(self, name: str) -> None:
+        """Delete the record, its state folder and its lock file (under the lock)."""
+        with self.lock(name):
+            self.path_for(name).unlink(missing_ok=True)
+            state_dir = self.deploy_dir / f"{name}{STATE_DIR_SUFFIX}"
+            if state_dir.exists():
+                shutil.rmtree(state_dir)
+            self.lock_path(name).unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def edit(self, name: str) -> Iterator[Deployment]:
+        """Lock, load, hand out the record, then save it (not saved if the block raises)."""
+        with self.lock(name):
+            deployment = self.load(name)
+            yield deployment
+            self.save(deployment)
+
+    # --- locking -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self, name: str, timeout: float | None = None) -> Iterator[None]:
+        """Hold the exclusive lock of deployment ``name`` (re-entrant within one thread).
+
+        Waits up to ``timeout`` seconds (default: the store's ``lock_timeout``), then raises
+        :class:`DeploymentLockedError` naming the process that holds it.
+        """
+        path = self.lock_path(name)
+        key = str(path.absolute())
+        held = _HELD_LOCKS.get(key)
+        if held is not None and held.thread == threading.get_ident():
+            held.depth += 1
+            try:
+                yield
+            finally:
+                held.depth -= 1
+            return
+        fd = self._acquire(path, self.lock_timeout if timeout is None else timeout)
+        _HELD_LOCKS[key] = _HeldLock(threading.get_ident(), fd)
+        try:
+            yield
+        finally:
+            del _HELD_LOCKS[key]
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def _acquire(self, path: Path, timeout: float) -> int:
+        self.deploy_dir.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                if time.monotonic() >= deadline:
+                    raise DeploymentLockedError(_locked_message(path, timeout)) from None
+                time.sleep(0.01)
+                continue
+            if _is_current_file(fd, path):
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, _holder_description().encode(), 0)
+                return fd
+            os.close(fd)  # the lock file was removed while we waited: lock the new one
+
+
+@dataclass
+class _HeldLock:
+    thread: int
+    fd: int
+    depth: int = 1
+
+
+_HELD_LOCKS: dict[str, _HeldLock] = {}
+
+
+def _is_current_file(fd: int, path: Path) -> bool:
+    try:
+        on_disk = os.stat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (opened.st_dev, opened.st_ino) == (on_disk.st_dev, on_disk.st_ino)
+
+
+def _holder_description() -> str:
+    command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else "python"
+    return f"pid {os.getpid()} ({command})\n"
+
+
+def _locked_message(path: Path, timeout: float) -> str:
+    try:
+        holder = path.read_text().strip()
+    except OSError:
+        holder = ""
+    who = holder or "another process"
+    return (
+        f"deployment record {path.with_suffix(RECORD_SUFFIX).name} is locked by {who} "
+        f"(waited {timeout:g}s on {path}); wait for that nxc command to finish, or end it"
+    )
