@@ -10,7 +10,7 @@ import importlib
 
 import typer
 
-COMMAND_MODULES: list[str] = ["status", "clean"]
+COMMAND_MODULES: list[str] = ["start", "status", "clean", "build", "check", "init"]
 
 
 def register_all(app: typer.Typer) -> None:

@@ -187,7 +187,11 @@ let
       };
     in
     seam.mkManifest {
-      name = builtins.replaceStrings [ "::" ] [ "--" ] name;
+      name =
+        if builtins.length names == 1 then
+          "${builtins.head names}-${flavourMeta.name}"
+        else
+          "all-compositions-${flavourMeta.name}";
       json = builtins.toJSON manifest;
     }
     // {

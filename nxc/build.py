@@ -1,0 +1,225 @@
+"""Building and checking a project's flake outputs ``"<composition>::<flavour>"``.
+
+A build runs ``nix build path:<project>#packages.<system>."<output>"``, links the result as a
+GC root at ``build/<output>`` and its log at ``build/<output>.log``, then validates the
+``manifest.json`` it holds. A check evaluates every role of an output without building and
+reports each role's error separately.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from nxc.errors import ExternalCommandError, NxcError, ProjectError
+from nxc.flavours.names import check_flavour_name
+from nxc.nix_cli import SETUP_OVERRIDES_ENV, NixCommand, NixpkgsUnreachableError
+
+MANIFEST_FILE = "manifest.json"
+_PARAM_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*)=(.*)", re.DOTALL)
+
+
+def nix_system() -> str:
+    """The Nix system string of this machine (``x86_64-linux``, ``aarch64-linux``...)."""
+    machine = platform.machine().lower()
+    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+    return f"{machine}-{platform.system().lower()}"
+
+
+def flake_ref(project_root: Path) -> str:
+    """How nxc names a project to Nix: a ``path:`` flake (fresh, untracked files included)."""
+    return f"path:{project_root.resolve()}"
+
+
+def installable(project_root: Path, system: str, output: str, *attrs: str) -> str:
+    """``path:/dir#packages.<system>."<output>"[.attr...]`` with the output name quoted."""
+    suffix = "".join(f".{_attr_name(a)}" for a in attrs)
+    return f"{flake_ref(project_root)}#packages.{system}.{json.dumps(output)}{suffix}"
+
+
+def _attr_name(name: str) -> str:
+    return name if re.fullmatch(r"[A-Za-z_][\w-]*", name) else json.dumps(name)
+
+
+def parse_param(text: str) -> tuple[str, object]:
+    """``key=value`` from ``-p``: integers, floats, true/false become numbers and booleans."""
+    match = _PARAM_RE.fullmatch(text)
+    if match is None:
+        raise ProjectError(f"-p {text!r}: expected KEY=VALUE, e.g. -p nb_clients=4")
+    key, raw = match.groups()
+    value: object = raw
+    if raw in ("true", "false"):
+        value = raw == "true"
+    else:
+        for kind in (int, float):
+            try:
+                value = kind(raw)
+                break
+            except ValueError:
+                continue
+    return key, value
+
+
+def setup_overrides(variant: str | None, params: list[str]) -> dict[str, str]:
+    """Environment handing ``-s``/``-p`` to the Nix library (empty when neither is given)."""
+    if variant is None and not params:
+        return {}
+    data = {"variant": variant, "params": dict(parse_param(p) for p in params)}
+    return {SETUP_OVERRIDES_ENV: json.dumps(data)}
+
+
+def list_outputs(nix: NixCommand, project_root: Path, system: str) -> list[str]:
+    """Names of the flake's ``packages.<system>`` outputs (``composition::vm``...)."""
+    ref = f"{flake_ref(project_root)}#packages.{system}"
+    try:
+        names = nix.eval_json(ref, apply="builtins.attrNames")
+    except ExternalCommandError as error:
+        if "does not provide attribute" in str(error):
+            raise ProjectError(
+                f"{project_root / 'flake.nix'}: no packages.{system} output; its outputs must "
+                "include packages.${system} = nxc.lib.compose { ... }"
+            ) from None
+        raise
+    return sorted(n for n in names if "::" in n)
+
+
+def choose_output(
+    outputs: list[str],
+    flavour: str | None,
+    composition: str | None,
+    default_composition: str | None = None,
+) -> str:
+    """The output to build: ``-C comp::flavour``, else the one output of ``flavour``.
+
+    When several compositions offer ``flavour``, ``default_composition`` (from nxc.json) or
+    ``composition`` decides. Raises :class:`ProjectError` listing the available outputs.
+    """
+    available = ", ".join(outputs) or "none"
+    if composition is not None and "::" in composition:
+        wanted = composition
+        if flavour is not None and not wanted.endswith(f"::{flavour}"):
+            raise ProjectError(f"-C {wanted} and -f {flavour} disagree; give only one of them")
+    else:
+        if flavour is None:
+            raise ProjectError("no flavour: give -f FLAVOUR or set default_flavour in nxc.json")
+        candidates = [o for o in outputs if o.endswith(f"::{flavour}")]
+        name = composition or default_composition
+        if name is not None and f"{name}::{flavour}" in candidates:
+            return f"{name}::{flavour}"
+        singles = [o for o in candidates if not o.startswith("::")]
+        if len(singles) == 1:
+            return singles[0]
+        if not candidates:
+            raise ProjectError(
+                f"the flake has no output for flavour '{flavour}'; available: {available}"
+            )
+        raise ProjectError(
+            f"several compositions have flavour '{flavour}' ({', '.join(candidates)}); "
+            "pick one with -C COMPOSITION::FLAVOUR"
+        )
+    if wanted not in outputs:
+        raise ProjectError(
+            f"the flake has no output '{wanted}'; available: {available} "
+            "(check the name, or add the flavour to lib.compose)"
+        )
+    return wanted
+
+
+def check_flavour(flavour: str | None, source: str) -> str | None:
+    """Validate a flavour name coming from ``source`` (``-f/--flavour``, nxc.json)."""
+    if flavour is None:
+        return None
+    return check_flavour_name(flavour, source)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a build left behind."""
+
+    output: str
+    store_path: Path | None
+    link: Path
+    log: Path
+    manifest: Path | None
+
+
+def output_link(build_dir: Path, output: str) -> Path:
+    """The GC-root link of an output under ``build/`` (``build/composition::vm``)."""
+    return build_dir / output
+
+
+def build_output(
+    nix: NixCommand,
+    project_root: Path,
+    build_dir: Path,
+    output: str,
+    system: str,
+    on_line: Callable[[str], None] | None = None,
+    dry_run: bool = False,
+) -> BuildResult:
+    """Build one output, keep it as a GC root under ``build_dir``, validate its manifest."""
+    build_dir.mkdir(parents=True, exist_ok=True)
+    link = output_link(build_dir, output)
+    log = build_dir / f"{output}.log"
+    store_path = nix.build(installable(project_root, system, output), link, log, on_line, dry_run)
+    if store_path is None:
+        return BuildResult(output, None, link, log, None)
+    manifest_path = store_path / MANIFEST_FILE
+    if not manifest_path.is_file():
+        raise ExternalCommandError(
+            f"{output} built {store_path}, which holds no {MANIFEST_FILE}: the output was not "
+            "made by nxc.lib.compose; check packages in flake.nix"
+        )
+    from nxc.manifest import load
+
+    load(manifest_path)
+    return BuildResult(output, store_path, link, log, link / MANIFEST_FILE)
+
+
+@dataclass(frozen=True)
+class RoleProblem:
+    """One role (or the output itself, when ``role`` is None) that fails to evaluate."""
+
+    output: str
+    composition: str | None
+    role: str | None
+    message: str
+
+
+def check_output(
+    nix: NixCommand, project_root: Path, system: str, output: str
+) -> tuple[list[str], list[RoleProblem]]:
+    """Evaluate every role of ``output`` without building; return (roles checked, problems)."""
+    try:
+        roles = nix.eval_json(
+            installable(project_root, system, output, "nxc", "roles"),
+            apply="builtins.mapAttrs (c: rs: builtins.attrNames rs)",
+        )
+    except NixpkgsUnreachableError:
+        raise
+    except NxcError as error:
+        return [], [RoleProblem(output, None, None, str(error))]
+    checked: list[str] = []
+    problems: list[RoleProblem] = []
+    for composition, names in sorted(roles.items()):
+        for role in names:
+            checked.append(f"{composition}.{role}")
+            attr = installable(
+                project_root, system, output, "nxc", "roles", composition, role, "drvPath"
+            )
+            try:
+                nix.eval_raw(attr)
+            except NixpkgsUnreachableError:
+                raise
+            except NxcError as error:
+                problems.append(RoleProblem(output, composition, role, str(error)))
+    if not problems:
+        try:
+            nix.eval_raw(installable(project_root, system, output, "drvPath"))
+        except NxcError as error:
+            problems.append(RoleProblem(output, None, None, str(error)))
+    return checked, problems

@@ -1,0 +1,109 @@
+"""Where nxc's own files are: the Nix library, its flake, templates and compositions.
+
+In a checkout they sit at the repository root (``flake.nix``, ``templates/``,
+``compositions/``) next to the ``nxc`` package. An installed wheel carries them as
+``nxc/_data/...`` (``pyproject.toml`` force-includes them there).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nxc.errors import ProjectError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DATA_DIR = PACKAGE_DIR / "_data"
+
+
+def nix_library_dir() -> Path:
+    """The Nix library (``compose.nix``, ``flavours/``, ``modules/``) shipped in the package."""
+    return PACKAGE_DIR / "nix"
+
+
+def _first_existing(*candidates: Path) -> Path | None:
+    return next((c for c in candidates if c.exists()), None)
+
+
+def flake_dir() -> Path:
+    """The folder holding nxc's own ``flake.nix`` (the checkout root, or the wheel's copy)."""
+    found = _first_existing(PACKAGE_DIR.parent / "flake.nix", DATA_DIR / "flake" / "flake.nix")
+    if found is None:
+        raise ProjectError(
+            "this nxc installation ships no flake.nix; give the nxc flake to use with "
+            "--nxc-url (e.g. a path: URL of an nxc checkout)"
+        )
+    return found.parent
+
+
+def flake_url() -> str:
+    """``path:`` URL of nxc's own flake, for offline use by new projects."""
+    return f"path:{flake_dir()}"
+
+
+def templates_dir() -> Path:
+    """The folder of project templates (one sub-folder per template)."""
+    found = _first_existing(PACKAGE_DIR.parent / "templates", DATA_DIR / "templates")
+    if found is None:
+        raise ProjectError("this nxc installation ships no templates; reinstall nxc")
+    return found
+
+
+def compositions_dir() -> Path:
+    """The folder of example compositions shipped with nxc."""
+    found = _first_existing(PACKAGE_DIR.parent / "compositions", DATA_DIR / "compositions")
+    if found is None:
+        raise ProjectError("this nxc installation ships no compositions; reinstall nxc")
+    return found
+
+
+NXC_URL_MARKER = "NXC_URL"
+"""Templates' flake.nix name nxc's flake by this string; :func:`create_project` replaces it."""
+
+_DESCRIPTION_FILE = "DESCRIPTION"
+
+
+def templates() -> dict[str, str]:
+    """Template name -> one-line description, for every template shipped with nxc."""
+    root = templates_dir()
+    found = {}
+    for folder in sorted(root.iterdir()):
+        if (folder / "flake.nix").is_file():
+            description = folder / _DESCRIPTION_FILE
+            found[folder.name] = description.read_text().strip() if description.is_file() else ""
+    return found
+
+
+def create_project(template: str, target: Path, nxc_url: str) -> int:
+    """Copy ``template`` into ``target``, its flake naming ``nxc_url``; return the file count.
+
+    Raises :class:`ProjectError` for an unknown template or a folder that has a flake already.
+    """
+    import shutil
+
+    known = templates()
+    if template not in known:
+        raise ProjectError(
+            f"-t/--template {template}: no such template; use one of: {', '.join(known)}"
+        )
+    if (target / "flake.nix").exists():
+        raise ProjectError(
+            f"{target / 'flake.nix'} already exists; choose an empty folder for the new project"
+        )
+    source = templates_dir() / template
+    target.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for path in sorted(source.rglob("*")):
+        relative = path.relative_to(source)
+        if relative == Path(_DESCRIPTION_FILE):
+            continue
+        destination = target / relative
+        if path.is_dir():
+            destination.mkdir(exist_ok=True)
+            continue
+        if relative == Path("flake.nix"):
+            destination.write_text(path.read_text().replace(NXC_URL_MARKER, nxc_url))
+        else:
+            shutil.copyfile(path, destination)
+        destination.chmod(0o644)
+        count += 1
+    return count
