@@ -1,0 +1,139 @@
+"""Deploying: from a plan and a build manifest to running nodes, and back.
+
+The flow every flavour follows::
+
+    deployment = start_deployment(store, manifest, plan, flavour)   # record, launch, wait
+    states = live_states(deployment)                                  # what nxc status shows
+    stop_deployment(store, deployment.name)                           # undo what the record lists
+
+:func:`start_deployment` writes the record before the flavour launches anything; if starting
+fails or is interrupted, everything started so far is stopped again (the logs stay in the
+deployment's state folder) and the record says ``failed``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from nxc.deployment import Deployment, DeploymentState, DeploymentStore, Node
+from nxc.errors import DeploymentActiveError, DeploymentLockedError, ProjectError
+from nxc.flavours.base import REGISTRY, Flavour, LiveState, ProgressHook, flavour_class, no_progress
+
+if TYPE_CHECKING:
+    from nxc.manifest import Manifest
+    from nxc.plan import Plan
+
+FORCE_LOCK_WAIT = 2.0
+
+
+def start_deployment(
+    store: DeploymentStore,
+    manifest: Manifest,
+    plan: Plan,
+    flavour: Flavour,
+    progress: ProgressHook = no_progress,
+) -> Deployment:
+    """Record the planned deployment, let ``flavour`` start it, and return the running record.
+
+    Refuses when a deployment of the same name is still active: stop it first or use a tag.
+    """
+    flavour.check_tools()
+    name = plan.deployment_name
+    with store.lock(name):
+        if store.exists(name):
+            existing = store.load(name)
+            if existing.is_active:
+                raise DeploymentActiveError(
+                    f"deployment {name} is already {existing.state}; stop it first with "
+                    f"'nxc stop {name}', or start another one beside it with --tag"
+                )
+        deployment = Deployment(
+            composition=plan.composition,
+            flavour=plan.flavour,
+            tag=plan.tag,
+            nodes=[
+                Node(hostname=node.hostname, role=node.role, address="", ssh_host="")
+                for node in plan.nodes
+            ],
+            manifest=manifest.source,
+            state=DeploymentState.starting,
+        )
+        store.save(deployment)
+        try:
+            flavour.start(deployment, manifest, store, progress)
+        except BaseException:
+            flavour.stop(deployment, store, force=True)
+            deployment.state = DeploymentState.failed
+            store.save(deployment)
+            raise
+    return deployment
+
+
+def stop_deployment(
+    store: DeploymentStore, name: str | None = None, force: bool = False
+) -> Deployment:
+    """Stop deployment ``name`` (default: the latest one); safe to run again and again.
+
+    Waits for the record's lock (an ``nxc start`` still running holds it); ``force`` stops
+    at once, without waiting for the lock and without letting nodes shut down gracefully.
+    """
+    deployment = store.load(name) if name else store.latest()
+    flavour = flavour_class(deployment.flavour)()
+    with _locked(store, deployment.name, force):
+        deployment = store.load(deployment.name)
+        deployment.state = DeploymentState.stopping
+        store.save(deployment)
+        flavour.stop(deployment, store, force=force)
+        store.lock_path(deployment.name).unlink(missing_ok=True)
+    return deployment
+
+
+@contextlib.contextmanager
+def _locked(store: DeploymentStore, name: str, force: bool) -> Iterator[None]:
+    """Hold the record's lock; with ``force``, go ahead without it if its holder is stuck."""
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(store.lock(name, timeout=FORCE_LOCK_WAIT if force else None))
+        except DeploymentLockedError as error:
+            if not force:
+                raise DeploymentLockedError(
+                    f"{error}; or stop it anyway with 'nxc stop --force'"
+                ) from None
+        yield
+
+
+def live_states(deployment: Deployment) -> dict[str, LiveState] | None:
+    """Each node's live state (running/ready/dead), or None if this nxc cannot probe the flavour.
+
+    A deployment that is not active has nothing running: every node is dead.
+    """
+    if not deployment.is_active:
+        return {node.hostname: LiveState.DEAD for node in deployment.nodes}
+    if deployment.flavour not in REGISTRY:
+        return None
+    try:
+        flavour = flavour_class(deployment.flavour)()
+    except ProjectError:
+        return None
+    return flavour.probe(deployment)
+
+
+def hold_in_foreground(
+    store: DeploymentStore, deployment: Deployment, poll_interval: float = 2.0
+) -> None:
+    """Keep a started deployment in the foreground until Ctrl-C or every node is dead, then stop.
+
+    The caller catches :class:`KeyboardInterrupt` if it wants to print something; the
+    deployment is stopped in every case.
+    """
+    try:
+        while True:
+            time.sleep(poll_interval)
+            states = live_states(store.load(deployment.name))
+            if states is not None and all(s is LiveState.DEAD for s in states.values()):
+                return
+    finally:
+        stop_deployment(store, deployment.name)

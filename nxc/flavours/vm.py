@@ -1,0 +1,604 @@
+"""The ``vm`` flavour: every node is a local QEMU virtual machine.
+
+Per deployment: one VDE switch (the nodes' L2 segment, no root bridge), a ``10.S.0.0/16``
+subnet, and a short-named run folder under the system's temporary folder holding the sockets
+(unix socket paths are limited to 108 bytes). Per node: QEMU booting the manifest's kernel and
+initrd, the deployment info and the node's own host key as fw_cfg files, the host's
+``/nix/store`` (read-only) and the deployment's shared folder over 9p, its serial console in
+a log file, SSH forwarded from ``127.0.0.1:PORT``, a QMP socket for crash/block.
+
+Every process carries the deployment's random marker in its command line; stop only signals
+processes whose ``/proc/<pid>/cmdline`` shows it (see :mod:`nxc.flavours.processes`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from nxc import keys, netalloc
+from nxc.atomic import write_atomic
+from nxc.deployment import DeploymentState, NodeState
+from nxc.errors import (
+    ExternalCommandError,
+    InputError,
+    ManifestError,
+    NodeTimeoutError,
+    ResourceLimitError,
+)
+from nxc.flavours import processes, qemu, vde
+from nxc.flavours.base import Flavour, LiveState, ProgressHook, Stage, no_progress
+from nxc.flavours.qmp import qmp_command
+from nxc.flavours.sshready import SshAnswer, other_key_error, ssh_answer
+
+if TYPE_CHECKING:
+    from nxc.deployment import Deployment, DeploymentStore, Node
+    from nxc.manifest import Manifest
+
+SHARED_TAG = "nxcshared"
+DEFAULT_MEMORY = "256M"
+CONSOLE_TAIL_LINES = 15
+POLL_INTERVAL = 0.5
+
+
+@dataclass(frozen=True)
+class Forward:
+    """A user port forward: host ``127.0.0.1:host_port`` → ``hostname:guest_port``."""
+
+    hostname: str
+    guest_port: int
+    host_port: int | None = None
+
+
+def parse_forward(spec: str) -> Forward:
+    """Read ``NODE:GUEST_PORT[:HOST_PORT]`` (``--forward node1:8080`` or ``node1:80:8080``)."""
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or not parts[0] or not all(p.isdigit() for p in parts[1:]):
+        raise InputError(
+            f"--forward '{spec}' is not NODE:GUEST_PORT[:HOST_PORT]; e.g. --forward node1:8080"
+        )
+    ports = [int(p) for p in parts[1:]]
+    if not all(1 <= p <= 65535 for p in ports):
+        raise InputError(f"--forward '{spec}': ports must be between 1 and 65535")
+    return Forward(parts[0], ports[0], ports[1] if len(ports) == 2 else None)
+
+
+def mem_available_mib() -> int:
+    """``MemAvailable`` of /proc/meminfo, in MiB."""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) // 1024
+    raise ExternalCommandError("/proc/meminfo has no MemAvailable line")
+
+
+def check_memory(nodes: int, memory_mib: int, available_mib: int | None = None) -> None:
+    """Refuse to launch ``nodes`` VMs of ``memory_mib`` each if the machine can't hold them."""
+    available = mem_available_mib() if available_mib is None else available_mib
+    per_node = memory_mib + qemu.QEMU_OVERHEAD_MIB
+    needed = nodes * per_node
+    if needed > available:
+        fits = max(available // per_node, 0)
+        raise ResourceLimitError(
+            f"{nodes} nodes x ({memory_mib} MiB + {qemu.QEMU_OVERHEAD_MIB} MiB QEMU overhead) "
+            f"= {needed} MiB, but this machine has only {available} MiB available "
+            f"(MemAvailable); start at most {fits} nodes of this size or lower --memory "
+            f"(minimum {qemu.MIN_MEMORY_MIB}M)"
+        )
+
+
+@dataclass(frozen=True)
+class VmArtefacts:
+    """What a vm build gives one composition: boot files and role systems."""
+
+    kernel: Path
+    initrd: Path
+    cmdline: str
+    systems: dict[str, str]
+
+
+def vm_artefacts(manifest: Manifest, composition: str) -> VmArtefacts:
+    """The vm boot artefacts of ``composition``; :class:`ManifestError` if not a vm build."""
+    if manifest.flavour != "vm":
+        raise ManifestError(
+            f"{manifest.source} was built for flavour '{manifest.flavour}', not 'vm'; "
+            f"build for vm with 'nxc build -f vm', or start it with -f {manifest.flavour}"
+        )
+    entry = manifest.composition(composition)
+    entry.artefacts.require("kernel", "initrd", flavour="vm", source=manifest.source)
+    kernel, initrd = Path(entry.artefacts.kernel or ""), Path(entry.artefacts.initrd or "")
+    for what, path in (("kernel", kernel), ("initrd", initrd)):
+        if not path.is_file():
+            raise ManifestError(
+                f"{manifest.source}: {what} {path} does not exist (garbage-collected?); "
+                "rebuild with 'nxc build -f vm'"
+            )
+    systems = {role.name: role.system for role in entry.roles}
+    return VmArtefacts(kernel, initrd, entry.artefacts.cmdline or "", systems)
+
+
+def deployment_info(
+    deployment: Deployment, authorized_key: str, systems: dict[str, str]
+) -> dict[str, Any]:
+    """The deployment info document every node receives (docs/node-contract.md)."""
+    nodes = []
+    for node in deployment.nodes:
+        entry = {"hostname": node.hostname, "role": node.role, "address": node.address}
+        if node.mac:
+            entry["mac"] = node.mac
+        if systems.get(node.role):
+            entry["system"] = systems[node.role]
+        nodes.append(entry)
+    return {
+        "version": 1,
+        "deployment": deployment.name,
+        "network": {"prefix_length": netalloc.PREFIX_LENGTH},
+        "authorized_keys": [authorized_key],
+        "nodes": nodes,
+        "shared_dir": {"type": "9p", "tag": SHARED_TAG},
+    }
+
+
+def kernel_append(cmdline: str) -> str:
+    """The manifest's kernel command line with the serial console on ttyS0."""
+    return cmdline if "console=ttyS0" in cmdline else f"{cmdline} console=ttyS0".strip()
+
+
+def tail(path: Path, lines: int = CONSOLE_TAIL_LINES) -> str:
+    """The last ``lines`` lines of a text file ('' if it does not exist)."""
+    try:
+        text = path.read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.replace("\r", "").rstrip("\n").splitlines()[-lines:])
+
+
+def _other_live(store: DeploymentStore, name: str) -> list[Deployment]:
+    others = []
+    for other in store.active():
+        if other.name != name and other.flavour == "vm":
+            others.append(other)
+    return others
+
+
+class VmFlavour(Flavour):
+    """Local QEMU VMs on a VDE switch (see the module documentation)."""
+
+    name: ClassVar[str] = "vm"
+
+    def __init__(
+        self,
+        accel: str | None = None,
+        memory: str | int = DEFAULT_MEMORY,
+        cpus: int = 1,
+        forwards: Iterable[str] = (),
+        disk_size: str | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        if accel is not None and accel not in qemu.ACCELS:
+            raise InputError(f"--accel '{accel}' is unknown; give one of {', '.join(qemu.ACCELS)}")
+        if cpus < 1:
+            raise InputError(f"--cpus {cpus} must be at least 1")
+        self.accel = accel
+        self.memory_mib = qemu.parse_memory(memory)
+        self.cpus = cpus
+        self.forwards = [parse_forward(spec) for spec in forwards]
+        self.disk_size = disk_size
+        self.timeout = timeout
+        self._tools: dict[str, str] = {}
+
+    # --- tools ---------------------------------------------------------------------------
+
+    def check_tools(self) -> None:
+        """Find QEMU and vde_switch (and qemu-img when disks are asked for)."""
+        self._tools["qemu"] = qemu.find_program(qemu.QEMU, qemu.QEMU_PACKAGE, "to run VMs")
+        self._tools["vde_switch"] = qemu.find_program(
+            vde.VDE_SWITCH, vde.VDE_PACKAGE, "for the VMs' network"
+        )
+        if self.disk_size:
+            self._tools["qemu-img"] = qemu.find_program(
+                qemu.QEMU_IMG, qemu.QEMU_IMG_PACKAGE, "to create the VMs' disks"
+            )
+
+    def _tool(self, name: str) -> str:
+        if name not in self._tools:
+            self.check_tools()
+        return self._tools[name]
+
+    # --- start ---------------------------------------------------------------------------
+
+    def ready_timeout(self, nodes: int) -> float:
+        """How long start waits for every node: --timeout, else 60 s + 10 s per node."""
+        return self.timeout if self.timeout is not None else 60.0 + 10.0 * nodes
+
+    def start(
+        self,
+        deployment: Deployment,
+        manifest: Manifest,
+        store: DeploymentStore,
+        progress: ProgressHook = no_progress,
+    ) -> None:
+        """Allocate, record, launch every node in parallel, and wait until all are ready."""
+        self.check_tools()
+        artefacts = vm_artefacts(manifest, deployment.composition)
+        check_memory(len(deployment.nodes), self.memory_mib)
+        hostnames = {node.hostname for node in deployment.nodes}
+        for forward in self.forwards:
+            if forward.hostname not in hostnames:
+                raise InputError(
+                    f"--forward {forward.hostname}:{forward.guest_port}: no node "
+                    f"'{forward.hostname}' in this deployment (nodes: {', '.join(sorted(hostnames))})"
+                )
+        accel = qemu.choose_accel(self._tool("qemu"), artefacts.kernel, self.accel)
+        with store.lock(deployment.name):
+            launches = self._prepare(deployment, store, artefacts, accel)
+            store.save(deployment)  # everything is recorded before anything runs
+            self._launch_switch(deployment, store)
+            self._launch_nodes(deployment, store, launches, progress)
+            self._wait_ready(deployment, store, progress)
+            deployment.state = DeploymentState.running
+            store.save(deployment)
+
+    def _prepare(
+        self, deployment: Deployment, store: DeploymentStore, artefacts: VmArtefacts, accel: str
+    ) -> dict[str, list[str]]:
+        name = deployment.name
+        marker = f"nxc-{secrets.token_hex(6)}"
+        others = _other_live(store, name)
+        subnet = netalloc.choose_subnet(
+            name, (o.resources.get("subnet", 0) for o in others if o.resources)
+        )
+        taken_ports = [port for o in others for port in o.resources.get("ports", [])]
+        ports = netalloc.PortAllocator(taken_ports, start_offset=secrets.randbelow(5000))
+        state_dir = store.state_dir(name)
+        log_dir = store.log_dir(name)
+        run_dir = Path(tempfile.gettempdir()) / marker
+        secret_dir = state_dir / "secrets"
+        shared_dir = state_dir / "shared"
+        deployment.resources = {
+            "marker": marker,
+            "run_dir": str(run_dir),
+            "secret_dir": str(secret_dir),
+            "shared_dir": str(shared_dir),
+            "subnet": subnet,
+            "accel": accel,
+            "memory_mib": self.memory_mib,
+            "cpus": self.cpus,
+            "ports": [],
+            "switch": {"dir": str(run_dir / "switch"), "pidfile": str(run_dir / "switch.pid")},
+        }
+        deployment.state = DeploymentState.starting
+        store.save(deployment)  # marker and folders recorded before they exist
+        for folder in (run_dir, secret_dir):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        shared_dir.mkdir(exist_ok=True)
+
+        client_key = keys.ensure_client_key(store.client_key_path(name), f"nxc:{name}")
+        addresses = netalloc.node_addresses(subnet, len(deployment.nodes))
+        host_keys = {}
+        for node, allocated in zip(deployment.nodes, addresses, strict=True):
+            pair = keys.generate_keypair(f"nxc:{name}:{node.hostname}")
+            host_keys[node.hostname] = pair.private_openssh
+            node.address, node.mac = allocated.address, allocated.mac
+            node.ssh_host, node.ssh_port = "127.0.0.1", ports.allocate()
+            node.host_key = pair.public_line
+            node.state = NodeState.planned
+            node.pid = None
+            node.extra = {}
+        for forward in self.forwards:
+            host_port = ports.reserve(forward.host_port) if forward.host_port else ports.allocate()
+            deployment.node(forward.hostname).extra.setdefault("forwards", []).append(
+                [host_port, forward.guest_port]
+            )
+        deployment.resources["ports"] = sorted(ports.handed_out)
+        keys.write_known_hosts(store.known_hosts_path(name), deployment.nodes)
+        info_file = secret_dir / "info.json"
+        info = deployment_info(deployment, client_key, artefacts.systems)
+        write_atomic(info_file, json.dumps(info).encode(), mode=0o600)
+
+        launches = {}
+        for node in deployment.nodes:
+            key_file = secret_dir / f"{node.hostname}.host_key"
+            write_atomic(key_file, host_keys[node.hostname], mode=0o600)
+            disk = None
+            if self.disk_size:
+                disk_dir = state_dir / "disks"
+                disk_dir.mkdir(exist_ok=True)
+                disk = disk_dir / f"{node.hostname}.qcow2"
+                qemu.create_disk(self._tool("qemu-img"), disk, self.disk_size)
+            spec = qemu.QemuNode(
+                hostname=node.hostname,
+                kernel=artefacts.kernel,
+                initrd=artefacts.initrd,
+                append=kernel_append(artefacts.cmdline),
+                memory_mib=self.memory_mib,
+                cpus=self.cpus,
+                accel=accel,
+                info_file=info_file,
+                host_key_file=key_file,
+                console_log=log_dir / f"{node.hostname}.console.log",
+                qmp_socket=run_dir / f"{node.hostname}.qmp",
+                switch_dir=run_dir / "switch",
+                mac=node.mac or "",
+                ssh_port=node.ssh_port,
+                marker=marker,
+                shared_dir=shared_dir,
+                shared_tag=SHARED_TAG,
+                forwards=tuple((h, g) for h, g in node.extra.get("forwards", [])),
+                disk=disk,
+            )
+            argv = qemu.command_line(self._tool("qemu"), spec)
+            node.extra.update(
+                {
+                    "argv": argv,
+                    "console_log": str(spec.console_log),
+                    "qemu_log": str(log_dir / f"{node.hostname}.qemu.log"),
+                    "qmp_socket": str(spec.qmp_socket),
+                }
+            )
+            if disk is not None:
+                node.extra["disk"] = str(disk)
+            launches[node.hostname] = argv
+        return launches
+
+    def _launch_switch(self, deployment: Deployment, store: DeploymentStore) -> None:
+        switch = deployment.resources["switch"]
+        switch["pid"] = vde.start_switch(
+            self._tool("vde_switch"),
+            Path(switch["dir"]),
+            Path(switch["pidfile"]),
+            len(deployment.nodes),
+        )
+        store.save(deployment)
+
+    def _launch_nodes(
+        self,
+        deployment: Deployment,
+        store: DeploymentStore,
+        launches: dict[str, list[str]],
+        progress: ProgressHook,
+    ) -> None:
+        for node in deployment.nodes:
+            node.pid = _spawn(launches[node.hostname], Path(node.extra["qemu_log"]))
+            node.state = NodeState.launching
+            progress(node.hostname, Stage.LAUNCHED)
+        store.save(deployment)
+
+    def _wait_ready(
+        self, deployment: Deployment, store: DeploymentStore, progress: ProgressHook
+    ) -> None:
+        timeout = self.ready_timeout(len(deployment.nodes))
+        asyncio.run(_wait_all_ready(deployment, progress, timeout))
+        for node in deployment.nodes:
+            node.state = NodeState.ready
+        store.save(deployment)
+
+    # --- stop ----------------------------------------------------------------------------
+
+    def stop(self, deployment: Deployment, store: DeploymentStore, force: bool = False) -> None:
+        """Kill the recorded QEMUs and switch (only if still ours), remove sockets and secrets."""
+        resources = deployment.resources or {}
+        marker = resources.get("marker", "")
+        grace = 0.0 if force else 3.0
+        if marker:
+            node_pids = [node.pid for node in deployment.nodes if node.pid]
+            # Processes launched just before a SIGKILL of 'nxc start' may not be recorded
+            # yet: they carry the marker too.
+            switch_pid = resources.get("switch", {}).get("pid")
+            stray = [p for p in processes.find_marked(marker) if p != switch_pid]
+            processes.terminate([*node_pids, *stray], marker, grace=grace)
+            switch_pids = [switch_pid] if switch_pid else []
+            pidfile = Path(resources.get("switch", {}).get("pidfile", "/nonexistent"))
+            if pidfile.is_file() and pidfile.read_text().strip().isdigit():
+                switch_pids.append(int(pidfile.read_text().strip()))
+            processes.terminate([*switch_pids, *processes.find_marked(marker)], marker, grace=grace)
+        for key in ("run_dir", "secret_dir"):
+            folder = resources.get(key)
+            if folder and _is_inside_marked(Path(folder), marker, store):
+                shutil.rmtree(folder, ignore_errors=True)
+        for node in deployment.nodes:
+            node.state = NodeState.stopped
+            node.pid = None
+        deployment.state = DeploymentState.stopped
+        store.save(deployment)
+
+    # --- probe and lifecycle -------------------------------------------------------------
+
+    def probe(self, deployment: Deployment) -> dict[str, LiveState]:
+        """Dead if its QEMU is gone, ready if SSH answers with the pinned key, else running."""
+        marker = (deployment.resources or {}).get("marker", "")
+        return asyncio.run(_probe_all(deployment.nodes, marker))
+
+    def start_node(self, deployment: Deployment, store: DeploymentStore, hostname: str) -> None:
+        """Relaunch a node whose QEMU is not running, with its recorded command line."""
+        node = deployment.node(hostname)
+        marker = deployment.resources.get("marker", "")
+        if processes.is_ours(node.pid, marker):
+            return
+        argv = node.extra.get("argv")
+        if not argv or deployment.state == DeploymentState.stopped:
+            raise InputError(
+                f"{hostname} of {deployment.name} cannot be restarted: the deployment is "
+                "stopped; start it again with 'nxc start'"
+            )
+        Path(node.extra["qmp_socket"]).unlink(missing_ok=True)
+        with store.lock(deployment.name):
+            node.pid = _spawn(argv, Path(node.extra["qemu_log"]))
+            node.state = NodeState.launching
+            store.save(deployment)
+        timeout = self.ready_timeout(1)
+        asyncio.run(_wait_all_ready(deployment, no_progress, timeout, only=[node]))
+        node.state = NodeState.ready
+        store.save(deployment)
+
+    def shutdown_node(
+        self, deployment: Deployment, store: DeploymentStore, hostname: str, timeout: float = 60.0
+    ) -> None:
+        """ACPI power-off through QMP; killed if still running after ``timeout`` seconds."""
+        node = deployment.node(hostname)
+        marker = deployment.resources.get("marker", "")
+        if processes.is_ours(node.pid, marker):
+            # A QEMU already exiting may not answer: the wait below settles it either way.
+            with contextlib.suppress(ExternalCommandError):
+                qmp_command(Path(node.extra["qmp_socket"]), "system_powerdown")
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and processes.is_ours(node.pid, marker):
+                time.sleep(0.2)
+            processes.terminate([node.pid] if node.pid else [], marker, grace=3.0)
+        self._mark(deployment, store, node, NodeState.stopped)
+
+    def crash_node(self, deployment: Deployment, store: DeploymentStore, hostname: str) -> None:
+        """Kill the node's QEMU at once (SIGKILL), like pulling the plug."""
+        node = deployment.node(hostname)
+        marker = deployment.resources.get("marker", "")
+        processes.terminate([node.pid] if node.pid else [], marker, grace=0.0)
+        self._mark(deployment, store, node, NodeState.dead)
+
+    def block_node(self, deployment: Deployment, hostname: str) -> None:
+        """Take the node's inter-node link down (host SSH access stays up)."""
+        self._set_link(deployment, hostname, up=False)
+
+    def unblock_node(self, deployment: Deployment, hostname: str) -> None:
+        """Bring the node's inter-node link back up."""
+        self._set_link(deployment, hostname, up=True)
+
+    def console_log(self, deployment: Deployment, hostname: str) -> Path:
+        """The node's serial console log."""
+        return Path(deployment.node(hostname).extra["console_log"])
+
+    def _set_link(self, deployment: Deployment, hostname: str, up: bool) -> None:
+        node = deployment.node(hostname)
+        if not processes.is_ours(node.pid, deployment.resources.get("marker", "")):
+            raise InputError(f"{hostname} is not running; start it before (un)blocking it")
+        qmp_command(Path(node.extra["qmp_socket"]), "set_link", {"name": qemu.LAN_NETDEV, "up": up})
+
+    @staticmethod
+    def _mark(deployment: Deployment, store: DeploymentStore, node: Node, state: NodeState) -> None:
+        with store.lock(deployment.name):
+            node.state = state
+            node.pid = None
+            store.save(deployment)
+
+
+def _is_inside_marked(folder: Path, marker: str, store: DeploymentStore) -> bool:
+    """Only remove folders nxc made: under the state folder, or named after the marker."""
+    state_dir = store.deploy_dir.resolve()
+    resolved = folder.resolve()
+    return (bool(marker) and resolved.name == marker) or state_dir in resolved.parents
+
+
+def _spawn(argv: list[str], log: Path) -> int:
+    """Start ``argv`` detached (own session, no terminal), output to ``log``; its pid."""
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    _CHILDREN[process.pid] = process
+    return process.pid
+
+
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+"""QEMUs started by this process, kept so that their exit is collected (no zombies)."""
+
+
+def _exited(pid: int | None, marker: str) -> bool:
+    if pid in _CHILDREN and _CHILDREN[pid].poll() is not None:
+        return True
+    return not processes.is_ours(pid, marker)
+
+
+async def _wait_all_ready(
+    deployment: Deployment,
+    progress: ProgressHook,
+    timeout: float,
+    only: list[Node] | None = None,
+) -> None:
+    marker = deployment.resources.get("marker", "")
+    nodes = only if only is not None else deployment.nodes
+    deadline = time.monotonic() + timeout
+    waiting = {node.hostname: node for node in nodes}
+    booted: set[str] = set()
+
+    async def watch(node: Node) -> None:
+        console = Path(node.extra["console_log"])
+        ready_line = f"nxc-ready {node.hostname}".encode()
+        while time.monotonic() < deadline:
+            if _exited(node.pid, marker):
+                raise ExternalCommandError(
+                    f"QEMU of {node.hostname} exited before the node was ready:\n"
+                    f"{tail(Path(node.extra['qemu_log'])) or tail(console)}",
+                    Path(node.extra["qemu_log"]),
+                )
+            if node.hostname not in booted and _contains(console, ready_line):
+                booted.add(node.hostname)
+                progress(node.hostname, Stage.BOOTED)
+            remaining = max(deadline - time.monotonic(), 0.1)
+            answer = await ssh_answer(
+                node.ssh_host, node.ssh_port, node.host_key or "", timeout=min(5.0, remaining)
+            )
+            if answer is SshAnswer.PINNED:
+                if node.hostname not in booted:
+                    booted.add(node.hostname)
+                    progress(node.hostname, Stage.BOOTED)
+                waiting.pop(node.hostname, None)
+                node.state = NodeState.ready
+                progress(node.hostname, Stage.READY)
+                return
+            if answer is SshAnswer.OTHER_KEY:
+                raise other_key_error(node.hostname, node.ssh_host, node.ssh_port)
+            await asyncio.sleep(POLL_INTERVAL)
+
+    tasks = [asyncio.ensure_future(watch(node)) for node in nodes]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    if waiting:
+        raise _timeout_error(list(waiting.values()), timeout)
+
+
+def _timeout_error(missing: list[Node], timeout: float) -> NodeTimeoutError:
+    first = missing[0]
+    console = Path(first.extra["console_log"])
+    names = ", ".join(node.hostname for node in missing)
+    logs = ", ".join(node.extra["console_log"] for node in missing[:3])
+    more = f" (and {len(missing) - 3} more in the same folder)" if len(missing) > 3 else ""
+    return NodeTimeoutError(
+        f"{len(missing)} node(s) did not answer SSH within {timeout:.0f} s: {names}; "
+        f"last console lines of {first.hostname}:\n{tail(console) or '(console log is empty)'}\n"
+        f"console logs: {logs}{more}; raise the wait with --timeout if the machine is slow",
+        [node.hostname for node in missing],
+    )
+
+
+def _contains(path: Path, needle: bytes) -> bool:
+    try:
+        return needle in path.read_bytes()
+    except OSError:
+        return False
+
+
+async def _probe_all(nodes: list[Node], marker: str) -> dict[str, LiveState]:
+    async def probe(node: Node) -> LiveState:
+        if not processes.is_ours(node.pid, marker):
+            return LiveState.DEAD
+        answer = await ssh_answer(node.ssh_host, node.ssh_port, node.host_key or "", timeout=3.0)
+        return LiveState.READY if answer is SshAnswer.PINNED else LiveState.RUNNING
+
+    states = await asyncio.gather(*(probe(node) for node in nodes))
+    return {node.hostname: state for node, state in zip(nodes, states, strict=True)}
