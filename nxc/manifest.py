@@ -1,0 +1,309 @@
+"""The build manifest: what ``nxc build`` produced, as a typed, validated, versioned record.
+
+The JSON form (schema version :data:`SCHEMA_VERSION`)::
+
+    {"nxc_manifest": 1, "flavour": "vm", "system": "x86_64-linux",
+     "compositions": {
+       "<name>": {"roles": {"<role>": {"system": "/nix/store/...", "default_count": 1}},
+                  "test_script": "start_all()\\n...",
+                  "artefacts": {"kernel": "...", "initrd": "...", "cmdline": "...",
+                                "image": "...", "containers": {"<role>": ...}}}}}
+
+Every key is checked; an unknown key is an error (a manifest from a newer nxc says so).
+``test_script`` and ``artefacts`` (and each artefact) are optional; ``default_count`` defaults
+to 1. See ``docs/roles-and-manifest.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from nxc.errors import ManifestError
+from nxc.flavours.names import FLAVOUR_NAMES, unknown_flavour_message
+from nxc.roles import HOSTNAME_RE
+
+SCHEMA_VERSION = 1
+"""The manifest schema this nxc writes and reads."""
+
+VERSION_KEY = "nxc_manifest"
+_TOP_KEYS = (VERSION_KEY, "flavour", "system", "compositions")
+_COMPOSITION_KEYS = ("roles", "test_script", "artefacts")
+_ROLE_KEYS = ("system", "default_count")
+_ARTEFACT_PATH_KEYS = ("kernel", "initrd", "image")
+_ARTEFACT_KEYS = (*_ARTEFACT_PATH_KEYS, "cmdline", "containers")
+_SYSTEM_RE = re.compile(r"[a-z0-9_]+-[a-z0-9_]+")
+_COMPOSITION_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
+_REBUILD = "rebuild it with 'nxc build'"
+
+
+@dataclass(frozen=True)
+class Role:
+    """One role of a composition: the NixOS system its nodes run, and how many by default."""
+
+    name: str
+    system: str
+    default_count: int = 1
+
+
+@dataclass(frozen=True)
+class Artefacts:
+    """What a flavour boots from; which ones are present depends on the flavour.
+
+    ``kernel``/``initrd``/``cmdline`` serve vm and the g5k kexec flavours, ``image`` the g5k-image
+    flavour (and an optional vm disk), ``containers`` the docker flavour (role -> its container
+    description, a store path or a JSON object, as the docker flavour defines it).
+    """
+
+    kernel: str | None = None
+    initrd: str | None = None
+    cmdline: str | None = None
+    image: str | None = None
+    containers: Mapping[str, Any] | None = None
+
+    def require(self, *names: str, flavour: str, source: str) -> None:
+        """Raise :class:`ManifestError` unless every artefact in ``names`` is present."""
+        missing = [name for name in names if getattr(self, name) is None]
+        if missing:
+            raise ManifestError(
+                f"{source}: no {', '.join(missing)} artefact for flavour {flavour}; "
+                f"{_REBUILD} -f {flavour}"
+            )
+
+
+@dataclass(frozen=True)
+class Composition:
+    """One composition of the manifest: its roles (in order), test script and artefacts.
+
+    ``test_script`` is the text of the Python test script (empty or ``None``: none).
+    """
+
+    name: str
+    roles: tuple[Role, ...]
+    test_script: str | None = None
+    artefacts: Artefacts = field(default_factory=Artefacts)
+
+    def role_names(self) -> tuple[str, ...]:
+        """The roles, in the manifest's order."""
+        return tuple(role.name for role in self.roles)
+
+    def default_counts(self) -> dict[str, int]:
+        """Role name -> default number of nodes, in the manifest's order."""
+        return {role.name: role.default_count for role in self.roles}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A whole build manifest: one flavour, one system, one or more compositions."""
+
+    flavour: str
+    system: str
+    compositions: tuple[Composition, ...]
+    source: str = field(default="build manifest", compare=False)
+    """Where it was read from, for messages."""
+
+    def composition(self, name: str | None = None) -> Composition:
+        """The composition called ``name``; with no name, the only one (or one called
+        ``composition``, the name NixOS-Compose gives a single composition)."""
+        names = [composition.name for composition in self.compositions]
+        if name is None:
+            if len(self.compositions) == 1:
+                return self.compositions[0]
+            if "composition" in names:
+                return self.compositions[names.index("composition")]
+            raise ManifestError(
+                f"{self.source}: holds several compositions ({', '.join(names)}); "
+                "choose one with -c/--composition"
+            )
+        if name not in names:
+            raise ManifestError(
+                f"{self.source}: no composition '{name}'; it holds: {', '.join(names)}"
+            )
+        return self.compositions[names.index(name)]
+
+
+def load(path: Path) -> Manifest:
+    """Read and validate the manifest at ``path``."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ManifestError(
+            f"{source}: build manifest not found; {_REBUILD} or fix the path"
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not text"
+        raise ManifestError(f"{source}: cannot read the build manifest ({reason})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ManifestError(
+            f"{source}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); "
+            f"{_REBUILD}"
+        ) from None
+    return from_dict(data, source)
+
+
+def from_dict(data: Any, source: str = "build manifest") -> Manifest:
+    """Validate ``data`` (parsed JSON) and return the :class:`Manifest` it describes."""
+    if not isinstance(data, Mapping):
+        raise ManifestError(f"{source}: a build manifest is a JSON object; {_REBUILD}")
+    _check_version(data, source)
+    _check_keys(data, _TOP_KEYS, source, "at the top level")
+    flavour = _required(data, "flavour", str, source)
+    if flavour not in FLAVOUR_NAMES:
+        raise ManifestError(unknown_flavour_message(flavour, f"{source}: 'flavour'"))
+    system = _required(data, "system", str, source)
+    if not _SYSTEM_RE.fullmatch(system):
+        raise ManifestError(
+            f"{source}: 'system' is '{system}', not a Nix system like 'x86_64-linux'; {_REBUILD}"
+        )
+    compositions_data = _required(data, "compositions", Mapping, source)
+    if not compositions_data:
+        raise ManifestError(f"{source}: 'compositions' is empty; {_REBUILD}")
+    compositions = tuple(
+        _composition_from_dict(name, value, source) for name, value in compositions_data.items()
+    )
+    return Manifest(flavour=flavour, system=system, compositions=compositions, source=source)
+
+
+def to_dict(manifest: Manifest) -> dict[str, Any]:
+    """The JSON-ready form of ``manifest`` (what :func:`from_dict` reads back)."""
+    return {
+        VERSION_KEY: SCHEMA_VERSION,
+        "flavour": manifest.flavour,
+        "system": manifest.system,
+        "compositions": {
+            composition.name: _composition_to_dict(composition)
+            for composition in manifest.compositions
+        },
+    }
+
+
+def _composition_to_dict(composition: Composition) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "roles": {
+            role.name: {"system": role.system, "default_count": role.default_count}
+            for role in composition.roles
+        }
+    }
+    if composition.test_script is not None:
+        result["test_script"] = composition.test_script
+    artefacts = {
+        name: getattr(composition.artefacts, name)
+        for name in _ARTEFACT_KEYS
+        if getattr(composition.artefacts, name) is not None
+    }
+    if "containers" in artefacts:
+        artefacts["containers"] = json.loads(json.dumps(dict(artefacts["containers"])))
+    if artefacts:
+        result["artefacts"] = artefacts
+    return result
+
+
+def _check_version(data: Mapping[str, Any], source: str) -> None:
+    if VERSION_KEY not in data:
+        if "nodes" in data or "compositions_info" in data:
+            raise ManifestError(
+                f"{source}: this is a NixOS-Compose build result, not an nxc build manifest; "
+                f"{_REBUILD}"
+            )
+        raise ManifestError(f"{source}: not an nxc build manifest (no '{VERSION_KEY}' key)")
+    version = data[VERSION_KEY]
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ManifestError(
+            f"{source}: '{VERSION_KEY}' must be a schema version number, got {version!r}; "
+            f"{_REBUILD}"
+        )
+    if version > SCHEMA_VERSION:
+        raise ManifestError(
+            f"{source}: built by a newer nxc (manifest schema {version}, this nxc reads up to "
+            f"{SCHEMA_VERSION}); upgrade nxc"
+        )
+
+
+def _composition_from_dict(name: Any, data: Any, source: str) -> Composition:
+    where = f"{source}: composition '{name}'"
+    if not isinstance(name, str) or not _COMPOSITION_NAME_RE.fullmatch(name) or "::" in name:
+        raise ManifestError(
+            f"{source}: '{name}' is not a composition name (letters, digits, '_', '.', '+', "
+            f"'-'); {_REBUILD}"
+        )
+    if not isinstance(data, Mapping):
+        raise ManifestError(f"{where}: must be a JSON object; {_REBUILD}")
+    _check_keys(data, _COMPOSITION_KEYS, where, "")
+    roles_data = _required(data, "roles", Mapping, where)
+    if not roles_data:
+        raise ManifestError(f"{where}: declares no roles; add at least one role and rebuild")
+    roles = tuple(_role_from_dict(role, value, where) for role, value in roles_data.items())
+    test_script = _optional(data, "test_script", str, where)
+    artefacts = _artefacts_from_dict(data.get("artefacts", {}), where)
+    return Composition(name=name, roles=roles, test_script=test_script, artefacts=artefacts)
+
+
+def _role_from_dict(name: Any, data: Any, where: str) -> Role:
+    if not isinstance(name, str) or not HOSTNAME_RE.fullmatch(name):
+        raise ManifestError(
+            f"{where}: role '{name}' cannot be a hostname (letters, digits, '-' and '_', 1 to 63 "
+            "characters, starting and ending with a letter or digit); rename the role"
+        )
+    role_where = f"{where}, role '{name}'"
+    if not isinstance(data, Mapping):
+        raise ManifestError(f"{role_where}: must be a JSON object; {_REBUILD}")
+    _check_keys(data, _ROLE_KEYS, role_where, "")
+    system = _required(data, "system", str, role_where)
+    if not system.startswith("/"):
+        raise ManifestError(
+            f"{role_where}: 'system' must be an absolute store path, got '{system}'; {_REBUILD}"
+        )
+    count = data.get("default_count", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ManifestError(
+            f"{role_where}: 'default_count' must be a whole number >= 0, got {count!r}; {_REBUILD}"
+        )
+    return Role(name=name, system=system, default_count=count)
+
+
+def _artefacts_from_dict(data: Any, where: str) -> Artefacts:
+    where = f"{where}, artefacts"
+    if not isinstance(data, Mapping):
+        raise ManifestError(f"{where}: must be a JSON object; {_REBUILD}")
+    _check_keys(data, _ARTEFACT_KEYS, where, "")
+    values = {name: _optional(data, name, str, where) for name in (*_ARTEFACT_PATH_KEYS, "cmdline")}
+    for name in _ARTEFACT_PATH_KEYS:
+        if values[name] is not None and not values[name].startswith("/"):
+            raise ManifestError(f"{where}: '{name}' must be an absolute path; {_REBUILD}")
+    containers = _optional(data, "containers", Mapping, where)
+    if containers is not None:
+        containers = MappingProxyType(json.loads(json.dumps(containers)))
+    return Artefacts(**values, containers=containers)
+
+
+def _check_keys(data: Mapping[str, Any], known: tuple[str, ...], where: str, place: str) -> None:
+    unknown = [str(key) for key in data if key not in known]
+    if unknown:
+        place = f" {place}" if place else ""
+        raise ManifestError(
+            f"{where}: unknown key{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(repr(key) for key in unknown)}{place} (known: {', '.join(known)}); "
+            "if a newer nxc built it, upgrade nxc, else fix the file"
+        )
+
+
+def _required(data: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+    if key not in data:
+        raise ManifestError(f"{where}: missing '{key}'; {_REBUILD}")
+    return _optional(data, key, kind, where)
+
+
+def _optional(data: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+    value = data.get(key)
+    if value is not None and not isinstance(value, kind):
+        expected = "a JSON object" if kind is Mapping else "text"
+        raise ManifestError(f"{where}: '{key}' must be {expected}; {_REBUILD}")
+    return value

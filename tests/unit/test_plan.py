@@ -1,0 +1,90 @@
+"""Planning: manifest + composition + role quantities -> nodes in a stable order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nxc import manifest
+from nxc.errors import InputError, ManifestError, RolesError
+from nxc.plan import PlannedNode, check_tag, plan_nodes
+from nxc.roles import parse_role_options, read_roles_file
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "manifests"
+
+
+@pytest.fixture
+def cluster():
+    return manifest.load(FIXTURES / "cluster-vm.json")
+
+
+@pytest.fixture
+def multi():
+    return manifest.load(FIXTURES / "multi-docker.json")
+
+
+def pairs(plan):
+    return [(node.hostname, node.role) for node in plan.nodes]
+
+
+def test_defaults_only(cluster):
+    plan = plan_nodes(cluster, None)
+    assert pairs(plan) == [("builder", "builder"), ("node1", "node"), ("node2", "node")]
+    assert plan.composition == "composition"
+    assert plan.flavour == "vm"
+    assert plan.deployment_name == "composition::vm"
+    assert plan.nodes[0] == PlannedNode(hostname="builder", role="builder")
+
+
+def test_file_then_options(cluster, tmp_path):
+    roles_file = tmp_path / "nodes.yaml"
+    roles_file.write_text("builder:\n  - builder\nnode:\n  - foo\n  - bar\n")
+    plan = plan_nodes(cluster, None, read_roles_file(roles_file))
+    assert pairs(plan) == [("builder", "builder"), ("foo", "node"), ("bar", "node")]
+    plan = plan_nodes(cluster, None, read_roles_file(roles_file), parse_role_options(["node=3"]))
+    assert plan.hostnames_of("node") == ("node1", "node2", "node3")
+    assert plan.hostnames_of("builder") == ("builder",)
+
+
+def test_order_is_stable_whatever_the_option_order(cluster):
+    first = plan_nodes(cluster, None, parse_role_options(["node=2", "builder=1"]))
+    second = plan_nodes(cluster, None, parse_role_options(["builder=1", "node=2"]))
+    assert first == second
+    assert pairs(first) == [("builder1", "builder"), ("node1", "node"), ("node2", "node")]
+
+
+def test_named_composition_and_zero_default(multi):
+    plan = plan_nodes(multi, "bar")
+    assert pairs(plan) == [("server", "server")]
+    plan = plan_nodes(multi, "bar", parse_role_options(["client=2"]), tag="run-2")
+    assert pairs(plan) == [("server", "server"), ("client1", "client"), ("client2", "client")]
+    assert plan.deployment_name == "bar::docker::run-2"
+    assert pairs(plan_nodes(multi, "foo")) == [("foo1", "foo"), ("foo2", "foo"), ("foo3", "foo")]
+
+
+def test_unknown_role_is_checked_against_the_chosen_composition(multi):
+    with pytest.raises(RolesError, match="unknown role 'foo'; composition 'bar' declares"):
+        plan_nodes(multi, "bar", parse_role_options(["foo=1"]))
+
+
+def test_unknown_composition(multi):
+    with pytest.raises(ManifestError, match="no composition 'baz'; it holds: bar, foo"):
+        plan_nodes(multi, "baz")
+
+
+def test_nothing_to_start():
+    data = manifest.to_dict(manifest.load(FIXTURES / "multi-docker.json"))
+    data["compositions"]["bar"]["roles"]["server"]["default_count"] = 0
+    with pytest.raises(RolesError, match=r"no node to start.*-r ROLE=COUNT"):
+        plan_nodes(manifest.from_dict(data), "bar")
+
+
+@pytest.mark.parametrize("tag", ["", "a/b", "a::b", "-x", "x" * 65, "a b"])
+def test_bad_tags(tag):
+    with pytest.raises(InputError, match="--tag"):
+        check_tag(tag)
+
+
+def test_good_tag():
+    assert check_tag("exp-1.2_b") == "exp-1.2_b"

@@ -1,0 +1,248 @@
+"""Role quantities: -r options, roles files, composition defaults, hostnames and their errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nxc.errors import RolesError
+from nxc.roles import (
+    default_quantities,
+    is_hostname,
+    parse_role_option,
+    parse_role_options,
+    read_roles_file,
+    resolve_quantities,
+)
+
+DEFAULTS = {"builder": 1, "node": 2}
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def hostnames(quantities) -> dict[str, tuple[str, ...]]:
+    return {role: quantity.hostnames for role, quantity in quantities.items()}
+
+
+# --- -r options -----------------------------------------------------------------------------
+
+
+def test_count_option_numbers_hostnames_from_one():
+    quantity = parse_role_option("node=3")
+    assert quantity.role == "node"
+    assert quantity.hostnames == ("node1", "node2", "node3")
+    assert quantity.source == "-r node=3"
+
+
+def test_count_of_one_is_numbered_like_nixos_compose():
+    assert parse_role_option("node=1").hostnames == ("node1",)
+
+
+def test_hostname_option_keeps_names_in_order():
+    assert parse_role_option("server=foo, bar").hostnames == ("foo", "bar")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("foo", "-r foo: missing '='"),
+        ("=3", "-r =3: missing role name"),
+        ("node=", "-r node=: missing count or hostnames"),
+        ("node=0", "count 0 must be at least 1"),
+        ("node=-2", "count -2 must be at least 1"),
+        ("node=2.5", "count '2.5' is not a whole number"),
+        ("node=1e3", "count '1e3' is not a whole number"),
+        ("node=foo,,bar", "'' is not a valid hostname"),
+        ("node=foo.example", "'foo.example' is not a valid hostname"),
+        ("node=-foo", "'-foo' is not a valid hostname"),
+        ("node=foo,FOO", "hostname 'FOO' is listed twice"),
+        ("no.de=2", "'no.de' is not a role name"),
+    ],
+)
+def test_bad_option_names_the_option_and_the_fix(text, expected):
+    with pytest.raises(RolesError) as caught:
+        parse_role_option(text)
+    message = str(caught.value)
+    assert expected in message
+    assert message.startswith(f"-r {text}")
+    assert "\n" not in message
+    assert (
+        "-r ROLE=" in message
+        or "fix the name" in message
+        or "remove one" in message
+        or ("role the composition declares" in message)
+    )
+
+
+def test_same_role_twice_in_options_is_refused():
+    with pytest.raises(RolesError, match="already given by '-r node=2'"):
+        parse_role_options(["node=2", "node=3"])
+
+
+# --- roles files ----------------------------------------------------------------------------
+
+
+def test_yaml_counts(tmp_path):
+    path = write(tmp_path, "roles.yaml", "builder: 1\nnode: 3\n")
+    assert hostnames(read_roles_file(path)) == {
+        "builder": ("builder1",),
+        "node": ("node1", "node2", "node3"),
+    }
+
+
+def test_nixos_compose_nodes_yaml_with_lists_of_hostnames(tmp_path):
+    """The file of NixOS-Compose's examples/nixos-cluster, on which NixOS-Compose crashes."""
+    path = write(tmp_path, "nodes.yaml", "builder:\n  - builder\nnode:\n  - foo\n  - bar\n")
+    assert hostnames(read_roles_file(path)) == {"builder": ("builder",), "node": ("foo", "bar")}
+
+
+def test_mapping_values(tmp_path):
+    path = write(tmp_path, "roles.yml", "node: {count: 2}\nbuilder:\n  hostnames: [b0]\n")
+    assert hostnames(read_roles_file(path)) == {"node": ("node1", "node2"), "builder": ("b0",)}
+
+
+def test_quoted_values_read_like_options(tmp_path):
+    path = write(tmp_path, "roles.yaml", "node: '2'\nbuilder: 'x,y'\n")
+    assert hostnames(read_roles_file(path)) == {"node": ("node1", "node2"), "builder": ("x", "y")}
+
+
+def test_json_file(tmp_path):
+    path = write(tmp_path, "roles.json", json.dumps({"node": 2, "builder": ["b"]}))
+    assert hostnames(read_roles_file(path)) == {"node": ("node1", "node2"), "builder": ("b",)}
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("empty.yaml", "", "roles file is empty"),
+        ("comments.yaml", "# nothing here\n", "roles file is empty"),
+        ("braces.yaml", "{}\n", "roles file is empty"),
+        ("broken.yaml", "node: [1, 2\n", "not valid YAML (line 2"),
+        ("tabs.yaml", "node:\n\t- a\n", "not valid YAML"),
+        ("broken.json", '{"node": 2,}', "not valid JSON (line 1"),
+        ("list.yaml", "- node\n- builder\n", "must map each role to its nodes, got a list"),
+        ("scalar.yaml", "hello\n", "must map each role to its nodes, got 'hello'"),
+        ("tag.yaml", "node: !DefaultRole 2\n", "line 1: tagged value '!DefaultRole'"),
+        ("stdtag.yaml", "node: !!str 2\n", "tagged value 'tag:yaml.org,2002:str'"),
+        ("pytag.yaml", "node: !!python/object:os.system x\n", "tagged value"),
+        ("zero.yaml", "node: 0\n", "role 'node': count 0 must be at least 1"),
+        ("negative.yaml", "node: -1\n", "role 'node': count -1 must be at least 1"),
+        ("float.yaml", "node: 1.5\n", "role 'node': count 1.5 is not a whole number"),
+        ("bool.yaml", "node: yes\n", "the boolean true is not a count"),
+        ("null.yaml", "node:\n", "role 'node': nothing is not a count"),
+        ("numbers.yaml", "node: [1, 2]\n", "1 is not a valid hostname"),
+        ("nested.yaml", "node: [[a]]\n", "a list is not a valid hostname"),
+        ("dots.yaml", "node: [a.b]\n", "'a.b' is not a valid hostname"),
+        ("emptylist.yaml", "node: []\n", "the list of hostnames is empty"),
+        ("twice.yaml", "node: [a, A]\n", "hostname 'A' is listed twice"),
+        ("dupkey.yaml", "node: 1\nnode: 2\n", "key 'node' appears twice"),
+        ("dupkey.json", '{"node": 1, "node": 2}', "key 'node' appears twice"),
+        ("intkey.yaml", "1: 2\n", "role names must be text"),
+        ("map.yaml", "node: {count: 2, hostnames: [a]}\n", "exactly one key"),
+        ("mapcount.yaml", "node: {count: two}\n", "count 'two' is not a whole number"),
+    ],
+)
+def test_bad_roles_file_names_the_file_and_the_fix(tmp_path, name, text, expected):
+    path = write(tmp_path, name, text)
+    with pytest.raises(RolesError) as caught:
+        read_roles_file(path)
+    message = str(caught.value)
+    assert message.startswith(str(path))
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_missing_roles_file(tmp_path):
+    with pytest.raises(RolesError, match="roles file not found; check the path"):
+        read_roles_file(tmp_path / "absent.yaml")
+
+
+def test_binary_roles_file(tmp_path):
+    path = tmp_path / "roles.yaml"
+    path.write_bytes(b"\xff\xfe\x00node")
+    with pytest.raises(RolesError, match="not a text file"):
+        read_roles_file(path)
+
+
+def test_tagged_value_is_not_executed(tmp_path):
+    marker = tmp_path / "executed"
+    path = write(
+        tmp_path, "evil.yaml", f"node: !!python/object/apply:os.system ['touch {marker}']\n"
+    )
+    with pytest.raises(RolesError):
+        read_roles_file(path)
+    assert not marker.exists()
+
+
+# --- defaults and resolution ----------------------------------------------------------------
+
+
+def test_default_of_one_keeps_role_name_and_more_are_numbered():
+    assert hostnames(default_quantities({"server": 1, "node": 3, "spare": 0})) == {
+        "server": ("server",),
+        "node": ("node1", "node2", "node3"),
+        "spare": (),
+    }
+
+
+def test_options_override_file_which_overrides_defaults(tmp_path):
+    from_file = read_roles_file(write(tmp_path, "r.yaml", "node: [foo, bar]\nbuilder: 2\n"))
+    options = parse_role_options(["node=3"])
+    resolved = resolve_quantities(DEFAULTS, from_file, options, composition="c")
+    assert hostnames(resolved) == {
+        "builder": ("builder1", "builder2"),
+        "node": ("node1", "node2", "node3"),
+    }
+    assert resolved["builder"].source == str(tmp_path / "r.yaml")
+    assert resolved["node"].source == "-r node=3"
+
+
+def test_resolution_keeps_composition_role_order_and_drops_empty_roles():
+    resolved = resolve_quantities(
+        {"b": 1, "a": 0, "c": 1}, parse_role_options(["c=1", "b=x"]), composition="c"
+    )
+    assert list(resolved) == ["b", "c"]
+
+
+def test_unknown_role_names_source_and_declared_roles():
+    with pytest.raises(RolesError) as caught:
+        resolve_quantities(DEFAULTS, parse_role_options(["nod=2"]), composition="comp")
+    assert str(caught.value) == (
+        "-r nod=2: unknown role 'nod'; did you mean 'node'? "
+        "composition 'comp' declares: builder, node"
+    )
+
+
+def test_duplicate_hostnames_across_roles(tmp_path):
+    from_file = read_roles_file(write(tmp_path, "r.yaml", "node: [builder, foo]\n"))
+    with pytest.raises(RolesError) as caught:
+        resolve_quantities(DEFAULTS, from_file, composition="c")
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 'r.yaml'}: hostname 'builder' of role 'node'")
+    assert "already used by role 'builder' (composition default)" in message
+
+
+def test_numbered_hostnames_can_clash_with_listed_ones():
+    with pytest.raises(RolesError, match="hostname 'node2' of role 'node' is already used"):
+        resolve_quantities(
+            DEFAULTS, parse_role_options(["builder=node2", "node=2"]), composition="c"
+        )
+
+
+def test_hostname_rule():
+    assert is_hostname("node-1_a")
+    assert is_hostname("a" * 63)
+    assert not is_hostname("a" * 64)
+    for bad in ("", "-a", "a-", "_a", "a.b", "a b", "é"):
+        assert not is_hostname(bad)
+
+
+def test_numbering_past_63_characters_is_refused():
+    with pytest.raises(RolesError, match="not a valid hostname"):
+        parse_role_option(f"{'a' * 62}=10")
