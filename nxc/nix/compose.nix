@@ -74,22 +74,18 @@ let
         else
           builtins.attrNames knownFlavours;
       asName = f: if builtins.isAttrs f then f.name else f;
-      check =
-        name:
-        if knownFlavours ? ${name} then
-          knownFlavours.${name}
-        else
-          throw "nxc: unknown flavour '${name}'; known flavours: ${builtins.concatStringsSep ", " (builtins.attrNames knownFlavours)}";
+      names = if builtins.isList wanted then map asName wanted else builtins.attrNames wanted;
+      unknown = builtins.filter (name: !(knownFlavours ? ${name})) names;
     in
-    if builtins.isList wanted then
-      builtins.listToAttrs (
-        map (f: {
-          name = asName f;
-          value = check (asName f);
-        }) wanted
-      )
+    if unknown != [ ] then
+      throw "nxc: unknown flavour '${builtins.head unknown}' in lib.compose's flavours; known flavours: ${builtins.concatStringsSep ", " (builtins.attrNames knownFlavours)}"
     else
-      builtins.mapAttrs (name: _: check name) wanted;
+      builtins.listToAttrs (
+        map (name: {
+          inherit name;
+          value = knownFlavours.${name};
+        }) names
+      );
 
   compositionArgs = flavourMeta: {
     inherit (seam) pkgs lib modulesPath;
