@@ -1,0 +1,97 @@
+"""One driver session on a started deployment: run a test script, or open the REPL.
+
+This is what ``nxc driver`` and ``nxc start -t/-I`` call; it opens the flavour's transport,
+builds the machines, runs, writes the JUnit report, and closes everything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nxc.driver.driver import ScriptOutcome
+from nxc.driver.logger import DriverLogger, LogLevel
+from nxc.errors import InputError, ManifestError
+
+if TYPE_CHECKING:
+    from nxc.deployment import Deployment, DeploymentStore
+
+
+@dataclass(frozen=True)
+class TestScript:
+    """A test script's text and the name its traceback lines show."""
+
+    __test__ = False  # not a pytest test class despite the name
+
+    source: str
+    name: str
+
+
+def script_from_file(path: Path) -> TestScript:
+    """Read a test script file; :class:`InputError` naming it if it cannot be read."""
+    try:
+        return TestScript(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise InputError(f"test script {path}: cannot read it ({reason}); fix the path") from None
+
+
+def script_from_manifest(deployment: Deployment) -> TestScript:
+    """The composition's test script from the build manifest the deployment was started from."""
+    from nxc import manifest
+
+    if not deployment.manifest:
+        raise ManifestError(
+            f"deployment {deployment.name} does not record its build manifest; give the test "
+            "script as a file: nxc driver FILE"
+        )
+    composition = manifest.load(Path(deployment.manifest)).composition(deployment.composition)
+    if not composition.test_script:
+        raise ManifestError(
+            f"composition '{composition.name}' has no testScript in {deployment.manifest}; add "
+            "one to the composition and rebuild, or give a file: nxc driver FILE"
+        )
+    return TestScript(composition.test_script, f"<testScript of {composition.name}>")
+
+
+def run_session(
+    deployment: Deployment,
+    store: DeploymentStore,
+    script: TestScript | None,
+    *,
+    junit_xml: Path | None = None,
+    out_dir: Path | None = None,
+    boot_timeout: float = 900.0,
+    verbose: bool = False,
+) -> ScriptOutcome | None:
+    """Run ``script`` on the deployment's nodes (``None``: open the REPL instead)."""
+    from nxc.driver.deployment_backend import open_driver
+    from nxc.driver.junit import write_junit_xml
+    from nxc.driver.repl import run_repl
+    from nxc.flavours import get_flavour
+
+    if not deployment.is_active:
+        raise InputError(
+            f"deployment {deployment.name} is {deployment.state}, not running; start it with "
+            "'nxc start' first"
+        )
+    logger = DriverLogger(level=LogLevel.DEBUG if verbose else LogLevel.INFO)
+    flavour = get_flavour(deployment.flavour)
+    with flavour.transport(deployment, store) as transport:
+        driver = open_driver(
+            deployment,
+            store,
+            flavour,
+            transport,
+            logger,
+            out_dir=out_dir,
+            boot_timeout=boot_timeout,
+        )
+        if script is None:
+            run_repl(driver.test_symbols())
+            return None
+        outcome = driver.run_script(script.source, script.name)
+    if junit_xml is not None:
+        write_junit_xml(junit_xml, deployment.name, logger, outcome)
+    return outcome

@@ -1,0 +1,138 @@
+"""Fixtures for the driver tests: namespace hosts with real sshd, seen as a deployment.
+
+``ns_deployment`` (one per module) starts three namespace hosts (``node-1``..``node-3``) and
+records them as a running deployment of the ``netnstest`` flavour (see ``nsflavour.py``) in a
+temporary project; ``driver`` gives each test a fresh :class:`~nxc.driver.driver.Driver` over
+nxc's real SSH transport, with every node running, unblocked, and its log captured.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from nxc import keys
+from nxc.deployment import Deployment, DeploymentState, DeploymentStore, Node, NodeState
+from nxc.driver.backend import SharedDir
+from nxc.driver.deployment_backend import open_driver
+from nxc.driver.driver import Driver
+from nxc.driver.logger import DriverLogger, LogLevel
+from nxc.flavours.base import REGISTRY
+from tests.driver.nsflavour import FLAVOUR_NAME, REGISTRY_ENTRY, NamespaceFlavour
+from tests.netns import NamespaceHosts
+
+COMPOSITION = "drivertest"
+ROLES = ["server", "client", "client"]
+
+
+def _can_run_namespaces() -> str | None:
+    if os.geteuid() != 0:
+        return "namespace hosts need root"
+    for tool in ("ip", "nsenter", "unshare", "sshd"):
+        if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
+            return f"namespace hosts need {tool}"
+    return None
+
+
+@dataclass
+class NamespaceDeployment:
+    """The project, record and store the namespace hosts are recorded in."""
+
+    project: Path
+    store: DeploymentStore
+    deployment: Deployment
+    shared_dir: Path
+
+
+@pytest.fixture(scope="module")
+def ns_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NamespaceDeployment]:
+    reason = _can_run_namespaces()
+    if reason:
+        pytest.skip(reason)
+    project = tmp_path_factory.mktemp("driver-project")
+    (project / "flake.nix").write_text("{ outputs = _: { }; }\n")
+    store = DeploymentStore(project / "deploy")
+    name = f"{COMPOSITION}::{FLAVOUR_NAME}"
+    public = keys.ensure_client_key(store.client_key_path(name), f"nxc:{name}")
+    hosts = NamespaceHosts(len(ROLES), project / "hosts", public, hostname_prefix="node-")
+    try:
+        hosts.up()
+        nodes = [
+            Node(
+                hostname=host.hostname,
+                role=role,
+                address=host.address,
+                ssh_host=host.ssh_host,
+                host_key=host.host_key,
+                state=NodeState.ready,
+                extra={"namespace": host.namespace, "folder": str(host.folder)},
+            )
+            for host, role in zip(hosts.hosts, ROLES, strict=True)
+        ]
+        shared = store.state_dir(name) / "shared"
+        shared.mkdir()
+        deployment = Deployment(
+            COMPOSITION,
+            FLAVOUR_NAME,
+            nodes=nodes,
+            state=DeploymentState.running,
+            resources={"shared_dir": str(shared)},
+        )
+        keys.write_known_hosts(store.known_hosts_path(name), nodes)
+        store.save(deployment)
+        yield NamespaceDeployment(project, store, deployment, shared)
+    finally:
+        hosts.down()
+
+
+@pytest.fixture
+def ns_flavour(ns_deployment: NamespaceDeployment) -> NamespaceFlavour:
+    """The flavour, with every node running and unblocked (whatever the last test did)."""
+    flavour = NamespaceFlavour()
+    for node in ns_deployment.deployment.nodes:
+        flavour.start_node(ns_deployment.deployment, ns_deployment.store, node.hostname)
+        flavour.unblock_node(ns_deployment.deployment, node.hostname)
+    return flavour
+
+
+@pytest.fixture
+def registered_flavour(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``get_flavour`` find the namespace flavour (for the CLI)."""
+    monkeypatch.setitem(REGISTRY, FLAVOUR_NAME, REGISTRY_ENTRY)
+
+
+@pytest.fixture
+def log_stream() -> io.StringIO:
+    return io.StringIO()
+
+
+@pytest.fixture
+def driver(
+    ns_deployment: NamespaceDeployment,
+    ns_flavour: NamespaceFlavour,
+    log_stream: io.StringIO,
+    tmp_path: Path,
+) -> Iterator[Driver]:
+    """A driver over the namespace deployment, its log in ``log_stream``."""
+    logger = DriverLogger(stream=log_stream, level=LogLevel.DEBUG, color=False)
+    with ns_flavour.transport(ns_deployment.deployment, ns_deployment.store) as transport:
+        driver = open_driver(
+            ns_deployment.deployment,
+            ns_deployment.store,
+            ns_flavour,
+            transport,
+            logger,
+            out_dir=tmp_path / "out",
+            boot_timeout=30,
+        )
+        # Namespace hosts share the host's file system: nodes see the folder at its own path.
+        shared = SharedDir(ns_deployment.shared_dir, str(ns_deployment.shared_dir))
+        for machine in driver.machines:
+            machine.backend.shared_dir = shared
+        yield driver
