@@ -44,10 +44,17 @@ def status(
     _print_nodes(deployment, live_states)
 
 
-def _probe(deployment: Deployment) -> dict[str, str]:
-    from nxc.flavours import get_flavour
+def _probe(deployment: Deployment) -> dict[str, str] | None:
+    from nxc.deploy import live_states
 
-    states = get_flavour(deployment.flavour).probe(deployment)
+    states = live_states(deployment)
+    if states is None:
+        typer.echo(
+            f"nxc: note: this nxc cannot probe flavour '{deployment.flavour}'; "
+            "showing recorded states only",
+            err=True,
+        )
+        return None
     return {hostname: str(state) for hostname, state in states.items()}
 
 

@@ -125,6 +125,20 @@ def test_status_live_asks_the_flavour(project, processes_started):
     assert lines[3].split()[-1] == "dead"
 
 
+def test_status_live_for_a_flavour_nxc_cannot_probe(project):
+    record(project, "composition", "retired", "running")
+    result = nxc(project, "status", "--live", "composition::retired")
+    assert result.returncode == 0, result.stderr
+    assert "cannot probe flavour 'retired'" in result.stderr
+    assert result.stdout.splitlines()[1].split()[-1] == "STATE"
+
+
+def test_status_live_of_a_stopped_deployment_shows_dead_nodes(project):
+    record(project, "composition", "vm", "stopped")
+    lines = nxc(project, "status", "-l", "composition::vm").stdout.splitlines()
+    assert [line.split()[-1] for line in lines[1:]] == ["LIVE", "dead", "dead"]
+
+
 def free_port() -> int:
     import socket
 
