@@ -53,7 +53,10 @@ class HostResult:
         if not self.ok:
             detail = (self.stderr or self.stdout).strip()
             tail = f": {detail.splitlines()[-1]}" if detail else ""
-            raise TransportError(f"{self.host}: {self.describe_failure()}{tail}")
+            reason = self.describe_failure()
+            if not reason.startswith(self.host):
+                reason = f"{self.host}: {reason}"
+            raise TransportError(f"{reason}{tail}")
         return self
 
 

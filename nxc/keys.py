@@ -10,14 +10,13 @@ checking is never switched off.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from nxc.atomic import write_atomic
 from nxc.errors import InputError, MissingToolError
 
 if TYPE_CHECKING:
@@ -45,6 +44,7 @@ def generate_keypair(comment: str) -> KeyPair:
 
 def write_private_key(path: Path, pair: KeyPair) -> None:
     """Write ``pair`` as ``path`` (mode 0600) and ``path.pub``, each atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, pair.private_openssh, mode=0o600)
     write_atomic(public_key_path(path), (pair.public_line + "\n").encode(), mode=0o644)
 
@@ -128,7 +128,8 @@ def known_hosts_lines(endpoints: Iterable[SshEndpoint]) -> list[str]:
 def write_known_hosts(path: Path, endpoints: Iterable[SshEndpoint]) -> None:
     """Write the deployment's ``known_hosts`` (atomically) from the pinned host keys."""
     text = "".join(line + "\n" for line in known_hosts_lines(endpoints))
-    write_atomic(path, text.encode(), mode=0o644)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, text, mode=0o644)
 
 
 def ssh_argv(
@@ -174,19 +175,3 @@ def ssh_argv(
     if command is not None:
         argv += [command] if isinstance(command, str) else list(command)
     return argv
-
-
-def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

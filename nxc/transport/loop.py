@@ -12,6 +12,8 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from nxc.errors import TransportError
+
 T = TypeVar("T")
 
 
@@ -35,7 +37,7 @@ class LoopThread:
         """Run ``coroutine`` on the loop and return its result (or raise its exception)."""
         if not self.running:
             coroutine.close()
-            raise RuntimeError("the transport is closed")
+            raise TransportError("the transport is closed; open a new one")
         future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
         try:
             return future.result()
@@ -54,6 +56,7 @@ class LoopThread:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+            await self._loop.shutdown_default_executor()
 
         try:
             asyncio.run_coroutine_threadsafe(cancel_pending(), self._loop).result(timeout)

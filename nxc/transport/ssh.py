@@ -18,21 +18,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shlex
 import time
 import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nxc.errors import InputError, TransportError
 from nxc.fanout import GroupResult, HostResult, fan_out
-from nxc.keys import pinned_key_fields, ssh_argv
+from nxc.keys import pinned_key_fields, ssh_argv, write_known_hosts
 from nxc.transport.base import Command, OutputCallback, SshEndpoint, Transport
 from nxc.transport.loop import LoopThread
 
 if TYPE_CHECKING:
     import asyncssh
+
+    from nxc.deployment import Deployment, DeploymentStore
 
 DEFAULT_MAX_CONCURRENCY = 64
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -203,7 +206,7 @@ class AsyncSshTransport:
                 ) from error
             except (TimeoutError, OSError, asyncssh.Error) as error:
                 if time.monotonic() + delay >= deadline:
-                    reason = str(error) or type(error).__name__
+                    reason = _reason(error)
                     raise TransportError(
                         f"cannot connect to {where} within {self.connect_timeout:g} s: {reason}"
                     ) from error
@@ -386,6 +389,15 @@ class AsyncSshTransport:
                 await asyncio.wait_for(connection.wait_closed(), 5)
 
 
+def _reason(error: BaseException) -> str:
+    """A short human reason for a connection failure (``Connection refused``, ``timed out``)."""
+    if isinstance(error, OSError) and error.errno:
+        return os.strerror(error.errno)
+    if isinstance(error, TimeoutError):
+        return "timed out"
+    return str(error) or type(error).__name__
+
+
 def _pinned_key(endpoint: SshEndpoint) -> asyncssh.SSHKey:
     import asyncssh
 
@@ -442,6 +454,25 @@ class SshTransport(Transport):
             self._loop.stop()
             raise
         self._finalizer = weakref.finalize(self, _shutdown, self._loop, self._core)
+
+    @classmethod
+    def for_deployment(
+        cls, deployment: Deployment, store: DeploymentStore, **options: Any
+    ) -> SshTransport:
+        """The transport of a recorded deployment: its nodes, client key and pinned keys.
+
+        The deployment's ``known_hosts`` is (re)written from the record if it is missing.
+        ``options`` are those of the constructor (``max_concurrency``, ``connect_timeout``...).
+        """
+        known_hosts = store.known_hosts_path(deployment.name)
+        if not known_hosts.exists():
+            write_known_hosts(known_hosts, deployment.nodes)
+        return cls(
+            deployment.nodes,
+            store.client_key_path(deployment.name),
+            known_hosts=known_hosts,
+            **options,
+        )
 
     @property
     def hosts(self) -> list[str]:
