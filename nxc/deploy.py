@@ -41,6 +41,7 @@ def start_deployment(
     Refuses when a deployment of the same name is still active: stop it first or use a tag.
     """
     flavour.check_tools()
+    flavour.check_request(manifest, plan.composition, [node.hostname for node in plan.nodes])
     name = plan.deployment_name
     with store.lock(name):
         if store.exists(name):

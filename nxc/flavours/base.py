@@ -3,7 +3,8 @@
 A flavour turns a deployment record (nodes planned, nothing running) into running nodes and
 back. Its contract:
 
-- :meth:`Flavour.check_tools` runs before anything is written or launched;
+- :meth:`Flavour.check_tools` and :meth:`Flavour.check_request` run before anything is
+  written or launched;
 - :meth:`Flavour.start` saves the record *before* it launches anything and saves it again as
   things start, so that :meth:`Flavour.stop` can always undo exactly what the record lists —
   after a normal run, after ``nxc start`` was killed at any point, and twice in a row;
@@ -63,6 +64,12 @@ class Flavour(ABC):
 
     def check_tools(self) -> None:  # noqa: B027 - flavours without external programs keep it
         """Raise :class:`~nxc.errors.MissingToolError` if an external program is missing."""
+
+    def check_request(  # noqa: B027 - flavours with nothing to check keep it
+        self, manifest: Manifest, composition: str, hostnames: list[str]
+    ) -> None:
+        """Refuse, before anything is written or launched, a request this flavour can't serve
+        (a manifest of another flavour, more nodes than the machine holds...)."""
 
     @abstractmethod
     def start(

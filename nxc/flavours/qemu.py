@@ -161,6 +161,11 @@ class QemuNode:
 LAN_NETDEV = "lan"
 
 
+def _escape(path: Path | str) -> str:
+    """A path as a QEMU option value (commas doubled)."""
+    return str(path).replace(",", ",,")
+
+
 def command_line(qemu: str, node: QemuNode) -> list[str]:
     """The argument list launching ``node`` in the foreground (the caller detaches it)."""
     accel = ["-accel", "kvm", "-cpu", "host"] if node.accel == "kvm" else ["-accel", TCG_ACCEL]
@@ -178,12 +183,12 @@ def command_line(qemu: str, node: QemuNode) -> list[str]:
         "-kernel", str(node.kernel),
         "-initrd", str(node.initrd),
         "-append", node.append,
-        "-fw_cfg", f"name=opt/nxc/info,file={node.info_file}",
-        "-fw_cfg", f"name=opt/nxc/host_key,file={node.host_key_file}",
-        "-chardev", f"file,id=console,path={node.console_log}",
+        "-fw_cfg", f"name=opt/nxc/info,file={_escape(node.info_file)}",
+        "-fw_cfg", f"name=opt/nxc/host_key,file={_escape(node.host_key_file)}",
+        "-chardev", f"file,id=console,path={_escape(node.console_log)}",
         "-serial", "chardev:console",
-        "-qmp", f"unix:{node.qmp_socket},server=on,wait=off",
-        "-netdev", f"vde,id={LAN_NETDEV},sock={node.switch_dir}",
+        "-qmp", f"unix:{_escape(node.qmp_socket)},server=on,wait=off",
+        "-netdev", f"vde,id={LAN_NETDEV},sock={_escape(node.switch_dir)}",
         "-device", f"virtio-net-pci,netdev={LAN_NETDEV},mac={node.mac}",
         "-netdev", f"user,id=ctl,restrict=on,{','.join(forwards)}",
         "-device", "virtio-net-pci,netdev=ctl",
@@ -191,15 +196,15 @@ def command_line(qemu: str, node: QemuNode) -> list[str]:
     if node.store_dir is not None:
         argv += [
             "-virtfs",
-            f"local,path={node.store_dir},mount_tag=nixstore,security_model=none,readonly=on",
+            f"local,path={_escape(node.store_dir)},mount_tag=nixstore,security_model=none,readonly=on",
         ]
     if node.shared_dir is not None:
         argv += [
             "-virtfs",
-            f"local,path={node.shared_dir},mount_tag={node.shared_tag},security_model=none",
+            f"local,path={_escape(node.shared_dir)},mount_tag={node.shared_tag},security_model=none",
         ]
     if node.disk is not None:
-        argv += ["-drive", f"file={node.disk},if=virtio,format=qcow2"]
+        argv += ["-drive", f"file={_escape(node.disk)},if=virtio,format=qcow2"]
     return argv
 
 

@@ -216,6 +216,17 @@ class VmFlavour(Flavour):
 
     # --- start ---------------------------------------------------------------------------
 
+    def check_request(self, manifest: Manifest, composition: str, hostnames: list[str]) -> None:
+        """A vm manifest with boot files, memory for every node, forwards to known nodes."""
+        vm_artefacts(manifest, composition)
+        check_memory(len(hostnames), self.memory_mib)
+        for forward in self.forwards:
+            if forward.hostname not in hostnames:
+                raise InputError(
+                    f"--forward {forward.hostname}:{forward.guest_port}: no node "
+                    f"'{forward.hostname}' in this deployment (nodes: {', '.join(hostnames)})"
+                )
+
     def ready_timeout(self, nodes: int) -> float:
         """How long start waits for every node: --timeout, else 60 s + 10 s per node."""
         return self.timeout if self.timeout is not None else 60.0 + 10.0 * nodes
@@ -229,15 +240,9 @@ class VmFlavour(Flavour):
     ) -> None:
         """Allocate, record, launch every node in parallel, and wait until all are ready."""
         self.check_tools()
+        hostnames = [node.hostname for node in deployment.nodes]
+        self.check_request(manifest, deployment.composition, hostnames)
         artefacts = vm_artefacts(manifest, deployment.composition)
-        check_memory(len(deployment.nodes), self.memory_mib)
-        hostnames = {node.hostname for node in deployment.nodes}
-        for forward in self.forwards:
-            if forward.hostname not in hostnames:
-                raise InputError(
-                    f"--forward {forward.hostname}:{forward.guest_port}: no node "
-                    f"'{forward.hostname}' in this deployment (nodes: {', '.join(sorted(hostnames))})"
-                )
         accel = qemu.choose_accel(self._tool("qemu"), artefacts.kernel, self.accel)
         with store.lock(deployment.name):
             launches = self._prepare(deployment, store, artefacts, accel)
@@ -259,8 +264,8 @@ class VmFlavour(Flavour):
         )
         taken_ports = [port for o in others for port in o.resources.get("ports", [])]
         ports = netalloc.PortAllocator(taken_ports, start_offset=secrets.randbelow(5000))
-        state_dir = store.state_dir(name)
-        log_dir = store.log_dir(name)
+        state_dir = store.state_dir(name).absolute()
+        log_dir = store.log_dir(name).absolute()
         run_dir = Path(tempfile.gettempdir()) / marker
         secret_dir = state_dir / "secrets"
         shared_dir = state_dir / "shared"
