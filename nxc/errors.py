@@ -10,12 +10,14 @@ Every message says what is wrong *and* what to do about it, in one line.
     │   ├── ManifestError                 build manifest missing, invalid or of another flavour
     │   ├── DeploymentRecordError         deployment record missing or corrupted
     │   ├── DeploymentActiveError         a deployment is still running: stop it first
-    │   └── ResourceLimitError            asks for more than this machine can hold
+    │   ├── ResourceLimitError            asks for more than this machine can hold
+    │   └── MachineFileError              machine file missing, malformed, or with unknown hosts
     ├── MissingToolError          exit 3  an external program is not installed
     ├── ExternalCommandError      exit 1  an external program (nix, qemu, oarsub...) failed
     ├── DeploymentLockedError     exit 1  another nxc process holds a deployment's lock
     ├── NodeTimeoutError          exit 4  nodes did not come up in time (names them)
     ├── TransportError            exit 1  a node could not be reached or a command failed
+    ├── OarJobError               exit 1  OAR job refused, unknown, pending too long, or ended
     └── UnsupportedOperationError exit 1  the flavour cannot do this (e.g. crash a Grid'5000 node)
 """
 
@@ -97,6 +99,14 @@ class NodeTimeoutError(NxcError):
     def __init__(self, message: str, missing: list[str] | None = None) -> None:
         self.missing = list(missing or [])
         super().__init__(message)
+
+
+class MachineFileError(InputError):
+    """A machine file is missing, malformed, or names hosts nxc cannot use."""
+
+
+class OarJobError(NxcError):
+    """An OAR job was refused, does not exist, did not start in time, or ended."""
 
 
 class TransportError(NxcError):

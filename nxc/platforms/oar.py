@@ -1,0 +1,345 @@
+"""OAR, the resource manager of Grid'5000: reserve hosts, use an existing job, release it.
+
+Every OAR command runs through a :class:`Frontend`: on this machine (nxc runs on the
+frontend), or through SSH to a frontend (nxc runs outside Grid'5000). Commands are argument
+lists; through SSH they are quoted with :func:`shlex.join` for the remote shell.
+
+Facts this module relies on (OAR 2.5, as used on Grid'5000 and by execo's ``execo_g5k.oar``):
+``oarsub`` prints ``OAR_JOB_ID=<n>`` on success (a negative id or a non-zero exit status on
+refusal); ``oarstat -f -j N -J`` prints a JSON object keyed by the job id with ``state``,
+``owner``, ``types`` and, once the job runs, ``assigned_network_address``; it prints nothing
+for an unknown job. A job deleted with ``oardel`` ends in state ``Error``; one that reached its
+walltime or whose command ended, in ``Terminated``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from nxc.errors import ExternalCommandError, InputError, MissingToolError, OarJobError
+from nxc.platforms.machinefile import Hosts
+
+ENDED_STATES = frozenset({"Terminated", "Error"})
+"""States of a job that will never run again."""
+
+PENDING_STATES = frozenset(
+    {"Waiting", "Hold", "toLaunch", "toAckReservation", "Launching", "Resuming", "Suspended"}
+)
+"""States of a job that may still reach ``Running``."""
+
+JOB_ID_LINE = re.compile(r"^OAR_JOB_ID=(-?\d+)\s*$", re.MULTILINE)
+WALLTIME = re.compile(r"^\d+(:\d{1,2}){0,2}$")
+NXC_JOB_NAME = "nxc"
+DEFAULT_COMMAND_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Frontend:
+    """Where OAR commands run.
+
+    ``host`` is an SSH destination (an alias from ``~/.ssh/config`` such as a Grid'5000 site
+    name, or ``user@host``); ``None`` runs them here. ``wrapper`` prefixes local commands
+    (e.g. ``("runuser", "-u", "alice", "--")`` to submit as another user).
+    """
+
+    host: str | None = None
+    ssh_options: tuple[str, ...] = ()
+    wrapper: tuple[str, ...] = ()
+
+    def argv(self, command: Sequence[str]) -> list[str]:
+        """The local argument list that runs ``command`` on this frontend."""
+        if self.host is None:
+            return [*self.wrapper, *command]
+        return [
+            *self.wrapper,
+            "ssh",
+            "-o",
+            "BatchMode=yes",
+            *self.ssh_options,
+            self.host,
+            shlex.join(command),
+        ]
+
+    def describe(self) -> str:
+        """How to name this frontend in messages."""
+        return "this machine" if self.host is None else f"frontend {self.host}"
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-ready form for a deployment record."""
+        return {"host": self.host, "ssh_options": list(self.ssh_options)}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Frontend:
+        """Inverse of :meth:`to_record`."""
+        return cls(host=record.get("host"), ssh_options=tuple(record.get("ssh_options", ())))
+
+
+@dataclass(frozen=True)
+class OarRequest:
+    """What to ask ``oarsub`` for.
+
+    ``resources`` is OAR's ``-l`` text (``"nodes=4,walltime=1:00"``, or
+    ``"{cluster='x'}/nodes=2"``); ``walltime`` is added to it when given separately.
+    ``job_types`` become ``-t`` options (``deploy`` for kexec and Kadeploy flavours);
+    ``directory`` is where the job's command runs and OAR writes its output files.
+    """
+
+    resources: str
+    walltime: str | None = None
+    job_types: tuple[str, ...] = ()
+    properties: str | None = None
+    directory: str | None = None
+    name: str = NXC_JOB_NAME
+    command: str = "sleep infinity"
+
+    def __post_init__(self) -> None:
+        if not self.resources.strip() or "\n" in self.resources or "\r" in self.resources:
+            raise InputError(
+                f"--oar '{self.resources}' is not an OAR resource request; "
+                "write it like 'nodes=4,walltime=1:00'"
+            )
+        if self.walltime is not None and not WALLTIME.match(self.walltime):
+            raise InputError(
+                f"walltime '{self.walltime}' is not an OAR duration; write H, H:MM or H:MM:SS"
+            )
+
+    def oarsub_argv(self) -> list[str]:
+        """The ``oarsub`` argument list for this request."""
+        resources = self.resources.strip()
+        if self.walltime is not None:
+            resources = f"{resources},walltime={self.walltime}"
+        argv = ["oarsub", "-l", resources, "-n", self.name]
+        for job_type in self.job_types:
+            argv += ["-t", job_type]
+        if self.properties:
+            argv += ["-p", self.properties]
+        if self.directory:
+            argv += ["-d", self.directory]
+        argv.append(self.command)
+        return argv
+
+
+@dataclass(frozen=True)
+class OarJob:
+    """An OAR job that holds a deployment's hosts.
+
+    ``created_by_nxc`` decides whether ``nxc stop`` deletes it: a job the user reserved
+    (``--oar-job``) is theirs to keep.
+    """
+
+    job_id: int
+    created_by_nxc: bool
+    frontend: Frontend = field(default_factory=Frontend)
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-ready form for ``Deployment.resources``."""
+        return {
+            "oar_job_id": self.job_id,
+            "created_by_nxc": self.created_by_nxc,
+            "frontend": self.frontend.to_record(),
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> OarJob:
+        """Inverse of :meth:`to_record`."""
+        return cls(
+            job_id=int(record["oar_job_id"]),
+            created_by_nxc=bool(record["created_by_nxc"]),
+            frontend=Frontend.from_record(record.get("frontend", {})),
+        )
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """What ``oarstat`` says about a job right now."""
+
+    job_id: int
+    state: str
+    owner: str
+    types: tuple[str, ...]
+    hosts: tuple[str, ...]
+    message: str = ""
+
+    @property
+    def ended(self) -> bool:
+        """Whether the job finished, was deleted, or failed: its hosts are gone."""
+        return self.state in ENDED_STATES
+
+
+class Oar:
+    """OAR commands on one :class:`Frontend`; program names are checked once, up front."""
+
+    def __init__(
+        self, frontend: Frontend | None = None, timeout: float = DEFAULT_COMMAND_TIMEOUT
+    ) -> None:
+        self.frontend = frontend or Frontend()
+        self.timeout = timeout
+        needed = ("ssh", "openssh-client") if self.frontend.host else ("oarsub", "oar-user")
+        if shutil.which(needed[0]) is None:
+            raise MissingToolError(needed[0], needed[1], "to talk to OAR")
+
+    def reserve(self, request: OarRequest) -> OarJob:
+        """Submit ``request``; the returned job is marked as created by nxc."""
+        result = self._run(request.oarsub_argv(), "oarsub", check=False)
+        match = JOB_ID_LINE.search(result.stdout)
+        if result.returncode != 0 or match is None or int(match.group(1)) < 0:
+            raise OarJobError(
+                f"OAR refused the reservation '{request.resources}' on "
+                f"{self.frontend.describe()}: {_last_lines(result)}; check the request with "
+                "'oarnodes' or ask for fewer resources"
+            )
+        return OarJob(int(match.group(1)), created_by_nxc=True, frontend=self.frontend)
+
+    def existing_job(self, job_id: int) -> OarJob:
+        """A job the user already holds (``--oar-job``); nxc will never delete it."""
+        info = self.job_info(job_id)
+        if info.ended:
+            raise OarJobError(
+                f"OAR job {job_id} is already over (state {info.state}); reserve a new one"
+            )
+        return OarJob(job_id, created_by_nxc=False, frontend=self.frontend)
+
+    def job_info(self, job_id: int) -> JobInfo:
+        """The job's state, owner, types and hosts; unknown jobs raise :class:`OarJobError`."""
+        result = self._run(["oarstat", "-f", "-j", str(job_id), "-J"], "oarstat")
+        try:
+            document = json.loads(result.stdout) if result.stdout.strip() else {}
+        except json.JSONDecodeError as error:
+            raise ExternalCommandError(
+                f"oarstat printed something that is not JSON for job {job_id}: {error}"
+            ) from None
+        entry = document.get(str(job_id))
+        if entry is None:
+            raise OarJobError(
+                f"OAR job {job_id} does not exist on {self.frontend.describe()}; check the "
+                "number with 'oarstat -u'"
+            )
+        return JobInfo(
+            job_id=job_id,
+            state=str(entry.get("state", "")),
+            owner=str(entry.get("owner", "")),
+            types=tuple(entry.get("types") or ()),
+            hosts=tuple(_unique(entry.get("assigned_network_address") or ())),
+            message=str(entry.get("message") or ""),
+        )
+
+    def job_state(self, job_id: int) -> str:
+        """The job's OAR state (``Waiting``, ``Running``, ``Terminated``, ``Error``...)."""
+        return self.job_info(job_id).state
+
+    def wait_running(self, job: OarJob, timeout: float, poll_interval: float = 1.0) -> Hosts:
+        """Wait until ``job`` runs and return its hosts.
+
+        Raises :class:`OarJobError` if the job ends first or is still pending after
+        ``timeout`` seconds (the job is left alone: the caller decides to release it).
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            info = self.job_info(job.job_id)
+            if info.state == "Running":
+                return Hosts(info.hosts, f"OAR job {job.job_id}", job)
+            if info.ended:
+                raise OarJobError(_ended_message(info, "before it started"))
+            if time.monotonic() >= deadline:
+                raise OarJobError(
+                    f"OAR job {job.job_id} is still {info.state} after {timeout:.0f} s "
+                    f"({info.message}); see 'oarstat -f -j {job.job_id}', wait longer or "
+                    "reserve fewer or other resources"
+                )
+            time.sleep(poll_interval)
+
+    def hosts_of_job(self, job: OarJob) -> Hosts:
+        """The hosts of a running job; raises :class:`OarJobError` if it is not running."""
+        info = self.job_info(job.job_id)
+        if info.state != "Running":
+            if info.ended:
+                raise OarJobError(_ended_message(info, "so its hosts are gone"))
+            raise OarJobError(
+                f"OAR job {job.job_id} is {info.state}, not Running yet; wait for it "
+                f"('oarstat -s -j {job.job_id}') or pass a running job"
+            )
+        return Hosts(info.hosts, f"OAR job {job.job_id}", job)
+
+    def ensure_alive(self, job: OarJob) -> None:
+        """Raise :class:`OarJobError` if ``job`` has ended or been deleted (mid-deployment)."""
+        info = self.job_info(job.job_id)
+        if info.ended:
+            raise OarJobError(_ended_message(info, "during the deployment"))
+
+    def release(self, job: OarJob) -> bool:
+        """Delete ``job`` if nxc created it; return whether a deletion was asked.
+
+        A job already over is not an error: there is nothing left to release.
+        """
+        if not job.created_by_nxc:
+            return False
+        result = self._run(["oardel", str(job.job_id)], "oardel", check=False)
+        if result.returncode != 0 and not self.job_info(job.job_id).ended:
+            raise OarJobError(
+                f"oardel could not delete OAR job {job.job_id}: {_last_lines(result)}; delete "
+                f"it by hand with 'oardel {job.job_id}'"
+            )
+        return True
+
+    def declared_hosts(self) -> set[str]:
+        """Every host OAR knows on this frontend (``oarnodes``), to check machine files."""
+        result = self._run(["oarnodes", "-J"], "oarnodes")
+        try:
+            resources = json.loads(result.stdout or "{}")
+        except json.JSONDecodeError as error:
+            raise ExternalCommandError(
+                f"oarnodes printed something that is not JSON: {error}"
+            ) from None
+        return {
+            str(entry["network_address"])
+            for entry in resources.values()
+            if isinstance(entry, dict) and entry.get("network_address")
+        }
+
+    def _run(
+        self, command: list[str], name: str, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        argv = self.frontend.argv(command)
+        try:
+            result = subprocess.run(
+                argv, capture_output=True, text=True, timeout=self.timeout, check=False
+            )
+        except subprocess.TimeoutExpired:
+            raise ExternalCommandError(
+                f"{name} did not answer within {self.timeout:.0f} s on "
+                f"{self.frontend.describe()}; check that the OAR server is up"
+            ) from None
+        if check and result.returncode != 0:
+            raise ExternalCommandError(
+                f"{shlex.join(command)} failed on {self.frontend.describe()} "
+                f"(exit {result.returncode}): {_last_lines(result)}"
+            )
+        return result
+
+
+def _unique(items: Sequence[Any]) -> list[str]:
+    seen: dict[str, None] = {}
+    for item in items:
+        seen.setdefault(str(item), None)
+    return list(seen)
+
+
+def _last_lines(result: subprocess.CompletedProcess[str], count: int = 3) -> str:
+    lines = [line.strip() for line in (result.stderr + result.stdout).splitlines() if line.strip()]
+    return " / ".join(lines[-count:]) or "no output"
+
+
+def _ended_message(info: JobInfo, when: str) -> str:
+    how = "was deleted or failed" if info.state == "Error" else "ended"
+    return (
+        f"OAR job {info.job_id} {how} {when} (state {info.state}); reserve new hosts and "
+        "start again"
+    )
