@@ -504,7 +504,7 @@ class DeploymentStore:
         :class:`DeploymentLockedError` naming the process that holds it.
         """
         path = self.lock_path(name)
-        key = str(path.absolute())
+        key = os.path.realpath(path)
         held = _HELD_LOCKS.get(key)
         if held is not None and held.thread == threading.get_ident():
             held.depth += 1

@@ -380,6 +380,14 @@ def test_lock_held_by_another_process_times_out_naming_it(store, processes):
         assert f"pid {os.getpid()}" in store.lock_path("composition::vm").read_text()
 
 
+def test_lock_through_a_symlinked_folder_is_the_same_lock(store, tmp_path):
+    store.deploy_dir.mkdir()
+    (tmp_path / "alias").symlink_to(store.deploy_dir)
+    alias = DeploymentStore(tmp_path / "alias", lock_timeout=0.2)
+    with store.lock("composition::vm"), alias.lock("composition::vm"):
+        pass
+
+
 def test_lock_is_reentrant_in_one_thread(store):
     with store.lock("composition::vm", 0.2), store.lock("composition::vm", 0.2):
         store.save(make_deployment())
