@@ -523,6 +523,25 @@ class DeploymentStore:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
+    @contextlib.contextmanager
+    def lock_all(self, timeout: float | None = None) -> Iterator[list[str]]:
+        """Hold the lock of every deployment that has a lock file (records or not yet).
+
+        Yields the locked names. Raises :class:`DeploymentLockedError` naming the holder if
+        another nxc process works on any of them (e.g. an ``nxc start`` still running).
+        """
+        names = []
+        if self.deploy_dir.is_dir():
+            for path in self.deploy_dir.glob(f"*{LOCK_SUFFIX}"):
+                name = path.name.removesuffix(LOCK_SUFFIX)
+                with contextlib.suppress(InputError):
+                    parse_name(name)
+                    names.append(name)
+        with contextlib.ExitStack() as stack:
+            for name in sorted(names):
+                stack.enter_context(self.lock(name, timeout))
+            yield sorted(names)
+
     def _acquire(self, path: Path, timeout: float) -> int:
         self.deploy_dir.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + timeout

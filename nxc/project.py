@@ -108,11 +108,16 @@ class Project:
         """Remove ``build/ deploy/ artifact/``; return the folders that existed.
 
         Refuses with :class:`DeploymentActiveError` while a deployment is recorded as
-        starting, running or stopping (its processes would be orphaned), unless ``force``.
-        Without ``force`` a corrupted record stops the clean too, since its state is unknown.
+        starting, running or stopping (its processes would be orphaned), and with
+        :class:`DeploymentLockedError` while another nxc process holds a deployment's lock,
+        unless ``force``. Without ``force`` a corrupted record stops the clean too, since its
+        state is unknown.
         """
-        if not force:
-            active = self.deployments.active()
+        if force:
+            return self._remove_work_dirs()
+        store = self.deployments
+        with store.lock_all(timeout=0):
+            active = store.active()
             if active:
                 listed = ", ".join(f"{d.name} ({d.state})" for d in active)
                 raise DeploymentActiveError(
@@ -120,6 +125,9 @@ class Project:
                     f"{listed}; run 'nxc stop' first, or 'nxc clean --force' to drop the "
                     "records anyway (their processes are then left running)"
                 )
+            return self._remove_work_dirs()
+
+    def _remove_work_dirs(self) -> list[Path]:
         removed = [folder for folder in self.work_dirs if folder.exists() or folder.is_symlink()]
         for folder in removed:
             _remove_tree(folder)

@@ -1,12 +1,19 @@
 """Project discovery, nxc.json as NixOS-Compose writes it, working folders and clean."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from nxc.deployment import Deployment, DeploymentState, DeploymentStore
-from nxc.errors import DeploymentActiveError, DeploymentRecordError, ProjectError
+from nxc.errors import (
+    DeploymentActiveError,
+    DeploymentLockedError,
+    DeploymentRecordError,
+    ProjectError,
+)
 from nxc.flavours.names import FLAVOUR_NAMES
 from nxc.project import Project, find_project, load_config
 
@@ -258,6 +265,36 @@ def test_clean_accepts_inactive_deployments(tmp_path, state):
     project = Project(make_flake(tmp_path))
     record(project, "composition::vm", DeploymentState(state))
     assert project.clean() == [project.deploy_dir]
+
+
+def test_clean_refuses_while_another_nxc_process_holds_a_lock(tmp_path):
+    """An 'nxc start' holds the lock of a deployment whose record it has not written yet."""
+    project = Project(make_flake(tmp_path))
+    populate(project)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(project.deploy_dir)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(DeploymentLockedError, match=rf"locked by pid {holder.pid}"):
+            project.clean()
+        assert all(folder.exists() for folder in project.work_dirs)
+        assert project.clean(force=True) == project.work_dirs
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from nxc.deployment import DeploymentStore
+with DeploymentStore(Path(sys.argv[1])).lock("new::vm"):
+    print("locked", flush=True)
+    time.sleep(120)
+"""
 
 
 def test_clean_stops_on_a_corrupted_record_unless_forced(tmp_path):
