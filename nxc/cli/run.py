@@ -1,0 +1,128 @@
+"""``nxc run``: one command on many nodes at once, each output line prefixed with its host."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import click
+import typer
+from typer.core import TyperCommand
+
+from nxc.errors import InputError
+
+if TYPE_CHECKING:
+    from nxc.deployment import Deployment, DeploymentStore
+
+REMOTE_COMMAND = "nxc_remote_command"
+
+
+class _CommandAfterDoubleDash(TyperCommand):
+    """Keeps what follows the first ``--`` as the remote command, away from option parsing."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--" in args:
+            split = args.index("--")
+            ctx.meta[REMOTE_COMMAND] = args[split + 1 :]
+            args = args[:split]
+        return super().parse_args(ctx, args)
+
+
+def run(
+    ctx: typer.Context,
+    hosts: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Nodes to run on (default: all, or those of -r).",
+            metavar="HOST",
+            show_default=False,
+        ),
+    ] = None,
+    roles: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--role", "-r", metavar="ROLE", help="Run on every node of this role (repeatable)."
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Deployment (composition::flavour[::tag]); default: latest."),
+    ] = None,
+    tag: Annotated[
+        str | None,
+        typer.Option("--tag", help="The latest deployment with this tag."),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", help="Seconds each node's command may take.", min=0.001),
+    ] = None,
+) -> None:
+    """Run CMD (after '--') on many nodes at once: nxc run [-r ROLE | HOST...] -- CMD.
+
+    Output lines are prefixed with their host; failures are summed up at the end and the exit
+    code is 1 if any node failed. CMD words are joined with spaces and run by the node's shell,
+    as ssh does.
+    """
+    words = ctx.meta.get(REMOTE_COMMAND)
+    if not words:
+        raise InputError("nxc run: give the command after '--', e.g. 'nxc run -r server -- uptime'")
+    if name is not None and tag is not None:
+        raise InputError("nxc run: --name and --tag both choose the deployment; give one")
+    from nxc.cli.app import settings
+    from nxc.fanout import select_nodes
+    from nxc.flavours import get_flavour
+    from nxc.project import find_project
+
+    store = find_project(settings.envdir).deployments
+    deployment = _choose_deployment(store, name, tag)
+    nodes = select_nodes(deployment.nodes, roles or [], hosts or [])
+    targets = [node.hostname for node in nodes]
+    printer = _PrefixedPrinter(targets)
+    with get_flavour(deployment.flavour).transport(deployment, store) as transport:
+        result = transport.run(" ".join(words), targets, timeout=timeout, on_output=printer)
+    for host_result in result.failed:
+        if host_result.error is not None:
+            printer(host_result.host, "stderr", f"nxc: {host_result.error}")
+    if not result.ok:
+        typer.echo(f"nxc: {result.summary()}", err=True)
+        raise typer.Exit(1)
+    if settings.verbose:
+        typer.echo(f"nxc: {result.summary()}", err=True)
+
+
+def _choose_deployment(store: DeploymentStore, name: str | None, tag: str | None) -> Deployment:
+    from nxc.deployment import DeploymentState
+
+    if name is not None:
+        deployment = store.load(name)
+    elif tag is not None:
+        tagged = [deployment for deployment in store.list() if deployment.tag == tag]
+        if not tagged:
+            raise InputError(f"--tag {tag}: no deployment with that tag; see 'nxc status'")
+        deployment = tagged[-1]
+    else:
+        deployment = store.latest()
+    if deployment.state == DeploymentState.stopped:
+        raise InputError(
+            f"deployment {deployment.name} is stopped; start it again with 'nxc start'"
+        )
+    return deployment
+
+
+class _PrefixedPrinter:
+    """Prints ``host | line``, hosts aligned; safe to call from the transport's thread."""
+
+    def __init__(self, hosts: list[str]) -> None:
+        import threading
+
+        self.width = max((len(host) for host in hosts), default=0)
+        self.lock = threading.Lock()
+
+    def __call__(self, host: str, stream: str, line: str) -> None:
+        with self.lock:
+            typer.echo(f"{host.ljust(self.width)} | {line}", err=stream == "stderr")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``nxc run`` to the application."""
+    settings: dict[str, Any] = {"allow_interspersed_args": True}
+    app.command("run", cls=_CommandAfterDoubleDash, context_settings=settings)(run)
