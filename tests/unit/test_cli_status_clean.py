@@ -79,6 +79,46 @@ def test_status_of_one_deployment_shows_nodes_and_roles(project):
     assert len(lines) == 5
 
 
+def test_status_on_a_terminal_uses_a_rich_table(project):
+    """stdout on a pseudo-terminal: the rich rendering (imported only then) shows the same."""
+    import os
+    import pty
+
+    record(project, "composition", "vm", "running", count=2)
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "nxc", "status", "composition::vm"],
+            cwd=project,
+            stdout=terminal,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "COLUMNS": "120", "TERM": "xterm"},
+        )
+        os.close(terminal)
+        terminal = -1
+        output = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+        assert process.wait(timeout=60) == 0, process.stderr.read()
+    finally:
+        os.close(controller)
+        if terminal >= 0:
+            os.close(terminal)
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+    text = output.decode()
+    assert "HOSTNAME" in text
+    assert "127.0.0.1:2202" in text
+    assert "\x1b[" in text  # styled by rich, not the plain columns
+
+
 def test_status_json(project):
     record(project, "composition", "vm", "running")
     listing = json.loads(nxc(project, "status", "--json").stdout)
