@@ -331,3 +331,39 @@ def _found(tool: str) -> bool:
     except FileNotFoundError:
         return False
     return True
+
+
+@pytest.fixture(scope="session")
+def oar_ssh_frontend(oar_standin: OarStandIn) -> Iterator[Frontend]:
+    """The stand-in reached as from outside Grid'5000: SSH to the test user on a private sshd.
+
+    A dedicated sshd listens on a free ``127.0.0.1`` port and accepts only a key generated
+    here; it is stopped (by pid) at the end of the session.
+    """
+    folder = oar_standin.workdir / "frontend-ssh"
+    folder.mkdir()
+    for name in ("host_key", "client_key"):
+        _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / name)])
+    (folder / "authorized_keys").write_text((folder / "client_key.pub").read_text())
+    (folder / "authorized_keys").chmod(0o644)
+    port = _free_port()
+    log = folder / "sshd.log"
+    process = subprocess.Popen(
+        [_tool("sshd"), "-D", "-f", "/dev/null", "-E", str(log),
+         "-o", f"ListenAddress=127.0.0.1:{port}", "-o", f"HostKey={folder / 'host_key'}",
+         "-o", f"AuthorizedKeysFile={folder / 'authorized_keys'}", "-o", "StrictModes=no",
+         "-o", f"AllowUsers={oar_standin.user}", "-o", "PasswordAuthentication=no", "-o", "UsePAM=yes",
+         "-o", f"PidFile={folder / 'sshd.pid'}"],
+    )  # fmt: skip
+    try:
+        _wait_port("127.0.0.1", port, "frontend sshd", log)
+        yield Frontend(
+            host=f"{oar_standin.user}@127.0.0.1",
+            ssh_options=(
+                "-p", str(port), "-i", str(folder / "client_key"),
+                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                "-o", "LogLevel=ERROR",
+            ),
+        )  # fmt: skip
+    finally:
+        _kill_tree(process.pid)

@@ -165,3 +165,23 @@ def test_wait_flag_waits_for_the_nodefile_a_job_writes(oar, oar_standin):
     with pytest.raises(NodeTimeoutError, match=f"machine file {never} still does not exist"):
         wait_for_machine_file(never, timeout=1.5, poll_interval=0.3)
     assert 1.5 <= time.monotonic() - started < 5
+
+
+def test_reservation_through_an_ssh_frontend(oar_standin, oar_ssh_frontend, record_property):
+    """nxc outside Grid'5000: every OAR command goes through SSH to the frontend."""
+    remote = Oar(oar_ssh_frontend)
+    started = time.monotonic()
+    job = remote.reserve(OarRequest("nodes=2", walltime="0:05:00", job_types=("deploy",)))
+    hosts = remote.wait_running(job, timeout=START_TIMEOUT, poll_interval=0.1)
+    latency = time.monotonic() - started
+    record_property("oar_ssh_submit_to_running_seconds", round(latency, 2))
+    print(f"OAR submit-to-running latency through SSH: {latency:.2f} s")
+    try:
+        assert job.frontend == oar_ssh_frontend
+        assert len(hosts.names) == 2 and set(hosts.names) <= set(oar_standin.hosts)
+    finally:
+        assert remote.release(job) is True
+    deadline = time.monotonic() + 30
+    while not remote.job_info(job.job_id).ended and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert remote.job_state(job.job_id) == "Error"
