@@ -1,0 +1,203 @@
+"""The vm flavour end to end: real QEMU (TCG), real VDE switch, the test-bed guest, real SSH."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nxc import keys
+from nxc.deploy import live_states, start_deployment, stop_deployment
+from nxc.deployment import Deployment, DeploymentState
+from nxc.errors import NodeTimeoutError
+from nxc.flavours import LiveState, Stage
+from nxc.flavours.vm import VmFlavour
+from nxc.plan import plan_nodes
+from nxc.roles import parse_role_options
+from tests.vm.conftest import VmProject, marked_processes, nxc
+
+pytestmark = pytest.mark.vm
+
+
+def start(
+    project: VmProject, cleanup: list, count: int, tag: str | None = None, **options
+) -> Deployment:
+    manifest = project.manifest()
+    plan = plan_nodes(manifest, None, parse_role_options([f"node={count}"]), tag=tag)
+    cleanup.append((project.store, plan.deployment_name))
+    stages: list[tuple[str, Stage]] = []
+    deployment = start_deployment(
+        project.store,
+        manifest,
+        plan,
+        VmFlavour(accel="tcg", memory="192M", **options),
+        progress=lambda hostname, stage: stages.append((hostname, stage)),
+    )
+    for node in deployment.nodes:
+        assert [s for h, s in stages if h == node.hostname] == [
+            Stage.LAUNCHED,
+            Stage.BOOTED,
+            Stage.READY,
+        ]
+    return deployment
+
+
+def ssh(project: VmProject, deployment: Deployment, hostname: str, command: str):
+    argv = keys.ssh_argv(
+        deployment.node(hostname),
+        project.store.client_key_path(deployment.name),
+        project.store.known_hosts_path(deployment.name),
+        command,
+        batch=True,
+    )
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+
+def assert_cleaned(project: VmProject, deployment: Deployment) -> None:
+    marker = deployment.resources["marker"]
+    assert marked_processes(marker) == []
+    assert not Path(deployment.resources["run_dir"]).exists()  # sockets
+    assert not Path(deployment.resources["secret_dir"]).exists()  # private host keys
+    assert not project.store.lock_path(deployment.name).exists()
+    assert project.store.load(deployment.name).state is DeploymentState.stopped
+
+
+def test_three_nodes_reach_each_other_by_hostname_then_stop_leaves_nothing(
+    vm_project: VmProject, vm_cleanup: list
+) -> None:
+    deployment = start(vm_project, vm_cleanup, 3)
+    hostnames = [node.hostname for node in deployment.nodes]
+    assert hostnames == ["node1", "node2", "node3"]
+    for hostname in hostnames:
+        others = " ".join(h for h in hostnames if h != hostname)
+        result = ssh(
+            vm_project, deployment, hostname,
+            f"hostname; for h in {others}; do ping -c1 -W5 $h >/dev/null || echo FAIL $h; done",
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split() == [hostname], result.stdout
+    (Path(deployment.resources["shared_dir"]) / "from-host").write_text("hello")
+    shared = ssh(vm_project, deployment, "node2", "cat /tmp/shared/from-host")
+    assert shared.stdout == "hello"
+
+    flavour = VmFlavour()
+    assert flavour.probe(deployment) == dict.fromkeys(hostnames, LiveState.READY)
+    flavour.block_node(deployment, "node2")
+    assert ssh(vm_project, deployment, "node1", "ping -c1 -W2 node2").returncode != 0
+    flavour.unblock_node(deployment, "node2")
+    assert ssh(vm_project, deployment, "node1", "ping -c1 -W5 node2").returncode == 0
+    assert "nxc-ready node1" in flavour.console_log(deployment, "node1").read_text()
+
+    os.kill(deployment.node("node3").pid, signal.SIGKILL)  # killed from outside nxc
+    time.sleep(0.5)
+    record = vm_project.store.load(deployment.name)
+    assert live_states(record) == {
+        "node1": LiveState.READY,
+        "node2": LiveState.READY,
+        "node3": LiveState.DEAD,
+    }
+    flavour.start_node(record, vm_project.store, "node3")
+    assert flavour.probe(vm_project.store.load(deployment.name))["node3"] is LiveState.READY
+
+    result = nxc("stop", deployment.name, cwd=vm_project.root, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert_cleaned(vm_project, deployment)
+    assert live_states(vm_project.store.load(deployment.name)) == dict.fromkeys(
+        hostnames, LiveState.DEAD
+    )
+
+
+def test_eight_nodes_are_all_ready(vm_project: VmProject, vm_cleanup: list) -> None:
+    deployment = start(vm_project, vm_cleanup, 8)
+    assert len(deployment.nodes) == 8
+    assert set(VmFlavour().probe(deployment).values()) == {LiveState.READY}
+    assert len({node.ssh_port for node in deployment.nodes}) == 8
+    assert len({node.address for node in deployment.nodes}) == 8
+    stop_deployment(vm_project.store, deployment.name)
+    assert_cleaned(vm_project, deployment)
+
+
+def test_two_tagged_deployments_side_by_side(vm_project: VmProject, vm_cleanup: list) -> None:
+    first = start(vm_project, vm_cleanup, 1, tag="a")
+    second = start(vm_project, vm_cleanup, 1, tag="b", forwards=["node1:22"])
+    assert first.name != second.name
+    assert first.resources["marker"] != second.resources["marker"]
+    assert first.resources["subnet"] != second.resources["subnet"]
+    assert not set(first.resources["ports"]) & set(second.resources["ports"])
+    forwarded = second.node("node1").extra["forwards"][0][0]
+    assert forwarded in second.resources["ports"]
+    assert ssh(vm_project, first, "node1", "hostname").stdout.strip() == "node1"
+    stop_deployment(vm_project.store, first.name)
+    assert_cleaned(vm_project, first)
+    assert VmFlavour().probe(second) == {"node1": LiveState.READY}
+    stop_deployment(vm_project.store, second.name)
+    assert_cleaned(vm_project, second)
+
+
+def test_a_node_missing_the_timeout_is_named_with_its_console(
+    vm_project: VmProject, vm_cleanup: list
+) -> None:
+    with pytest.raises(NodeTimeoutError) as timed_out:
+        start(vm_project, vm_cleanup, 2, timeout=2)
+    message = str(timed_out.value)
+    assert "node1, node2" in message and "node1.console.log" in message
+    assert timed_out.value.missing == ["node1", "node2"]
+    record = vm_project.store.load("testbed::vm")
+    assert record.state is DeploymentState.failed
+    assert marked_processes(record.resources["marker"]) == []
+
+
+START_SCRIPT = """
+import sys
+from pathlib import Path
+from nxc import manifest
+from nxc.deploy import start_deployment
+from nxc.deployment import DeploymentStore
+from nxc.flavours.vm import VmFlavour
+from nxc.plan import plan_nodes
+from nxc.roles import parse_role_options
+m = manifest.load(Path(sys.argv[1]))
+plan = plan_nodes(m, None, parse_role_options(["node=3"]))
+start_deployment(DeploymentStore(Path(sys.argv[2])), m, plan, VmFlavour(accel="tcg"))
+"""
+
+
+def launched(record_path: Path) -> bool:
+    data = json.loads(record_path.read_text())
+    return all(node.get("pid") for node in data["nodes"])
+
+
+def has_marker(record_path: Path) -> bool:
+    return "marker" in json.loads(record_path.read_text())["resources"]
+
+
+@pytest.mark.parametrize("moment", [has_marker, launched], ids=["allocated", "launched"])
+def test_stop_after_start_was_killed(vm_project: VmProject, vm_cleanup: list, moment) -> None:
+    vm_cleanup.append((vm_project.store, "testbed::vm"))
+    record = vm_project.store.path_for("testbed::vm")
+    starter = subprocess.Popen(
+        [sys.executable, "-c", START_SCRIPT, str(vm_project.manifest_path),
+         str(vm_project.store.deploy_dir)],
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (record.exists() and moment(record)):
+            assert time.monotonic() < deadline, "start never reached the moment to kill it"
+            assert starter.poll() is None, "start ended before it could be killed"
+            time.sleep(0.02)
+    finally:
+        starter.send_signal(signal.SIGKILL)
+        starter.wait()
+    marker = json.loads(record.read_text())["resources"]["marker"]
+    time.sleep(0.5)  # let a QEMU forked at the last moment appear
+    for _ in range(2):
+        result = nxc("stop", cwd=vm_project.root, timeout=120)
+        assert result.returncode == 0, result.stderr
+    assert_cleaned(vm_project, vm_project.store.load("testbed::vm"))
+    assert marked_processes(marker) == []
