@@ -1,0 +1,89 @@
+"""``nxc connect``: a shell on one node, or tmux with one pane per node."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+
+def connect(
+    hosts: Annotated[
+        list[str] | None,
+        typer.Argument(help="Nodes to open (default: all, or those of -r).", metavar="HOST"),
+    ] = None,
+    roles: Annotated[
+        list[str] | None,
+        typer.Option("--role", "-r", metavar="ROLE", help="Every node of this role (repeatable)."),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Deployment (composition::flavour[::tag]); default: latest."),
+    ] = None,
+    tag: Annotated[
+        str | None, typer.Option("--tag", help="The latest deployment with this tag.")
+    ] = None,
+    geometry: Annotated[
+        str,
+        typer.Option(
+            "--geometry",
+            "-g",
+            help="Panes per window as COLUMNSxROWS; more nodes get more windows.",
+        ),
+    ] = "2x4",
+    sync: Annotated[
+        bool, typer.Option("--sync", help="Type into all panes of a window at once.")
+    ] = False,
+    send: Annotated[
+        str | None, typer.Option("--send", help="Type this command line into every pane once.")
+    ] = None,
+    session: Annotated[
+        str | None, typer.Option("--session", help="tmux session name (default: nxc-<deployment>).")
+    ] = None,
+    attach: Annotated[
+        bool, typer.Option("--attach/--no-attach", help="Attach to the tmux session once made.")
+    ] = True,
+) -> None:
+    """Open a shell on one node in this terminal, or a tmux session with one pane per node.
+
+    Nodes beyond one window's grid go to further windows: none is ever left out.
+    """
+    from nxc.cli.app import settings
+    from nxc.cli.selection import choose_deployment
+    from nxc.connect import (
+        PaneTarget,
+        open_session,
+        parse_geometry,
+        session_name_for,
+        tmux_server,
+    )
+    from nxc.fanout import select_nodes
+    from nxc.flavours import get_flavour
+    from nxc.project import find_project
+
+    grid = parse_geometry(geometry)
+    store = find_project(settings.envdir).deployments
+    deployment = choose_deployment(store, name, tag, command="connect")
+    nodes = select_nodes(deployment.nodes, roles or [], hosts or [])
+    with get_flavour(deployment.flavour).transport(deployment, store) as transport:
+        targets = [PaneTarget(n.hostname, transport.interactive_argv(n.hostname)) for n in nodes]
+    if len(targets) == 1 and send is None:
+        os.execvp(targets[0].argv[0], targets[0].argv)
+    session_name = session or session_name_for(deployment.name)
+    server = tmux_server()
+    open_session(server, session_name, targets, grid=grid, synchronize=sync, send=send)
+    if not attach:
+        typer.echo(
+            f"tmux session {session_name}: {len(targets)} node(s); attach with 'tmux attach -t {session_name}'"
+        )
+        return
+    if os.environ.get("TMUX"):
+        server.cmd("switch-client", "-t", session_name)
+        return
+    os.execvp("tmux", ["tmux", "attach-session", "-t", session_name])
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``nxc connect`` to the application."""
+    app.command()(connect)

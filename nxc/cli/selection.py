@@ -1,0 +1,34 @@
+"""Choosing the deployment a command works on (``--name``, ``--tag``, or the latest)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from nxc.errors import InputError
+
+if TYPE_CHECKING:
+    from nxc.deployment import Deployment, DeploymentStore
+
+
+def choose_deployment(
+    store: DeploymentStore, name: str | None, tag: str | None, *, command: str
+) -> Deployment:
+    """The deployment named, else the latest with ``tag``, else the latest; refuse stopped ones."""
+    from nxc.deployment import DeploymentState
+
+    if name is not None and tag is not None:
+        raise InputError(f"nxc {command}: --name and --tag both choose the deployment; give one")
+    if name is not None:
+        deployment = store.load(name)
+    elif tag is not None:
+        tagged = [deployment for deployment in store.list() if deployment.tag == tag]
+        if not tagged:
+            raise InputError(f"--tag {tag}: no deployment with that tag; see 'nxc status'")
+        deployment = max(tagged, key=lambda d: d.created_at)
+    else:
+        deployment = store.latest()
+    if deployment.state == DeploymentState.stopped:
+        raise InputError(
+            f"deployment {deployment.name} is stopped; start it again with 'nxc start'"
+        )
+    return deployment
