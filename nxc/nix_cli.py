@@ -167,7 +167,7 @@ class NixCommand:
             "",
         ]
         if self.offline:
-            flags += ["--option", "substituters", ""]
+            flags += ["--option", "substituters", "", "--option", "download-attempts", "1"]
         if _needs_build_users_override():
             flags += ["--option", "build-users-group", ""]
         if self.show_trace:

@@ -1,0 +1,41 @@
+# vm flavour: QEMU guests, root on tmpfs, the host's /nix/store shared read-only over 9p
+# (QEMU: -virtfs local,path=/nix/store,mount_tag=nix-store,security_model=none,readonly=on).
+{
+  lib,
+  modulesPath,
+  ...
+}:
+{
+  imports = [ "${modulesPath}/profiles/qemu-guest.nix" ];
+
+  boot.loader.grub.enable = false;
+  boot.initrd.availableKernelModules = [
+    "9p"
+    "9pnet_virtio"
+    "virtio_pci"
+    "virtio_net"
+    "virtio_blk"
+  ];
+
+  fileSystems."/" = {
+    device = "tmpfs";
+    fsType = "tmpfs";
+    options = [ "mode=0755" ];
+  };
+  fileSystems."/nix/store" = {
+    device = "nix-store";
+    fsType = "9p";
+    options = [
+      "trans=virtio"
+      "version=9p2000.L"
+      "msize=262144"
+      "cache=loose"
+      "ro"
+    ];
+    neededForBoot = true;
+  };
+
+  # the store is the host's: no Nix database inside the guest
+  nix.enable = lib.mkDefault false;
+  documentation.enable = lib.mkDefault false;
+}

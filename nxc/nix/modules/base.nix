@@ -1,0 +1,164 @@
+# nxc's base module, part of every role's NixOS system: the node boot contract
+# (docs/node-contract.md). Option names checked against nixpkgs 25.05's sources.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+let
+  cfg = config.nxc;
+  nodeInfo = ./node-info.sh;
+
+  # Stage 2 (and containers): apply what stage 1 (or the script itself) found.
+  nodeSetup = pkgs.writeShellScript "nxc-node-setup" ''
+    set -eu
+    export PATH=${
+      lib.makeBinPath [
+        pkgs.jq
+        pkgs.iproute2
+        pkgs.coreutils
+        pkgs.gnugrep
+        pkgs.curl
+        pkgs.openssh
+        pkgs.util-linux
+        pkgs.nettools
+      ]
+    }
+    . ${nodeInfo}
+    if [ ! -s "$NXC_RUN/self.json" ]; then
+      nxc_find_info
+      nxc_find_self
+    fi
+    self="$NXC_RUN/self.json"
+    hostname=$(jq -r .hostname "$self")
+    address=$(jq -r .address "$self")
+    mac=$(jq -r '.mac // ""' "$self" | tr 'A-F' 'a-f')
+    prefix=$(jq -r '.network.prefix_length // 16' "$NXC_RUN/info.json")
+    if [ -n "$mac" ]; then
+      for dev in /sys/class/net/*; do
+        if [ "$(tr 'A-F' 'a-f' < "$dev/address")" = "$mac" ]; then
+          ip link set "''${dev##*/}" up
+          ip addr replace "$address/$prefix" dev "''${dev##*/}"
+        fi
+      done
+    fi
+    hostname "$hostname"
+    echo "$hostname" > "$NXC_RUN/hostname"
+    {
+      echo "127.0.0.1 localhost"
+      echo "::1 localhost"
+      jq -r '.nodes[] | "\(.address) \(.hostname)"' "$NXC_RUN/info.json"
+    } > /etc/hosts
+    if [ -s "$NXC_RUN/host_key" ]; then
+      install -m 0600 "$NXC_RUN/host_key" /etc/ssh/ssh_host_ed25519_key
+      ssh-keygen -y -f /etc/ssh/ssh_host_ed25519_key > /etc/ssh/ssh_host_ed25519_key.pub
+    fi
+    chmod 0644 "$NXC_RUN/authorized_keys"
+    if jq -e '.shared_dir.type == "9p"' "$NXC_RUN/info.json" > /dev/null; then
+      tag=$(jq -r .shared_dir.tag "$NXC_RUN/info.json")
+      mkdir -p /tmp/shared
+      mount -t 9p -o trans=virtio,version=9p2000.L "$tag" /tmp/shared || true
+    fi
+  '';
+in
+{
+  options.nxc = {
+    role = lib.mkOption {
+      type = lib.types.str;
+      default = "";
+      description = "Role this system is built for (empty for the all-in-one boot system).";
+    };
+    roleSystems = lib.mkOption {
+      type = lib.types.listOf lib.types.package;
+      default = [ ];
+      description = "Every role's system; all-in-one images carry them in their store.";
+    };
+    stage1Selection = lib.mkOption {
+      type = lib.types.bool;
+      default = true;
+      description = "Read the deployment info in stage 1 and boot the node's role system.";
+    };
+  };
+
+  config = {
+    # Hostname, addresses and /etc/hosts come from the deployment info at boot.
+    networking.hostName = lib.mkDefault "";
+    environment.etc.hosts.mode = "0644";
+    networking.firewall.enable = lib.mkDefault false;
+
+    services.openssh = {
+      enable = true;
+      settings.PermitRootLogin = "prohibit-password";
+      # only the per-node key delivered at boot; nothing generated into or baked in images
+      hostKeys = [
+        {
+          path = "/etc/ssh/ssh_host_ed25519_key";
+          type = "ed25519";
+        }
+      ];
+      authorizedKeysFiles = [ "/run/nxc/authorized_keys" ];
+    };
+
+    boot.initrd.kernelModules = [ "qemu_fw_cfg" ];
+    boot.kernelParams = [
+      "console=tty0"
+      "console=ttyS0,115200"
+    ];
+
+    boot.initrd.extraUtilsCommands = lib.mkIf cfg.stage1Selection ''
+      copy_bin_and_libs ${pkgs.jq}/bin/jq
+    '';
+    # stage-1-init.sh runs these after mounting the file systems and then execs
+    # "$targetRoot/$stage2Init": point it at this node's role system.
+    boot.initrd.postMountCommands = lib.mkIf cfg.stage1Selection (
+      lib.mkAfter ''
+        . ${nodeInfo}
+        if nxc_find_info && nxc_find_self; then
+          if [ -n "$NXC_SYSTEM" ] && [ -e "$targetRoot/$NXC_SYSTEM/init" ]; then
+            stage2Init="$NXC_SYSTEM/init"
+          elif [ -n "$NXC_SYSTEM" ]; then
+            nxc_error "role system $NXC_SYSTEM is not in this node's store"
+          fi
+        fi
+      ''
+    );
+
+    systemd.services.nxc-node = {
+      description = "nxc: apply this node's deployment info (address, hostname, keys)";
+      wantedBy = [ "multi-user.target" ];
+      before = [
+        "sshd.service"
+        "sshd-keygen.service"
+        "network.target"
+      ];
+      after = [ "network-pre.target" ];
+      unitConfig.DefaultDependencies = false;
+      serviceConfig = {
+        Type = "oneshot";
+        RemainAfterExit = true;
+        ExecStart = nodeSetup;
+      };
+    };
+
+    systemd.services.nxc-ready = {
+      description = "nxc: announce that this node is ready";
+      wantedBy = [ "multi-user.target" ];
+      after = [
+        "sshd.service"
+        "nxc-node.service"
+      ];
+      requires = [ "sshd.service" ];
+      serviceConfig.Type = "oneshot";
+      script = ''
+        line="nxc-ready $(cat /run/nxc/hostname 2>/dev/null || ${pkgs.nettools}/bin/hostname)"
+        for console in /dev/console /dev/ttyS0; do
+          [ -w "$console" ] && echo "$line" > "$console" || true
+        done
+        echo "$line"
+      '';
+    };
+
+    system.stateVersion = lib.mkDefault lib.trivial.release;
+  };
+}

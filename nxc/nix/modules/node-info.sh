@@ -1,0 +1,110 @@
+# nxc node contract, shared by stage 1 (busybox) and stage 2 (coreutils): find this node's
+# deployment info and host key, pick its own entry, write them under $NXC_RUN (default
+# /run/nxc): info.json, self.json, host_key, authorized_keys. Needs jq, base64, ip, tr, cut.
+# Sourced, not executed: sets NXC_SYSTEM to the role system of this node ("" if none).
+
+NXC_RUN=${NXC_RUN:-/run/nxc}
+NXC_FW_CFG=${NXC_FW_CFG:-/sys/firmware/qemu_fw_cfg/by_name/opt/nxc}
+NXC_SYSTEM=""
+
+nxc_error() {
+    echo "nxc-error: $*" >&2
+    for console in /dev/console /dev/ttyS0; do
+        [ -w "$console" ] && echo "nxc-error: $*" > "$console" 2>/dev/null
+    done
+    return 1
+}
+
+# base64url (padding optional) on stdin -> bytes on stdout
+nxc_b64url_decode() {
+    data=$(tr -- '-_' '+/' | tr -d '\n')
+    case $(( ${#data} % 4 )) in
+        2) data="$data==" ;;
+        3) data="$data=" ;;
+    esac
+    printf '%s' "$data" | base64 -d
+}
+
+nxc_cmdline_value() {
+    for word in $(cat /proc/cmdline); do
+        case $word in
+            "$1"=*) printf '%s' "${word#*=}"; return 0 ;;
+        esac
+    done
+    return 1
+}
+
+nxc_fetch() {
+    if command -v curl >/dev/null 2>&1; then
+        curl -fsS --max-time 10 "$1"
+    else
+        wget -q -T 10 -O - "$1"
+    fi
+}
+
+nxc_find_info() {
+    mkdir -p "$NXC_RUN"
+    chmod 0755 "$NXC_RUN"
+    if [ -r "$NXC_FW_CFG/info/raw" ]; then
+        cat "$NXC_FW_CFG/info/raw" > "$NXC_RUN/info.json"
+    elif value=$(nxc_cmdline_value nxc.info); then
+        printf '%s' "$value" | nxc_b64url_decode > "$NXC_RUN/info.json"
+    elif url=$(nxc_cmdline_value nxc.info_url); then
+        tries=60
+        until nxc_fetch "$url" > "$NXC_RUN/info.json"; do
+            tries=$((tries - 1))
+            [ "$tries" -gt 0 ] || { nxc_error "cannot fetch deployment info from $url"; return 1; }
+            sleep 2
+        done
+    elif [ -r /etc/nxc/info.json ]; then
+        cp /etc/nxc/info.json "$NXC_RUN/info.json"
+    else
+        nxc_error "no deployment info (fw_cfg opt/nxc/info, nxc.info= or nxc.info_url=)"
+        return 1
+    fi
+    umask 077
+    if [ -r "$NXC_FW_CFG/host_key/raw" ]; then
+        cat "$NXC_FW_CFG/host_key/raw" > "$NXC_RUN/host_key"
+    elif value=$(nxc_cmdline_value nxc.host_key); then
+        printf '%s' "$value" | nxc_b64url_decode > "$NXC_RUN/host_key"
+    elif [ -r /etc/nxc/host_key ]; then
+        cat /etc/nxc/host_key > "$NXC_RUN/host_key"
+    fi
+    umask 022
+    jq -r '.authorized_keys[]?' "$NXC_RUN/info.json" > "$NXC_RUN/authorized_keys"
+}
+
+nxc_find_self() {
+    macs=$(cat /sys/class/net/*/address 2>/dev/null | tr 'A-F' 'a-f' | tr '\n' ' ')
+    addresses=$(ip -o addr show 2>/dev/null | while read -r _ _ family address _; do
+        [ "$family" = inet ] || [ "$family" = inet6 ] || continue
+        printf '%s ' "${address%/*}"
+    done)
+    count=$(jq '.nodes | length' "$NXC_RUN/info.json")
+    i=0
+    found=""
+    while [ "$i" -lt "$count" ]; do
+        mac=$(jq -r ".nodes[$i].mac // \"\"" "$NXC_RUN/info.json" | tr 'A-F' 'a-f')
+        if [ -n "$mac" ] && case " $macs " in *" $mac "*) true ;; *) false ;; esac; then
+            found=$i
+            break
+        fi
+        i=$((i + 1))
+    done
+    if [ -z "$found" ]; then
+        i=0
+        while [ "$i" -lt "$count" ]; do
+            address=$(jq -r ".nodes[$i].address // \"\"" "$NXC_RUN/info.json")
+            case " $addresses " in
+                *" $address "*) found=$i; break ;;
+            esac
+            i=$((i + 1))
+        done
+    fi
+    if [ -z "$found" ]; then
+        nxc_error "no entry for this node (macs $macs, addresses $addresses)"
+        return 1
+    fi
+    jq ".nodes[$found]" "$NXC_RUN/info.json" > "$NXC_RUN/self.json"
+    NXC_SYSTEM=$(jq -r '.system // ""' "$NXC_RUN/self.json")
+}

@@ -1,0 +1,131 @@
+# The nixpkgs side of the seam (see ../compose.nix): role evaluation with the NixOS module
+# system, boot artefacts and images from nixpkgs' own builders, and the manifest package.
+{
+  nixpkgs,
+  system,
+  extraConfigurations ? [ ],
+  overlays ? [ ],
+  nur ? null,
+  pkgs ? null,
+  setup,
+}:
+let
+  nixpkgsInput =
+    if nixpkgs == null then
+      throw "nxc: lib.compose needs `nixpkgs` (e.g. `inherit nixpkgs system;` in flake.nix)"
+    else
+      nixpkgs;
+  setupOverlays = setup.overlays or [ ];
+  thePkgs =
+    if pkgs != null then
+      pkgs
+    else
+      import nixpkgsInput {
+        inherit system;
+        overlays = overlays ++ setupOverlays;
+      };
+  lib = nixpkgsInput.lib;
+  modulesPath = "${nixpkgsInput}/nixos/modules";
+  helpers = import ../helpers.nix;
+
+  flavourModule = flavour: ../flavours + "/${flavour.name}.nix";
+
+  evalSystem =
+    {
+      flavour,
+      modules,
+      roleName,
+    }:
+    lib.nixosSystem {
+      inherit system;
+      specialArgs = {
+        inherit setup nur helpers flavour;
+        nxcRole = roleName;
+      };
+      modules = [
+        ../modules/base.nix
+        (flavourModule flavour)
+        {
+          nixpkgs.overlays = overlays ++ setupOverlays;
+          nxc.role = roleName;
+        }
+      ]
+      ++ extraConfigurations
+      ++ modules;
+    };
+
+  # The system booted first by all-in-one flavours: base + flavour, no role. Its stage 1
+  # reads the deployment info and hands over to the node's role system.
+  bootSystem =
+    flavour: roles:
+    evalSystem {
+      inherit flavour;
+      roleName = "";
+      modules = [ { nxc.roleSystems = map (r: r.system) (builtins.attrValues roles); } ];
+    };
+
+  bootFiles =
+    config: initrd:
+    {
+      kernel = "${config.system.build.kernel}/${config.system.boot.loader.kernelFile}";
+      initrd = "${initrd}/${config.system.boot.loader.initrdFile}";
+      cmdline = toString (
+        [ "init=${config.system.build.toplevel}/init" ] ++ config.boot.kernelParams
+      );
+    };
+in
+{
+  pkgs = thePkgs;
+  inherit lib modulesPath;
+
+  evalRole =
+    {
+      roleName,
+      module,
+      flavour,
+      ...
+    }:
+    let
+      evaluated = evalSystem {
+        inherit flavour roleName;
+        modules = [ module ];
+      };
+    in
+    {
+      system = evaluated.config.system.build.toplevel;
+      inherit (evaluated) config;
+    };
+
+  artefacts =
+    {
+      flavour,
+      roles,
+      ...
+    }:
+    let
+      boot = (bootSystem flavour roles).config;
+    in
+    if flavour.name == "docker" then
+      { containers = builtins.mapAttrs (_: role: "${role.system}") roles; }
+    else if flavour.name == "g5k-ramdisk" then
+      bootFiles boot boot.system.build.netbootRamdisk
+    else if flavour.name == "g5k-image" then
+      bootFiles boot boot.system.build.initialRamdisk
+      // {
+        image = "${boot.system.build.nxcImage}/${boot.system.build.nxcImage.fileName}";
+      }
+    else
+      bootFiles boot boot.system.build.initialRamdisk;
+
+  mkManifest =
+    { name, json }:
+    thePkgs.runCommand name
+      {
+        inherit json;
+        passAsFile = [ "json" ];
+      }
+      ''
+        mkdir -p "$out"
+        cp "$jsonPath" "$out/manifest.json"
+      '';
+}
