@@ -14,6 +14,7 @@ from __future__ import annotations
 import grp
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from collections.abc import Callable, Iterable
@@ -125,6 +126,8 @@ class NixCommand:
     show_trace: bool = False
     extra_flags: list[str] = field(default_factory=list)
     env_overrides: dict[str, str] = field(default_factory=dict)
+    on_command: Callable[[list[str]], None] | None = None
+    """Called with each Nix command line before it runs (``nxc --debug`` prints them)."""
 
     @classmethod
     def find(
@@ -178,7 +181,10 @@ class NixCommand:
 
     def argv(self, subcommand: list[str]) -> list[str]:
         """Full argument list for ``nix <subcommand...>`` with the common flags."""
-        return [self.program, *subcommand, *self.common_flags()]
+        argv = [self.program, *subcommand, *self.common_flags()]
+        if self.on_command is not None:
+            self.on_command(argv)
+        return argv
 
     def environment(self) -> dict[str, str]:
         """The environment Nix runs with (the caller's, plus setup overrides)."""
@@ -234,10 +240,11 @@ class NixCommand:
         command += ["--dry-run"] if dry_run else ["-o", str(out_link)]
         log_path.parent.mkdir(parents=True, exist_ok=True)
         collected: list[str] = []
+        argv = self.argv(command)
         with log_path.open("w") as log:
-            log.write(f"$ {' '.join(self.argv(command))}\n")
+            log.write(f"$ {shlex.join(argv)}\n")
             process = subprocess.Popen(
-                self.argv(command),
+                argv,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 stdin=subprocess.DEVNULL,

@@ -44,6 +44,10 @@ def open_nix(
         offline=True if offline else None,
     )
     nix.env_overrides = dict(env or {})
+    from nxc.cli.app import settings
+
+    if settings.debug:
+        nix.on_command = lambda argv: typer.echo(f"nxc: running {shlex.join(argv)}", err=True)
     return nix
 
 
