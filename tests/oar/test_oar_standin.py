@@ -97,7 +97,12 @@ def test_job_deleted_mid_deployment_is_reported(oar, oar_standin):
     oar.wait_running(job, timeout=START_TIMEOUT, poll_interval=0.2)
     oar.ensure_alive(job)
 
-    subprocess.run([*oar_standin.frontend.wrapper, "oardel", str(job.job_id)], check=True)
+    subprocess.run(
+        [*oar_standin.frontend.wrapper, "oardel", str(job.job_id)],
+        check=True,
+        capture_output=True,
+        cwd="/",
+    )
     deadline = time.monotonic() + 30
     with pytest.raises(OarJobError, match=rf"OAR job {job.job_id} was deleted"):
         while time.monotonic() < deadline:
