@@ -22,7 +22,14 @@ from nxc.platforms.machinefile import (
     split_hosts,
     wait_for_machine_file,
 )
-from nxc.platforms.oar import Frontend, JobInfo, Oar, OarJob, OarRequest
+from nxc.platforms.oar import (
+    Frontend,
+    JobInfo,
+    Oar,
+    OarJob,
+    OarRequest,
+    job_id_from_environment,
+)
 
 __all__ = [
     "Frontend",
@@ -33,6 +40,7 @@ __all__ = [
     "OarRequest",
     "check_explicit_assignment",
     "check_known_hosts",
+    "job_id_from_environment",
     "read_machine_file",
     "split_hosts",
     "wait_for_machine_file",

@@ -15,6 +15,7 @@ walltime or whose command ended, in ``Terminated``.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
@@ -323,6 +324,16 @@ class Oar:
                 f"(exit {result.returncode}): {_last_lines(result)}"
             )
         return result
+
+
+def job_id_from_environment(environ: dict[str, str] | None = None) -> int | None:
+    """The id of the OAR job nxc runs inside (``OAR_JOB_ID``, set by OAR), if any."""
+    value = (os.environ if environ is None else environ).get("OAR_JOB_ID", "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise InputError(f"OAR_JOB_ID='{value}' is not a job number; unset it or fix it")
+    return int(value)
 
 
 def _unique(items: Sequence[Any]) -> list[str]:

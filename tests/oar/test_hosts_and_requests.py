@@ -13,6 +13,7 @@ from nxc.platforms import (
     OarJob,
     OarRequest,
     check_explicit_assignment,
+    job_id_from_environment,
     read_machine_file,
     split_hosts,
 )
@@ -115,3 +116,10 @@ def test_job_record_round_trip_keeps_ownership_and_frontend():
     record = job.to_record()
     assert record["oar_job_id"] == 42 and record["created_by_nxc"] is False
     assert OarJob.from_record(record) == job
+
+
+def test_job_id_from_environment_inside_an_oar_job():
+    assert job_id_from_environment({"OAR_JOB_ID": "1234"}) == 1234
+    assert job_id_from_environment({}) is None
+    with pytest.raises(InputError, match="OAR_JOB_ID='x1' is not a job number"):
+        job_id_from_environment({"OAR_JOB_ID": "x1"})
