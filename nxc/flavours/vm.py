@@ -30,6 +30,7 @@ from nxc import keys, netalloc
 from nxc.atomic import write_atomic
 from nxc.deployment import DeploymentState, NodeState
 from nxc.errors import (
+    DeploymentRecordError,
     ExternalCommandError,
     InputError,
     ManifestError,
@@ -163,9 +164,16 @@ def tail(path: Path, lines: int = CONSOLE_TAIL_LINES) -> str:
 
 
 def _other_live(store: DeploymentStore, name: str) -> list[Deployment]:
+    """Other active vm deployments of the store (unreadable records are skipped)."""
     others = []
-    for other in store.active():
-        if other.name != name and other.flavour == "vm":
+    for other_name in store.names():
+        if other_name == name:
+            continue
+        try:
+            other = store.load(other_name)
+        except DeploymentRecordError:
+            continue
+        if other.is_active and other.flavour == "vm":
             others.append(other)
     return others
 

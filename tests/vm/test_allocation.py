@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -63,3 +64,18 @@ def test_port_allocators_with_different_offsets_start_apart() -> None:
     a = netalloc.PortAllocator(start_offset=0).allocate()
     b = netalloc.PortAllocator(start_offset=3000).allocate()
     assert abs(a - b) >= 1000
+
+
+def test_allocation_sees_other_live_vm_deployments_and_skips_broken_records(
+    tmp_path: Path,
+) -> None:
+    from nxc.deployment import Deployment, DeploymentState, DeploymentStore
+    from nxc.flavours.vm import _other_live
+
+    store = DeploymentStore(tmp_path)
+    store.save(Deployment("a", "vm", state=DeploymentState.running, resources={"subnet": 5}))
+    store.save(Deployment("b", "vm", state=DeploymentState.stopped))
+    store.save(Deployment("c", "docker", state=DeploymentState.running))
+    (tmp_path / "broken::vm.json").write_text("{not json")
+    assert [d.name for d in _other_live(store, "new::vm")] == ["a::vm"]
+    assert _other_live(store, "a::vm") == []

@@ -88,6 +88,12 @@ def test_three_nodes_reach_each_other_by_hostname_then_stop_leaves_nothing(
 
     flavour = VmFlavour()
     assert flavour.probe(deployment) == dict.fromkeys(hostnames, LiveState.READY)
+    transport = flavour.transport(deployment, vm_project.store)
+    try:
+        answer = transport.run_one("node2", "hostname")
+        assert answer.ok and answer.stdout.strip() == "node2", answer
+    finally:
+        transport.close()
     flavour.block_node(deployment, "node2")
     assert ssh(vm_project, deployment, "node1", "ping -c1 -W2 node2").returncode != 0
     flavour.unblock_node(deployment, "node2")
