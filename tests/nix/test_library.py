@@ -179,3 +179,36 @@ def test_build_error_is_condensed_with_log_path(fixture_project):
     assert "attribute 'missing' missing" in error
     assert "full log:" in error and "composition::vm.log" in error
     assert len(error.strip().splitlines()) <= 12
+
+
+def test_testbed_artefacts_fill_the_seam(fixture_project):
+    testbed = fixture_project / "testbed"
+    testbed.mkdir()
+    (testbed / "vmlinuz").write_bytes(b"kernel bytes")
+    (testbed / "initrd").write_bytes(b"initrd bytes")
+    (testbed / "testbed.json").write_text('{"kernel_params": "console=ttyS0 panic=-1"}')
+    composition = fixture_project / "composition.nix"
+    composition.write_text(
+        composition.read_text().replace(
+            'environment.etc.role.text = "client";',
+            'environment.etc.role.text = "client";\n      testbed.start = "touch /tmp/started";',
+        )
+    )
+    result = run_nxc("build", "-f", "vm", cwd=fixture_project)
+    assert result.returncode == 0, result.stderr
+    manifest = load(fixture_project / "build" / "composition::vm" / "manifest.json")
+    composition_manifest = manifest.compositions[0]
+    artefacts = composition_manifest.artefacts
+    assert Path(artefacts.kernel).read_bytes() == b"kernel bytes"
+    assert Path(artefacts.initrd).read_bytes() == b"initrd bytes"
+    assert artefacts.cmdline == "console=ttyS0 panic=-1"
+    client = next(r for r in composition_manifest.roles if r.name == "client")
+    start = Path(client.system, "bin", "nxc-role-start")
+    assert os.access(start, os.X_OK)
+    assert start.read_text().splitlines() == [
+        "#!/bin/sh",
+        "set -e",
+        'printf "%s\\n" "client" > /tmp/nxc-role',
+        "touch /tmp/started",
+    ]
+    assert subprocess.run(["sh", "-n", str(start)], timeout=10).returncode == 0

@@ -1,5 +1,5 @@
 # vm flavour: QEMU guests, root on tmpfs, the host's /nix/store shared read-only over 9p
-# (QEMU: -virtfs local,path=/nix/store,mount_tag=nix-store,security_model=none,readonly=on).
+# (QEMU: -virtfs local,path=/nix/store,mount_tag=nixstore,security_model=none,readonly=on).
 {
   lib,
   modulesPath,
@@ -23,7 +23,7 @@
     options = [ "mode=0755" ];
   };
   fileSystems."/nix/store" = {
-    device = "nix-store";
+    device = "nixstore";
     fsType = "9p";
     options = [
       "trans=virtio"
