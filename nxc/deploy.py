@@ -16,10 +16,11 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nxc.deployment import Deployment, DeploymentState, DeploymentStore, Node
-from nxc.errors import DeploymentActiveError, DeploymentLockedError, ProjectError
+from nxc.errors import DeploymentActiveError, DeploymentLockedError, ManifestError, ProjectError
 from nxc.flavours.base import REGISTRY, Flavour, LiveState, ProgressHook, flavour_class, no_progress
 
 if TYPE_CHECKING:
@@ -27,6 +28,31 @@ if TYPE_CHECKING:
     from nxc.plan import Plan
 
 FORCE_LOCK_WAIT = 2.0
+MANIFEST_FILE = "manifest.json"
+
+
+def built_manifest(build_dir: Path, flavour: str | None, composition: str | None = None) -> Path:
+    """The manifest of the latest build under ``build/`` of ``flavour`` (and ``composition``).
+
+    Builds are the links ``build/<composition>::<flavour>`` (``::<flavour>`` for all-in-one
+    builds); the most recently built one wins.
+    """
+    candidates = []
+    if build_dir.is_dir():
+        for link in build_dir.iterdir():
+            comp, sep, flav = link.name.rpartition("::")
+            if not sep or not (link / MANIFEST_FILE).is_file():
+                continue
+            if flavour not in (None, flav) or composition not in (None, comp, ""):
+                continue
+            candidates.append((link.lstat().st_mtime, link / MANIFEST_FILE))
+    if not candidates:
+        which = "::".join(part for part in (composition or "", flavour or "") if part) or "any"
+        raise ManifestError(
+            f"no build ({which}) in {build_dir}; run 'nxc build"
+            f"{' -f ' + flavour if flavour else ''}' first, or give --manifest PATH"
+        )
+    return max(candidates)[1]
 
 
 def start_deployment(
