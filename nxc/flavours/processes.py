@@ -66,6 +66,8 @@ def terminate(pids: list[int], marker: str, grace: float = 5.0) -> list[int]:
             for pid in ours:
                 _reap(pid)
             if not any(is_ours(pid, marker) for pid in ours):
+                for pid in ours:
+                    _reap(pid)
                 return ours
             time.sleep(0.05)
     for pid in ours:
@@ -77,4 +79,6 @@ def terminate(pids: list[int], marker: str, grace: float = 5.0) -> list[int]:
         for pid in ours:
             _reap(pid)
         time.sleep(0.05)
+    for pid in ours:  # a child of ours that just died is a zombie until collected
+        _reap(pid)
     return ours
