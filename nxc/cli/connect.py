@@ -50,7 +50,6 @@ def connect(
     Nodes beyond one window's grid go to further windows: none is ever left out.
     """
     from nxc.cli.app import settings
-    from nxc.cli.selection import choose_deployment
     from nxc.connect import (
         PaneTarget,
         open_session,
@@ -61,10 +60,11 @@ def connect(
     from nxc.fanout import select_nodes
     from nxc.flavours import get_flavour
     from nxc.project import find_project
+    from nxc.selection import choose_deployment
 
     grid = parse_geometry(geometry)
     store = find_project(settings.envdir).deployments
-    deployment = choose_deployment(store, name, tag, command="connect")
+    deployment = choose_deployment(store, name, tag)
     nodes = select_nodes(deployment.nodes, roles or [], hosts or [])
     with get_flavour(deployment.flavour).transport(deployment, store) as transport:
         targets = [PaneTarget(n.hostname, transport.interactive_argv(n.hostname)) for n in nodes]

@@ -11,13 +11,13 @@ if TYPE_CHECKING:
 
 
 def choose_deployment(
-    store: DeploymentStore, name: str | None, tag: str | None, *, command: str
+    store: DeploymentStore, name: str | None = None, tag: str | None = None
 ) -> Deployment:
     """The deployment named, else the latest with ``tag``, else the latest; refuse stopped ones."""
     from nxc.deployment import DeploymentState
 
     if name is not None and tag is not None:
-        raise InputError(f"nxc {command}: --name and --tag both choose the deployment; give one")
+        raise InputError("--name and --tag both choose the deployment; give one")
     if name is not None:
         deployment = store.load(name)
     elif tag is not None:
