@@ -11,6 +11,7 @@ packages=(
     qemu-system-x86 qemu-utils vde2    # vm flavour
     openssh-client openssh-server      # transport; sshd for the namespace test hosts
     tmux                               # nxc connect
+    jq                                 # tests of the NixOS node-contract script (tests/nix)
     docker.io                          # docker flavour (tests start their own dockerd)
     iproute2 busybox-static cpio kexec-tools zstd   # test-bed guest and network namespaces
     oar-server oar-server-pgsql oar-node oar-user postgresql   # Grid'5000 stand-in (OAR) for tests

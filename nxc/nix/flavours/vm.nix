@@ -9,6 +9,8 @@
   imports = [ "${modulesPath}/profiles/qemu-guest.nix" ];
 
   boot.loader.grub.enable = false;
+  # deployment info and host key arrive as fw_cfg files (opt/nxc/info, opt/nxc/host_key)
+  boot.initrd.kernelModules = [ "qemu_fw_cfg" ];
   boot.initrd.availableKernelModules = [
     "9p"
     "9pnet_virtio"

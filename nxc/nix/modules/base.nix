@@ -100,7 +100,6 @@ in
       authorizedKeysFiles = [ "/run/nxc/authorized_keys" ];
     };
 
-    boot.initrd.kernelModules = [ "qemu_fw_cfg" ];
     boot.kernelParams = [
       "console=tty0"
       "console=ttyS0,115200"
@@ -110,10 +109,11 @@ in
       copy_bin_and_libs ${pkgs.jq}/bin/jq
     '';
     # stage-1-init.sh runs these after mounting the file systems and then execs
-    # "$targetRoot/$stage2Init": point it at this node's role system.
+    # "$targetRoot/$stage2Init": point it at this node's role system. The script is inlined:
+    # the store is not at /nix/store yet.
     boot.initrd.postMountCommands = lib.mkIf cfg.stage1Selection (
       lib.mkAfter ''
-        . ${nodeInfo}
+        ${builtins.readFile nodeInfo}
         if nxc_find_info && nxc_find_self; then
           if [ -n "$NXC_SYSTEM" ] && [ -e "$targetRoot/$NXC_SYSTEM/init" ]; then
             stage2Init="$NXC_SYSTEM/init"

@@ -5,11 +5,14 @@
 
 NXC_RUN=${NXC_RUN:-/run/nxc}
 NXC_FW_CFG=${NXC_FW_CFG:-/sys/firmware/qemu_fw_cfg/by_name/opt/nxc}
+NXC_CMDLINE=${NXC_CMDLINE:-/proc/cmdline}
+NXC_ETC=${NXC_ETC:-/etc/nxc}
+NXC_CONSOLES=${NXC_CONSOLES-/dev/console /dev/ttyS0}
 NXC_SYSTEM=""
 
 nxc_error() {
     echo "nxc-error: $*" >&2
-    for console in /dev/console /dev/ttyS0; do
+    for console in $NXC_CONSOLES; do
         [ -w "$console" ] && echo "nxc-error: $*" > "$console" 2>/dev/null
     done
     return 1
@@ -26,7 +29,7 @@ nxc_b64url_decode() {
 }
 
 nxc_cmdline_value() {
-    for word in $(cat /proc/cmdline); do
+    for word in $(cat "$NXC_CMDLINE"); do
         case $word in
             "$1"=*) printf '%s' "${word#*=}"; return 0 ;;
         esac
@@ -56,8 +59,8 @@ nxc_find_info() {
             [ "$tries" -gt 0 ] || { nxc_error "cannot fetch deployment info from $url"; return 1; }
             sleep 2
         done
-    elif [ -r /etc/nxc/info.json ]; then
-        cp /etc/nxc/info.json "$NXC_RUN/info.json"
+    elif [ -r "$NXC_ETC/info.json" ]; then
+        cat "$NXC_ETC/info.json" > "$NXC_RUN/info.json"
     else
         nxc_error "no deployment info (fw_cfg opt/nxc/info, nxc.info= or nxc.info_url=)"
         return 1
@@ -67,8 +70,8 @@ nxc_find_info() {
         cat "$NXC_FW_CFG/host_key/raw" > "$NXC_RUN/host_key"
     elif value=$(nxc_cmdline_value nxc.host_key); then
         printf '%s' "$value" | nxc_b64url_decode > "$NXC_RUN/host_key"
-    elif [ -r /etc/nxc/host_key ]; then
-        cat /etc/nxc/host_key > "$NXC_RUN/host_key"
+    elif [ -r "$NXC_ETC/host_key" ]; then
+        cat "$NXC_ETC/host_key" > "$NXC_RUN/host_key"
     fi
     umask 022
     jq -r '.authorized_keys[]?' "$NXC_RUN/info.json" > "$NXC_RUN/authorized_keys"
@@ -76,9 +79,10 @@ nxc_find_info() {
 
 nxc_find_self() {
     macs=$(cat /sys/class/net/*/address 2>/dev/null | tr 'A-F' 'a-f' | tr '\n' ' ')
-    addresses=$(ip -o addr show 2>/dev/null | while read -r _ _ family address _; do
-        [ "$family" = inet ] || [ "$family" = inet6 ] || continue
-        printf '%s ' "${address%/*}"
+    addresses=$(ip addr show 2>/dev/null | while read -r kind address _; do
+        case $kind in
+            inet | inet6) printf '%s ' "${address%/*}" ;;
+        esac
     done)
     count=$(jq '.nodes | length' "$NXC_RUN/info.json")
     i=0

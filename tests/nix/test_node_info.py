@@ -1,0 +1,140 @@
+"""The NixOS node-contract script (nxc/nix/modules/node-info.sh) run for real, with the shells
+it meets on nodes: busybox ash (stage 1) and a POSIX sh (stage 2).
+
+It reads this machine's real interfaces (MACs, addresses); only the sources that exist solely in
+a guest (fw_cfg folder, kernel command line, /etc/nxc) are redirected into a temporary folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.nix.conftest import REPO
+
+SCRIPT = REPO / "nxc" / "nix" / "modules" / "node-info.sh"
+SHELLS = ["/bin/sh", "/bin/busybox sh"]
+
+
+def _host_mac() -> str:
+    for device in sorted(Path("/sys/class/net").iterdir()):
+        mac = (device / "address").read_text().strip()
+        if mac and mac != "00:00:00:00:00:00":
+            return mac
+    pytest.skip("no network interface with a MAC address")
+
+
+def _info(nodes: list[dict]) -> dict:
+    return {
+        "version": 1,
+        "deployment": "composition::vm",
+        "network": {"prefix_length": 16},
+        "authorized_keys": ["ssh-ed25519 AAAAC3Nz test@nxc", "ssh-ed25519 AAAAC3Nz other@nxc"],
+        "nodes": nodes,
+    }
+
+
+def _run(shell: str, tmp_path: Path, cmdline: str = "", fw_cfg: bool = False, etc: bool = False):
+    if shutil.which("jq") is None or not Path(shell.split()[0]).exists():
+        pytest.skip(f"needs jq and {shell}")
+    run = tmp_path / "run"
+    env = {
+        "PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
+        "NXC_RUN": str(run),
+        "NXC_FW_CFG": str(tmp_path / "fw_cfg" if fw_cfg else tmp_path / "absent"),
+        "NXC_CMDLINE": str(tmp_path / "cmdline"),
+        "NXC_ETC": str(tmp_path / "etc" if etc else tmp_path / "absent"),
+        "NXC_CONSOLES": "",
+    }
+    (tmp_path / "cmdline").write_text(f"console=ttyS0 {cmdline}\n")
+    script = f'. "{SCRIPT}"; nxc_find_info && nxc_find_self && echo "system=$NXC_SYSTEM"'
+    result = subprocess.run(
+        [*shell.split(), "-c", script], env=env, capture_output=True, text=True, timeout=30
+    )
+    return result, run
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_inline_info_and_host_key_found_by_mac(shell: str, tmp_path: Path):
+    mac = _host_mac().upper()
+    info = _info(
+        [
+            {
+                "hostname": "other1",
+                "role": "other",
+                "address": "10.23.0.9",
+                "mac": "52:54:00:00:00:09",
+            },
+            {
+                "hostname": "node1",
+                "role": "node",
+                "address": "10.23.0.1",
+                "mac": mac,
+                "system": "/nix/store/abc-role-node",
+            },
+        ]
+    )
+    key = b"-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n-----END OPENSSH PRIVATE KEY-----\n"
+    cmdline = f"nxc.info={_b64url(json.dumps(info).encode())} nxc.host_key={_b64url(key)}"
+    result, run = _run(shell, tmp_path, cmdline=cmdline)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "system=/nix/store/abc-role-node"
+    assert json.loads((run / "self.json").read_text())["hostname"] == "node1"
+    assert (run / "host_key").read_bytes() == key
+    assert (run / "host_key").stat().st_mode & 0o077 == 0
+    assert (run / "authorized_keys").read_text().splitlines() == info["authorized_keys"]
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_fw_cfg_wins_and_address_matches_without_mac(shell: str, tmp_path: Path):
+    info = _info(
+        [
+            {"hostname": "far", "role": "r", "address": "10.99.0.1"},
+            {"hostname": "here", "role": "r", "address": "127.0.0.1"},
+        ]
+    )
+    (tmp_path / "fw_cfg" / "info").mkdir(parents=True)
+    (tmp_path / "fw_cfg" / "info" / "raw").write_text(json.dumps(info))
+    decoy = _b64url(json.dumps(_info([])).encode())
+    result, run = _run(shell, tmp_path, cmdline=f"nxc.info={decoy}", fw_cfg=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "system="
+    assert json.loads((run / "self.json").read_text())["hostname"] == "here"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_container_file_is_the_last_source(shell: str, tmp_path: Path):
+    (tmp_path / "etc").mkdir()
+    info = _info([{"hostname": "c1", "role": "c", "address": "127.0.0.1", "system": "/s"}])
+    (tmp_path / "etc" / "info.json").write_text(json.dumps(info))
+    result, _ = _run(shell, tmp_path, etc=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "system=/s"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_no_entry_for_this_node_is_reported(shell: str, tmp_path: Path):
+    info = _info(
+        [{"hostname": "x", "role": "r", "address": "10.99.0.7", "mac": "52:54:00:99:99:99"}]
+    )
+    result, run = _run(shell, tmp_path, cmdline=f"nxc.info={_b64url(json.dumps(info).encode())}")
+    assert result.returncode != 0
+    assert "nxc-error: no entry for this node (macs " in result.stderr
+    assert "127.0.0.1" in result.stderr
+    assert not (run / "self.json").exists()
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_no_info_at_all_is_reported(shell: str, tmp_path: Path):
+    result, _ = _run(shell, tmp_path)
+    assert result.returncode != 0
+    assert "nxc-error: no deployment info" in result.stderr
