@@ -26,7 +26,7 @@ from nxc.driver.backend import CommandResult, NodeBackend
 from nxc.driver.errors import MachineError, RequestedAssertionFailed
 from nxc.driver.logger import DriverLogger
 from nxc.driver.polling import RETRY_INTERVAL, retry
-from nxc.errors import TransportError
+from nxc.errors import NxcError, TransportError
 
 #: Extra seconds the host waits past a command's own timeout before giving up on the node.
 HOST_TIMEOUT_GRACE = 30.0
@@ -337,6 +337,7 @@ class Machine:
         shared = self.backend.shared_dir
         with self.nested(f"copying {host_source} from the host to {target}"):
             if shared is None:
+                self.succeed(make_command(["mkdir", "-p", str(Path(target).parent)]))
                 self.backend.put(host_source, target)
                 return
             shared.host.mkdir(parents=True, exist_ok=True)
@@ -378,6 +379,7 @@ class Machine:
     def copy_from_host_via_shell(self, source: str, target: str) -> None:
         """Copy a host file to ``target`` through the command channel (no shared folder)."""
         with self.nested(f"copying {source} from the host to {target}"):
+            self.succeed(make_command(["mkdir", "-p", str(Path(target).parent)]))
             self.backend.put(Path(source), target)
 
     # -- interactive ------------------------------------------------------------------------
@@ -402,6 +404,7 @@ class Machine:
         if self.booted:
             return
         with self.nested("starting node"):
+            self._skip_old_console_output()
             self.backend.start()
         self.booted = True
         self.connected = False
@@ -427,6 +430,7 @@ class Machine:
     def reboot(self) -> None:
         """Reboot the node; the next command waits for it to be back."""
         with self.nested("rebooting"):
+            self._skip_old_console_output()
             self.backend.reboot()
         self.booted = True
         self.connected = False
@@ -461,6 +465,7 @@ class Machine:
     def wait_for_console_text(self, regex: str, timeout: int | float | None = None) -> None:
         """Wait until ``regex`` matches console output not matched by an earlier call.
 
+        Output printed before the driver last started or rebooted the node is ignored.
         ``timeout=None`` waits up to :attr:`boot_timeout` seconds.
         """
         pattern = re.compile(regex)
@@ -545,6 +550,13 @@ class Machine:
         if shown:
             self.log(f"output:\n{shown}")
         return shown
+
+    def _skip_old_console_output(self) -> None:
+        """Make ``wait_for_console_text`` look only at what the next boot prints."""
+        try:
+            self._console_offset = len(self.backend.console_log())
+        except NxcError:
+            self._console_offset = 0  # the flavour keeps no console log
 
     def _launch_detached(self, command: str) -> None:
         detached = f"setsid sh -c {shlex.quote(command)} </dev/null >/dev/null 2>&1 &"

@@ -8,7 +8,9 @@ nxc's real SSH transport, with every node running, unblocked, and its log captur
 
 from __future__ import annotations
 
+import contextlib
 import io
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -19,7 +21,6 @@ import pytest
 
 from nxc import keys
 from nxc.deployment import Deployment, DeploymentState, DeploymentStore, Node, NodeState
-from nxc.driver.backend import SharedDir
 from nxc.driver.deployment_backend import open_driver
 from nxc.driver.driver import Driver
 from nxc.driver.logger import DriverLogger, LogLevel
@@ -27,8 +28,36 @@ from nxc.flavours.base import REGISTRY
 from tests.driver.nsflavour import FLAVOUR_NAME, REGISTRY_ENTRY, NamespaceFlavour
 from tests.netns import NamespaceHosts
 
+NODE_SHARED_DIR = Path("/tmp/shared")
+"""Where nodes see the shared folder: it must exist on the host to be a mount point."""
 COMPOSITION = "drivertest"
 ROLES = ["server", "client", "client"]
+MANIFEST_TEST_SCRIPT = """\
+start_all()
+with subtest("test script from the build manifest"):
+    node_1.succeed("true")
+    log.info("manifest script ran on " + ", ".join(m.name for m in machines))
+"""
+
+
+def _write_manifest(project: Path) -> Path:
+    """A build manifest whose composition carries ``MANIFEST_TEST_SCRIPT``."""
+    store_path = "/nix/store/00000000000000000000000000000000-nixos-system-"
+    manifest = {
+        "nxc_manifest": 1,
+        "flavour": "vm",
+        "system": "x86_64-linux",
+        "compositions": {
+            COMPOSITION: {
+                "roles": {role: {"system": store_path + role} for role in set(ROLES)},
+                "test_script": MANIFEST_TEST_SCRIPT,
+            }
+        },
+    }
+    path = project / "build" / f"{COMPOSITION}.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(manifest))
+    return path
 
 
 def _can_run_namespaces() -> str | None:
@@ -61,6 +90,8 @@ def ns_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Namespac
     name = f"{COMPOSITION}::{FLAVOUR_NAME}"
     public = keys.ensure_client_key(store.client_key_path(name), f"nxc:{name}")
     hosts = NamespaceHosts(len(ROLES), project / "hosts", public, hostname_prefix="node-")
+    made_mount_point = not NODE_SHARED_DIR.exists()
+    NODE_SHARED_DIR.mkdir(exist_ok=True)
     try:
         hosts.up()
         nodes = [
@@ -81,14 +112,22 @@ def ns_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Namespac
             COMPOSITION,
             FLAVOUR_NAME,
             nodes=nodes,
+            manifest=str(_write_manifest(project)),
             state=DeploymentState.running,
             resources={"shared_dir": str(shared)},
         )
         keys.write_known_hosts(store.known_hosts_path(name), nodes)
         store.save(deployment)
+        flavour = NamespaceFlavour()
+        for node in nodes:  # again, with /tmp/shared mounted (see nsflavour.start_sshd)
+            flavour.crash_node(deployment, store, node.hostname)
+            flavour.start_node(deployment, store, node.hostname)
         yield NamespaceDeployment(project, store, deployment, shared)
     finally:
         hosts.down()
+        if made_mount_point:
+            with contextlib.suppress(OSError):
+                NODE_SHARED_DIR.rmdir()
 
 
 @pytest.fixture
@@ -131,8 +170,4 @@ def driver(
             out_dir=tmp_path / "out",
             boot_timeout=30,
         )
-        # Namespace hosts share the host's file system: nodes see the folder at its own path.
-        shared = SharedDir(ns_deployment.shared_dir, str(ns_deployment.shared_dir))
-        for machine in driver.machines:
-            machine.backend.shared_dir = shared
         yield driver

@@ -7,13 +7,16 @@ of the namespace, ``shutdown_node`` terminates them, ``start_node`` starts sshd 
 still reaches the node). Namespaces have no console: this flavour writes the lines a booting
 node would print (``nxc-ready <hostname>``, a power-down line) to a console log file, so that
 ``wait_for_console_text`` has a real file to follow. Nodes carry ``namespace`` and ``folder``
-in ``Node.extra``; the flavour keeps no other state.
+in ``Node.extra``; the flavour keeps no other state. ``start_node`` gives each node its own
+mount namespace where the deployment's shared folder is ``/tmp/shared`` (the mount point
+must exist on the host: the fixtures create it).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -39,6 +42,34 @@ def namespace_host(node: Node) -> NamespaceHost:
         host_key=node.host_key or "",
         role=node.role,
     )
+
+
+def start_sshd(host: NamespaceHost, shared_dir: Path) -> None:
+    """Start the host's sshd in its network namespace, with its own hostname and mount
+    namespace where ``shared_dir`` is bind-mounted on ``/tmp/shared``, as on a real node."""
+    script = (
+        'hostname "$1" && mount --make-rprivate / && mount --bind "$4" /tmp/shared '
+        '&& exec "$2" -D -e -f "$3"'
+    )
+    argv = [
+        "nsenter",
+        f"--net=/run/netns/{host.namespace}",
+        "unshare",
+        "--uts",
+        "--mount",
+        "sh",
+        "-c",
+        script,
+        "sh",
+        host.hostname,
+        shutil.which("sshd") or "/usr/sbin/sshd",
+        str(host.folder / "sshd_config"),
+        str(shared_dir),
+    ]
+    with open(host.log_path, "ab") as log:
+        subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+        )
 
 
 def console_path(node: Node) -> Path:
@@ -89,7 +120,7 @@ class NamespaceFlavour(Flavour):
         host = namespace_host(node)
         if host.pids():
             return
-        host.start_sshd()
+        start_sshd(host, Path(deployment.resources["shared_dir"]))
         host.wait_listening()
         write_console(node, f"nxc-ready {hostname}")
 
@@ -99,14 +130,15 @@ class NamespaceFlavour(Flavour):
         for pid in host.pids():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while host.pids() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _wait_until_empty(host)
         host.kill()
+        _wait_until_empty(host)
         write_console(node, "reboot: Power down")
 
     def crash_node(self, deployment: Deployment, store: DeploymentStore, hostname: str) -> None:
-        namespace_host(deployment.node(hostname)).kill()
+        host = namespace_host(deployment.node(hostname))
+        host.kill()
+        _wait_until_empty(host)
 
     def reboot_node(self, deployment: Deployment, store: DeploymentStore, hostname: str) -> None:
         self.shutdown_node(deployment, store, hostname)
@@ -138,3 +170,10 @@ class NamespaceFlavour(Flavour):
                     capture_output=True,
                     check=False,
                 )
+
+
+def _wait_until_empty(host: NamespaceHost, timeout: float = 10.0) -> None:
+    """Wait until no process is left in the host's namespace (signals take a moment)."""
+    deadline = time.monotonic() + timeout
+    while host.pids() and time.monotonic() < deadline:
+        time.sleep(0.05)
