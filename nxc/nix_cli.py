@@ -79,7 +79,10 @@ def meaningful_error_lines(stderr: str, limit: int = 12) -> list[str]:
     block (its message and the source position lines that follow it).
     """
     lines = [line.rstrip() for line in stderr.splitlines()]
-    start = next((i for i, line in enumerate(lines) if line.lstrip().startswith("error")), None)
+    errors = [i for i, line in enumerate(lines) if line.lstrip().startswith("error")]
+    # Nix >= 2.13 prints "error:" then the trace frames, then the actual "error: <message>"
+    with_text = [i for i in errors if lines[i].strip() not in ("error", "error:")]
+    start = with_text[-1] if with_text else (errors[0] if errors else None)
     if start is None:
         kept = [line for line in lines if line.strip() and not line.startswith("warning:")]
         return kept[-limit:]
@@ -99,7 +102,7 @@ def meaningful_error_lines(stderr: str, limit: int = 12) -> list[str]:
 def nxc_message(lines: Iterable[str]) -> str | None:
     """The message of an ``nxc:`` error thrown by the Nix library, if that is what failed."""
     for line in lines:
-        match = re.search(r"nxc: (.*)", line)
+        match = re.search(r"error:\s+nxc: (.*)", line)
         if match:
             return match.group(1).strip()
     return None
@@ -271,7 +274,7 @@ class NixCommand:
     def failure(self, what: str, stderr: str, log_path: Path | None = None) -> NxcError:
         """Turn a failed Nix call into the right nxc error with its meaningful lines."""
         lines = meaningful_error_lines(stderr)
-        message = nxc_message(lines)
+        message = nxc_message(stderr.splitlines())
         if message is not None:
             return ProjectError(message)
         text = "\n".join(lines)

@@ -88,3 +88,18 @@ def test_choose_output_among_compositions():
 def test_installable_quotes_output_names():
     ref = installable(__import__("pathlib").Path("/p"), "x86_64-linux", "::vm", "nxc", "roles")
     assert ref == 'path:/p#packages.x86_64-linux."::vm".nxc.roles'
+
+
+def test_error_lines_of_recent_nix_keep_the_final_message():
+    stderr = (
+        "error:\n"
+        "       … while calling the 'derivationStrict' builtin\n"
+        "         at /builtin/derivation.nix:9:12: (source not available)\n"
+        "\n"
+        "       … while evaluating derivation 'composition-vm'\n"
+        "\n"
+        "       error: nxc: role 'db' of composition 'c' is not a NixOS module\n"
+    )
+    lines = meaningful_error_lines(stderr)
+    assert lines == ["       error: nxc: role 'db' of composition 'c' is not a NixOS module"]
+    assert nxc_message(stderr.splitlines()) == "role 'db' of composition 'c' is not a NixOS module"
