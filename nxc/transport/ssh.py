@@ -22,7 +22,7 @@ import os
 import shlex
 import time
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +44,8 @@ KEEPALIVE_COUNT_MAX = 3
 READ_CHUNK = 65536
 KILL_TIMEOUT = 5.0
 PROCESS_GROUP_MARKER = "nxc-process-group:"
+
+SftpTransfer = Callable[["asyncssh.SFTPClient"], Awaitable[None]]
 
 
 def command_line(command: Command) -> str:
@@ -232,7 +234,8 @@ class AsyncSshTransport:
         import asyncssh
 
         deadline = time.monotonic() + self.connect_timeout
-        for attempt in (1, 2):
+        retried = False
+        while True:
             connection = await self._connection(host, deadline)
             try:
                 process = await asyncio.wait_for(
@@ -241,12 +244,12 @@ class AsyncSshTransport:
                 )
             except (TimeoutError, asyncssh.Error, OSError) as error:
                 self._forget(host, connection)
-                if attempt == 2:
+                if retried:
                     raise TransportError(f"{host}: cannot start a command: {error}") from error
+                retried = True
                 continue
             process.stdin.write_eof()
             return process
-        raise AssertionError("unreachable")
 
     async def run_one(
         self,
@@ -313,7 +316,9 @@ class AsyncSshTransport:
             hosts, lambda host: self.run_one(host, command, timeout=timeout, on_output=on_output)
         )
 
-    async def _sftp(self, host: str, action: str, timeout: float | None, transfer) -> HostResult:
+    async def _sftp(
+        self, host: str, action: str, timeout: float | None, transfer: SftpTransfer
+    ) -> HostResult:
         import asyncssh
 
         start = time.monotonic()
@@ -344,7 +349,7 @@ class AsyncSshTransport:
         """Copy ``local`` (file or folder) to ``remote`` on every host of ``hosts``."""
 
         async def one(host: str) -> HostResult:
-            async def transfer(sftp) -> None:
+            async def transfer(sftp: asyncssh.SFTPClient) -> None:
                 await sftp.put(str(local), remote, recurse=True, preserve=True)
 
             return await self._sftp(host, f"copy of {local} to {host}:{remote}", timeout, transfer)
@@ -356,7 +361,7 @@ class AsyncSshTransport:
     ) -> HostResult:
         """Copy ``remote`` (file or folder) of ``host`` to ``local``."""
 
-        async def transfer(sftp) -> None:
+        async def transfer(sftp: asyncssh.SFTPClient) -> None:
             await sftp.get(remote, str(local), recurse=True, preserve=True)
 
         return await self._sftp(host, f"copy of {host}:{remote} to {local}", timeout, transfer)
