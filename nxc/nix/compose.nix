@@ -151,15 +151,33 @@ let
       testScript =
         if builtins.isFunction loaded.testScript then
           loaded.testScript { nodes = roles; }
+        else if builtins.isPath loaded.testScript then
+          builtins.readFile loaded.testScript
+        else if builtins.isString loaded.testScript then
+          loaded.testScript
         else
-          loaded.testScript;
+          throw "nxc: `testScript` of composition '${compositionName}' must be a string or a file, got a ${builtins.typeOf loaded.testScript}";
+      unknownCounted = builtins.filter (r: !(loaded.roles ? ${r})) (
+        builtins.attrNames loaded.rolesDistribution
+      );
+      defaultCount =
+        roleName:
+        let
+          count = loaded.rolesDistribution.${roleName} or 1;
+        in
+        if unknownCounted != [ ] then
+          throw "nxc: rolesDistribution of composition '${compositionName}' names unknown role '${builtins.head unknownCounted}'; roles: ${builtins.concatStringsSep ", " (builtins.attrNames loaded.roles)}"
+        else if builtins.isInt count && count >= 1 then
+          count
+        else
+          throw "nxc: rolesDistribution.${roleName} of composition '${compositionName}' must be a positive integer, got ${builtins.toJSON count}";
     in
     {
       inherit roles;
       manifest = {
         roles = builtins.mapAttrs (roleName: role: {
           system = "${role.system}";
-          default_count = loaded.rolesDistribution.${roleName} or 1;
+          default_count = defaultCount roleName;
         }) roles;
         test_script = testScript;
         inherit artefacts;

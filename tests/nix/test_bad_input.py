@@ -88,3 +88,29 @@ def test_bad_param(tmp_path: Path):
     (tmp_path / "flake.nix").write_text("{ outputs = _: { }; }")
     result = run_nxc("build", "-f", "vm", "-p", "oops", cwd=tmp_path)
     _assert_one_clear_error(result, 2, "-p 'oops': expected KEY=VALUE")
+
+
+@pytest.mark.nix
+def test_roles_distribution_names_an_unknown_role(fixture_project):
+    (fixture_project / "composition.nix").write_text(
+        "{ roles.a = { }; rolesDistribution = { a = 2; b = 3; }; }"
+    )
+    result = run_nxc("build", "-f", "vm", cwd=fixture_project)
+    _assert_one_clear_error(result, 2, "rolesDistribution", "unknown role 'b'", "roles: a")
+
+
+@pytest.mark.nix
+def test_roles_distribution_count_must_be_positive(fixture_project):
+    (fixture_project / "composition.nix").write_text("{ roles.a = { }; rolesDistribution.a = 0; }")
+    result = run_nxc("build", "-f", "vm", cwd=fixture_project)
+    _assert_one_clear_error(result, 2, "rolesDistribution.a", "positive integer, got 0")
+
+
+@pytest.mark.nix
+def test_test_script_from_a_file(fixture_project):
+    (fixture_project / "test.py").write_text("a.succeed('true')\n")
+    (fixture_project / "composition.nix").write_text("{ roles.a = { }; testScript = ./test.py; }")
+    result = run_nxc("build", "-f", "vm", cwd=fixture_project)
+    assert result.returncode == 0, result.stderr
+    manifest = (fixture_project / "build" / "composition::vm" / "manifest.json").read_text()
+    assert "a.succeed('true')" in manifest
