@@ -149,7 +149,7 @@ def live_states(deployment: Deployment) -> dict[str, LiveState] | None:
 
 
 def hold_in_foreground(
-    store: DeploymentStore, deployment: Deployment, poll_interval: float = 2.0
+    store: DeploymentStore, deployment: Deployment, poll_interval: float = 5.0
 ) -> None:
     """Keep a started deployment in the foreground until Ctrl-C or every node is dead, then stop.
 

@@ -236,8 +236,8 @@ class VmFlavour(Flavour):
                 )
 
     def ready_timeout(self, nodes: int) -> float:
-        """How long start waits for every node: --timeout, else 60 s + 10 s per node."""
-        return self.timeout if self.timeout is not None else 60.0 + 10.0 * nodes
+        """How long start waits for every node: --timeout, else 120 s + 15 s per node."""
+        return self.timeout if self.timeout is not None else 120.0 + 15.0 * nodes
 
     def start(
         self,

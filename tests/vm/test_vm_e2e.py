@@ -32,6 +32,7 @@ def start(
     plan = plan_nodes(manifest, None, parse_role_options([f"node={count}"]), tag=tag)
     cleanup.append((project.store, plan.deployment_name))
     stages: list[tuple[str, Stage]] = []
+    options.setdefault("timeout", 900)  # CI machines may be loaded: TCG boots slow down a lot
     deployment = start_deployment(
         project.store,
         manifest,
