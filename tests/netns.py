@@ -80,9 +80,18 @@ class NamespaceHost:
     def log_path(self) -> Path:
         return self.folder / "sshd.log"
 
-    def start_sshd(self) -> None:
-        """Start this host's sshd (in its namespace, with its hostname)."""
-        script = 'mount --bind "$4" /root && hostname "$1" && exec "$2" -D -e -f "$3"'
+    def start_sshd(self, binds: dict[Path, str] | None = None) -> None:
+        """Start this host's sshd in its namespace, with its hostname and its own ``/root``.
+
+        ``binds`` maps folders of this machine to mount points inside the host (which must
+        exist), e.g. ``{shared: "/tmp/shared"}``; they are visible to that host only.
+        """
+        mounts = {self.folder / "root": "/root", **(binds or {})}
+        script = (
+            "name=$1 sshd=$2 config=$3; shift 3; mount --make-rprivate / || exit 1; "
+            'while [ $# -gt 0 ]; do mount --bind "$1" "$2" || exit 1; shift 2; done; '
+            'hostname "$name" && exec "$sshd" -D -e -f "$config"'
+        )
         argv = [
             _tool("nsenter"),
             f"--net=/run/netns/{self.namespace}",
@@ -96,8 +105,10 @@ class NamespaceHost:
             self.hostname,
             _tool("sshd"),
             str(self.folder / "sshd_config"),
-            str(self.folder / "root"),
         ]
+        for source, target in mounts.items():
+            argv += [str(source), target]
+        (self.folder / "root").mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
