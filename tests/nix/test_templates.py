@@ -77,7 +77,8 @@ def test_init_then_check_reaches_nixpkgs(template: str, tmp_path: Path, requires
     if checked.returncode != 0:  # no network: evaluation stops at nixpkgs, and says so
         assert "nixpkgs is unreachable" in checked.stderr, checked.stdout + checked.stderr
         assert "Traceback" not in checked.stderr
-        built = run_nxc("build", "-f", "vm", "--dry-run", cwd=project)
+        output = next(n for n in listed.stdout.split() if n.endswith("::vm"))
+        built = run_nxc("build", "-C", output, "--dry-run", cwd=project)
         assert built.returncode == 1
         assert "nixpkgs is unreachable" in built.stderr, built.stderr
         assert "full log:" in built.stderr
