@@ -128,6 +128,7 @@ class Flavour(ABC):
 
 REGISTRY: dict[str, str] = {
     "vm": "nxc.flavours.vm:VmFlavour",
+    "docker": "nxc.flavours.docker:DockerFlavour",
 }
 """Flavour name → ``module:Class``; imported only when asked for."""
 

@@ -1,0 +1,630 @@
+"""The ``docker`` flavour: every node is a container on a Docker engine.
+
+Per deployment: one bridge network named ``nxc-<deployment>`` on a ``10.S.0.0/16`` subnet, and
+one container per node named ``nxc-<deployment>-<hostname>`` (see
+:mod:`nxc.flavours.docker_containers` for what a container gets). Everything is created
+through the engine's API, labelled with the deployment, the node, its role and a marker unique
+to this start; the record holds the engine, the marker and every id as soon as it exists, so
+``stop`` removes exactly those containers, networks and volumes, also after ``nxc start`` was
+killed half-way (what carries the recorded marker is found by label).
+
+A node is ready when its SSH server answers on its address with the pinned host key (engines
+on this machine: their bridges are routed here), or, on a remote engine, when its log shows the
+readiness line ``nxc-ready <hostname>``. Commands reach containers through ``docker exec``
+(:mod:`nxc.transport.docker`). The deployment's ``docker-compose.yml`` is written next to the
+record (:mod:`nxc.flavours.docker_compose_file`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import secrets
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from nxc import keys, netalloc
+from nxc.atomic import write_atomic
+from nxc.deployment import DeploymentState, NodeState
+from nxc.errors import ExternalCommandError, InputError, ManifestError, NodeTimeoutError
+from nxc.flavours import docker_containers as containers
+from nxc.flavours.base import Flavour, LiveState, ProgressHook, Stage, no_progress
+from nxc.flavours.docker_compose_file import write_compose_file
+from nxc.flavours.docker_engine import (
+    LABEL_DEPLOYMENT,
+    LABEL_MARKER,
+    api_errors,
+    connect,
+    engine_url,
+    is_local,
+    labels_filter,
+)
+from nxc.flavours.sshready import SshAnswer, other_key_error, ssh_answer
+
+if TYPE_CHECKING:
+    import docker
+
+    from nxc.deployment import Deployment, DeploymentStore, Node
+    from nxc.manifest import Manifest
+
+POLL_INTERVAL = 0.3
+LOG_TAIL_LINES = 15
+SHUTDOWN_TIMEOUT = 30
+COMPOSE_FILE = "docker-compose.yml"
+
+
+class DockerFlavour(Flavour):
+    """Containers on a Docker engine (see the module documentation)."""
+
+    name: ClassVar[str] = "docker"
+
+    def __init__(self, timeout: float | None = None, engine: str | None = None) -> None:
+        if timeout is not None and timeout <= 0:
+            raise InputError(f"--timeout {timeout:g} must be more than 0 seconds")
+        self.timeout = timeout
+        self.engine = engine
+
+    def check_request(self, manifest: Manifest, composition: str, hostnames: list[str]) -> None:
+        """A docker manifest describing a container for every role; nodes that fit a subnet."""
+        containers.role_containers(manifest, composition)
+        if len(hostnames) >= netalloc.NODES_PER_SUBNET:
+            raise InputError(
+                f"{len(hostnames)} nodes do not fit one docker network (at most "
+                f"{netalloc.NODES_PER_SUBNET - 1}); start fewer nodes"
+            )
+
+    def ready_timeout(self, nodes: int) -> float:
+        """How long start waits for every node: --timeout, else 60 s + 5 s per node."""
+        return self.timeout if self.timeout is not None else 60.0 + 5.0 * nodes
+
+    # --- start ---------------------------------------------------------------------------
+
+    def start(
+        self,
+        deployment: Deployment,
+        manifest: Manifest,
+        store: DeploymentStore,
+        progress: ProgressHook = no_progress,
+    ) -> None:
+        """Check, record, create the network and containers, start them, wait until ready."""
+        hostnames = [node.hostname for node in deployment.nodes]
+        self.check_request(manifest, deployment.composition, hostnames)
+        roles = containers.role_containers(manifest, deployment.composition)
+        url = engine_url(self.engine)
+        api = connect(url)
+        _check_images(api, roles, manifest.source)
+        _check_names(api, deployment)
+        with store.lock(deployment.name):
+            specs = self._prepare(api, url, deployment, store, roles)
+            if any(rc.image == containers.BASE_IMAGE for rc in roles.values()):
+                containers.ensure_base_image(api)
+            network_id = self._create_network(api, deployment, store)
+            self._create_containers(api, deployment, store, specs, network_id)
+            self._start_containers(api, deployment, store, progress)
+            _wait_ready(api, url, deployment, deployment.nodes, progress, self._timeout(deployment))
+            _refresh_logs(api, deployment, store)
+            deployment.state = DeploymentState.running
+            store.save(deployment)
+
+    def _timeout(self, deployment: Deployment, nodes: int | None = None) -> float:
+        return self.ready_timeout(len(deployment.nodes) if nodes is None else nodes)
+
+    def _prepare(
+        self,
+        api: docker.APIClient,
+        url: str,
+        deployment: Deployment,
+        store: DeploymentStore,
+        roles: dict[str, containers.RoleContainer],
+    ) -> list[containers.NodeContainer]:
+        name = deployment.name
+        marker = f"nxc-{secrets.token_hex(6)}"
+        subnet = netalloc.choose_subnet(name, _taken_subnets(api, store, name, url))
+        state_dir = store.state_dir(name).absolute()
+        secret_dir = state_dir / "secrets"
+        shared_dir = state_dir / "shared"
+        compose_file = state_dir / COMPOSE_FILE
+        deployment.resources = {
+            "engine": url,
+            "marker": marker,
+            "subnet": subnet,
+            "network": {"name": containers.network_name(name), "id": None},
+            "containers": {},
+            "volumes": [],
+            "secret_dir": str(secret_dir),
+            "shared_dir": str(shared_dir),
+            "compose_file": str(compose_file),
+            "log_dir": str(store.log_dir(name).absolute()),
+        }
+        deployment.state = DeploymentState.starting
+        store.save(deployment)  # engine and marker recorded before anything is created
+        secret_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        shared_dir.mkdir(exist_ok=True)
+
+        client_key = keys.ensure_client_key(store.client_key_path(name), f"nxc:{name}")
+        addresses = netalloc.node_addresses(subnet, len(deployment.nodes))
+        host_keys = {}
+        for node, allocated in zip(deployment.nodes, addresses, strict=True):
+            pair = keys.generate_keypair(f"nxc:{name}:{node.hostname}")
+            host_keys[node.hostname] = pair.private_openssh
+            node.address, node.mac = allocated.address, None
+            node.ssh_host, node.ssh_port = allocated.address, 22
+            node.host_key = pair.public_line
+            node.state = NodeState.planned
+            node.pid = None
+            node.extra = {"container_name": containers.container_name(name, node.hostname)}
+        keys.write_known_hosts(store.known_hosts_path(name), deployment.nodes)
+        info_file = secret_dir / "info.json"
+        systems = {role: rc.system for role, rc in roles.items() if rc.system}
+        write_atomic(
+            info_file, json.dumps(deployment_info(deployment, client_key, systems)), mode=0o600
+        )
+        specs = []
+        for node in deployment.nodes:
+            key_file = secret_dir / f"{node.hostname}.host_key"
+            write_atomic(key_file, host_keys[node.hostname], mode=0o600)
+            specs.append(
+                containers.node_container(
+                    name,
+                    marker,
+                    node.hostname,
+                    node.role,
+                    node.address,
+                    roles[node.role],
+                    info_file,
+                    key_file,
+                    shared_dir,
+                )
+            )
+        network, gateway = _network_of(subnet)
+        write_compose_file(compose_file, name, specs, network, gateway)
+        store.save(deployment)
+        return specs
+
+    def _create_network(
+        self, api: docker.APIClient, deployment: Deployment, store: DeploymentStore
+    ) -> str:
+        import docker
+
+        resources = deployment.resources
+        network, gateway = _network_of(resources["subnet"])
+        ipam = docker.types.IPAMConfig(
+            pool_configs=[docker.types.IPAMPool(subnet=network, gateway=gateway)]
+        )
+        name = resources["network"]["name"]
+        with api_errors(f"create network {name} ({network})"):
+            created = api.create_network(
+                name,
+                driver="bridge",
+                ipam=ipam,
+                check_duplicate=True,
+                labels={LABEL_DEPLOYMENT: deployment.name, LABEL_MARKER: resources["marker"]},
+            )
+        resources["network"]["id"] = created["Id"]
+        store.save(deployment)
+        return str(created["Id"])
+
+    def _create_containers(
+        self,
+        api: docker.APIClient,
+        deployment: Deployment,
+        store: DeploymentStore,
+        specs: list[containers.NodeContainer],
+        network_id: str,
+    ) -> None:
+        for node, spec in zip(deployment.nodes, specs, strict=True):
+            container_id = containers.create_container(api, spec, network_id)
+            node.extra["container_id"] = container_id
+            deployment.resources["containers"][node.hostname] = container_id
+            store.save(deployment)
+
+    def _start_containers(
+        self,
+        api: docker.APIClient,
+        deployment: Deployment,
+        store: DeploymentStore,
+        progress: ProgressHook,
+    ) -> None:
+        for node in deployment.nodes:
+            with api_errors(f"start container {node.extra['container_name']}"):
+                api.start(node.extra["container_id"])
+            node.state = NodeState.launching
+            progress(node.hostname, Stage.LAUNCHED)
+        store.save(deployment)
+
+    # --- stop ----------------------------------------------------------------------------
+
+    def stop(self, deployment: Deployment, store: DeploymentStore, force: bool = False) -> None:
+        """Remove the recorded containers, networks and volumes (and what carries the marker)."""
+        resources = deployment.resources or {}
+        marker = resources.get("marker")
+        recorded = list((resources.get("containers") or {}).values())
+        network_id = (resources.get("network") or {}).get("id")
+        if marker or recorded or network_id:
+            api = connect(resources.get("engine") or engine_url(self.engine))
+            _refresh_logs(api, deployment, store)
+            with api_errors("list the deployment's containers"):
+                marked = api.containers(all=True, filters=_f(marker))
+            container_ids = _with_marked(recorded, marked)
+            for container_id in container_ids:
+                _remove_container(api, container_id, grace=0 if force else SHUTDOWN_TIMEOUT)
+            with api_errors("list the deployment's networks and volumes"):
+                networks = api.networks(filters=_f(marker))
+                volumes = (api.volumes(filters=_f(marker)) or {}).get("Volumes") or []
+            for network in _with_marked([network_id] if network_id else [], networks):
+                _ignore_missing(api.remove_network, network, f"remove network {network}")
+            recorded_volumes = resources.get("volumes") or []
+            for volume in _with_marked(recorded_volumes, volumes, key="Name"):
+                _ignore_missing(api.remove_volume, volume, f"remove volume {volume}")
+        for node in deployment.nodes:
+            node.state = NodeState.stopped
+        deployment.state = DeploymentState.stopped
+        store.save(deployment)
+
+    # --- probe and lifecycle -------------------------------------------------------------
+
+    def probe(self, deployment: Deployment) -> dict[str, LiveState]:
+        """Dead if the container is gone or not running; ready if SSH answers with the pinned
+        key (remote engines: if its log shows the readiness line); else running."""
+        resources = deployment.resources or {}
+        url = resources.get("engine") or engine_url(self.engine)
+        try:
+            api = connect(url)
+        except InputError:
+            return {node.hostname: LiveState.DEAD for node in deployment.nodes}
+        running = [node for node in deployment.nodes if _is_running(api, node)]
+        ready = _ready_now(api, url, running)
+        states = {node.hostname: LiveState.DEAD for node in deployment.nodes}
+        for node in running:
+            states[node.hostname] = LiveState.READY if node.hostname in ready else LiveState.RUNNING
+        return states
+
+    def transport(self, deployment: Deployment, store: DeploymentStore) -> Any:
+        """``docker exec`` into the deployment's containers."""
+        from nxc.transport.docker import DockerTransport
+
+        return DockerTransport.for_deployment(deployment, store)
+
+    def start_node(self, deployment: Deployment, store: DeploymentStore, hostname: str) -> None:
+        """Start a node's stopped (or killed) container again and wait until it is ready."""
+        node = deployment.node(hostname)
+        api = self._api_for(deployment, hostname)
+        if _is_running(api, node):
+            return
+        with api_errors(f"start container {node.extra['container_name']}"):
+            api.start(node.extra["container_id"])
+        self._mark(deployment, store, node, NodeState.launching)
+        url = deployment.resources["engine"]
+        _wait_ready(api, url, deployment, [node], no_progress, self._timeout(deployment, 1))
+        self._mark(deployment, store, node, NodeState.ready)
+
+    def shutdown_node(self, deployment: Deployment, store: DeploymentStore, hostname: str) -> None:
+        """Stop the container with its stop signal (systemd halts); killed after 30 s."""
+        node = deployment.node(hostname)
+        api = self._api_for(deployment, hostname)
+        with api_errors(f"stop container {node.extra['container_name']}"):
+            api.stop(node.extra["container_id"], timeout=SHUTDOWN_TIMEOUT)
+        self._mark(deployment, store, node, NodeState.stopped)
+
+    def crash_node(self, deployment: Deployment, store: DeploymentStore, hostname: str) -> None:
+        """Kill the container at once (SIGKILL to every process), like pulling the plug."""
+        node = deployment.node(hostname)
+        api = self._api_for(deployment, hostname)
+        if _is_running(api, node):
+            with api_errors(f"kill container {node.extra['container_name']}"):
+                api.kill(node.extra["container_id"], signal="SIGKILL")
+        self._mark(deployment, store, node, NodeState.dead)
+
+    def block_node(self, deployment: Deployment, hostname: str) -> None:
+        """Disconnect the node from the deployment's network (``docker exec`` still works)."""
+        node = deployment.node(hostname)
+        api = self._api_for(deployment, hostname)
+        network_id = deployment.resources["network"]["id"]
+        with api_errors(f"disconnect {node.extra['container_name']} from its network"):
+            api.disconnect_container_from_network(node.extra["container_id"], network_id)
+
+    def unblock_node(self, deployment: Deployment, hostname: str) -> None:
+        """Reconnect the node to the deployment's network, at its recorded address."""
+        node = deployment.node(hostname)
+        api = self._api_for(deployment, hostname)
+        network_id = deployment.resources["network"]["id"]
+        with api_errors(f"reconnect {node.extra['container_name']} to its network"):
+            api.connect_container_to_network(
+                node.extra["container_id"], network_id, ipv4_address=node.address
+            )
+
+    def console_log(self, deployment: Deployment, hostname: str) -> Path:
+        """The node's container log (its console), saved to the deployment's log folder now."""
+        node = deployment.node(hostname)
+        log_dir = Path(deployment.resources["log_dir"])
+        api = self._api_for(deployment, hostname)
+        _save_log(api, node, log_dir)
+        return log_dir / f"{hostname}.console.log"
+
+    def _api_for(self, deployment: Deployment, hostname: str) -> docker.APIClient:
+        node = deployment.node(hostname)
+        if not node.extra.get("container_id") or deployment.state is DeploymentState.stopped:
+            raise InputError(
+                f"{hostname} of {deployment.name} has no container: the deployment is "
+                f"{deployment.state}; start it again with 'nxc start'"
+            )
+        return connect(deployment.resources["engine"])
+
+    @staticmethod
+    def _mark(deployment: Deployment, store: DeploymentStore, node: Node, state: NodeState) -> None:
+        with store.lock(deployment.name):
+            node.state = state
+            store.save(deployment)
+
+
+def deployment_info(
+    deployment: Deployment, authorized_key: str, systems: dict[str, str]
+) -> dict[str, Any]:
+    """The node contract's deployment info; ``/tmp/shared`` is already bind-mounted."""
+    from nxc.flavours.vm import deployment_info as common_info
+
+    info = common_info(deployment, authorized_key, systems)
+    info["shared_dir"] = {"type": "bind", "path": containers.SHARED_PATH}
+    return info
+
+
+def _network_of(subnet: int) -> tuple[str, str]:
+    """``(10.S.0.0/16, gateway)``; the gateway (the host's side) is ``10.S.255.254``."""
+    return f"10.{subnet}.0.0/{netalloc.PREFIX_LENGTH}", f"10.{subnet}.255.254"
+
+
+def _f(marker: str | None) -> dict[str, Any]:
+    return labels_filter(marker) if marker else {"label": ["nxc.marker=-"]}
+
+
+def _with_marked(recorded: list[str], found: list[dict[str, Any]], key: str = "Id") -> list[str]:
+    """Recorded ids first, then those found by the marker label that were not recorded yet."""
+    ids = list(recorded)
+    for item in found:
+        identifier = item.get(key) or item.get("Id")
+        if identifier and not any(_same_id(identifier, known) for known in ids):
+            ids.append(identifier)
+    return ids
+
+
+def _same_id(one: str, other: str) -> bool:
+    return one.startswith(other) or other.startswith(one)
+
+
+def _ignore_missing(action: Any, identifier: str, what: str) -> None:
+    """``action(identifier)``; an object already gone is fine (stop is idempotent)."""
+    import docker
+
+    with api_errors(what), contextlib.suppress(docker.errors.NotFound):
+        action(identifier)
+
+
+def _remove_container(api: docker.APIClient, container_id: str, grace: int) -> None:
+    """Stop (``grace`` seconds for its stop signal to work) and remove one container."""
+    if grace:
+        _ignore_missing(
+            lambda c: api.stop(c, timeout=grace), container_id, f"stop {container_id[:12]}"
+        )
+    _ignore_missing(
+        lambda c: api.remove_container(c, v=True, force=True),
+        container_id,
+        f"remove container {container_id[:12]}",
+    )
+
+
+def _check_images(
+    api: docker.APIClient, roles: dict[str, containers.RoleContainer], source: str
+) -> None:
+    import docker
+
+    for role, rc in roles.items():
+        if rc.image == containers.BASE_IMAGE:
+            continue
+        try:
+            api.inspect_image(rc.image)
+        except docker.errors.ImageNotFound:
+            raise ManifestError(
+                f"{source}: image '{rc.image}' of role {role} is not in the Docker engine; "
+                "load it first ('docker load -i FILE' or 'docker import TARBALL NAME') or "
+                "rebuild with 'nxc build -f docker'"
+            ) from None
+
+
+def _check_names(api: docker.APIClient, deployment: Deployment) -> None:
+    """Refuse, before anything is created, names the engine already has."""
+    for node in deployment.nodes:
+        name = containers.container_name(deployment.name, node.hostname)
+        with api_errors("list containers"):
+            clash = api.containers(all=True, filters={"name": f"^/{name}$"})
+        if clash:
+            owner = (clash[0].get("Labels") or {}).get(LABEL_DEPLOYMENT)
+            whose = f"left by deployment {owner}" if owner else "not created by nxc"
+            raise InputError(
+                f"a container named {name} already exists ({clash[0]['Id'][:12]}, {whose}); "
+                f"remove it ('docker rm -f {name}') or start this one beside it with --tag"
+            )
+    name = containers.network_name(deployment.name)
+    with api_errors("list networks"):
+        clash = [n for n in api.networks(names=[name]) if n.get("Name") == name]
+    if clash:
+        raise InputError(
+            f"a Docker network named {name} already exists ({clash[0]['Id'][:12]}); remove "
+            f"it ('docker network rm {name}') or start this deployment with --tag"
+        )
+
+
+def _taken_subnets(api: docker.APIClient, store: DeploymentStore, name: str, url: str) -> set[int]:
+    """Second octets ``S`` whose ``10.S.0.0/16`` is used by another deployment, an engine
+    network or (local engines) a route of this machine."""
+    taken = {
+        other.resources.get("subnet")
+        for other in store.active()
+        if other.name != name and isinstance(other.resources.get("subnet"), int)
+    }
+    used: list[ipaddress.IPv4Network] = []
+    with api_errors("list networks"):
+        for network in api.networks():
+            for config in (network.get("IPAM") or {}).get("Config") or []:
+                try:
+                    used.append(ipaddress.IPv4Network(config.get("Subnet", ""), strict=False))
+                except ValueError:
+                    continue
+    if is_local(url):
+        used.extend(_host_routes())
+    for octet in range(1, 255):
+        candidate = ipaddress.IPv4Network(f"10.{octet}.0.0/16")
+        if any(candidate.overlaps(network) for network in used if network.prefixlen > 0):
+            taken.add(octet)
+    return {octet for octet in taken if isinstance(octet, int)}
+
+
+def _host_routes() -> list[ipaddress.IPv4Network]:
+    routes = []
+    try:
+        lines = Path("/proc/net/route").read_text().splitlines()[1:]
+    except OSError:
+        return routes
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 8:
+            continue
+        destination = ipaddress.IPv4Address(int(fields[1], 16).to_bytes(4, "little"))
+        mask = ipaddress.IPv4Address(int(fields[7], 16).to_bytes(4, "little"))
+        try:
+            routes.append(ipaddress.IPv4Network(f"{destination}/{mask}", strict=False))
+        except ValueError:
+            continue
+    return routes
+
+
+def _inspect(api: docker.APIClient, node: Node) -> dict[str, Any] | None:
+    import docker
+
+    container_id = node.extra.get("container_id")
+    if not container_id:
+        return None
+    try:
+        return api.inspect_container(container_id)
+    except docker.errors.NotFound:
+        return None
+
+
+def _is_running(api: docker.APIClient, node: Node) -> bool:
+    details = _inspect(api, node)
+    return bool(details and details["State"].get("Running"))
+
+
+def _log_text(
+    api: docker.APIClient, node: Node, tail: int | str = "all", since: float | None = None
+) -> str:
+    import docker
+
+    try:
+        options: dict[str, Any] = {"tail": tail}
+        if since is not None:
+            options["since"] = int(since)
+        data = api.logs(node.extra["container_id"], **options)
+    except (docker.errors.NotFound, KeyError):
+        return ""
+    return data.decode(errors="replace").replace("\r", "")
+
+
+def _tail(api: docker.APIClient, node: Node) -> str:
+    return _log_text(api, node, tail=LOG_TAIL_LINES).rstrip("\n") or "(no log output)"
+
+
+def _save_log(api: docker.APIClient, node: Node, log_dir: Path) -> None:
+    text = _log_text(api, node)
+    if text:
+        write_atomic(log_dir / f"{node.hostname}.console.log", text)
+
+
+def _refresh_logs(api: docker.APIClient, deployment: Deployment, store: DeploymentStore) -> None:
+    """Copy every container's log into the deployment's log folder (they go with stop)."""
+    log_dir = store.log_dir(deployment.name)
+    for node in deployment.nodes:
+        if node.extra.get("container_id"):
+            _save_log(api, node, log_dir)
+
+
+def _ready_now(api: docker.APIClient, url: str, nodes: list[Node]) -> set[str]:
+    """Hostnames of ``nodes`` ready right now (pinned SSH answer, or readiness line remotely)."""
+    if not nodes:
+        return set()
+    if not is_local(url):
+        return {node.hostname for node in nodes if _has_ready_line(api, node)}
+    answers = asyncio.run(_ssh_answers(nodes))
+    for node in nodes:
+        if answers[node.hostname] is SshAnswer.OTHER_KEY:
+            raise other_key_error(node.hostname, node.ssh_host, node.ssh_port)
+    return {hostname for hostname, answer in answers.items() if answer is SshAnswer.PINNED}
+
+
+async def _ssh_answers(nodes: list[Node]) -> dict[str, SshAnswer]:
+    answers = await asyncio.gather(
+        *(ssh_answer(node.ssh_host, node.ssh_port, node.host_key or "", 3.0) for node in nodes)
+    )
+    return {node.hostname: answer for node, answer in zip(nodes, answers, strict=True)}
+
+
+def _has_ready_line(api: docker.APIClient, node: Node, since: float | None = None) -> bool:
+    return f"nxc-ready {node.hostname}" in _log_text(api, node, since=since)
+
+
+def _wait_ready(
+    api: docker.APIClient,
+    url: str,
+    deployment: Deployment,
+    nodes: list[Node],
+    progress: ProgressHook,
+    timeout: float,
+) -> None:
+    since = time.time() - 1
+    deadline = time.monotonic() + timeout
+    waiting = {node.hostname: node for node in nodes}
+    booted: set[str] = set()
+    while waiting:
+        for node in list(waiting.values()):
+            details = _inspect(api, node)
+            if not details or not details["State"].get("Running"):
+                code = details["State"].get("ExitCode") if details else "gone"
+                raise ExternalCommandError(
+                    f"container {node.extra['container_name']} of {node.hostname} stopped "
+                    f"(exit code {code}) before the node was ready; its last log lines:\n"
+                    f"{_tail(api, node)}"
+                )
+            if node.hostname not in booted and _has_ready_line(api, node, since):
+                booted.add(node.hostname)
+                progress(node.hostname, Stage.BOOTED)
+        for hostname in _ready_now(api, url, list(waiting.values())):
+            node = waiting.pop(hostname)
+            if hostname not in booted:
+                booted.add(hostname)
+                progress(hostname, Stage.BOOTED)
+            node.state = NodeState.ready
+            progress(hostname, Stage.READY)
+        if waiting and time.monotonic() >= deadline:
+            raise _timeout_error(api, deployment, list(waiting.values()), timeout)
+        if waiting:
+            time.sleep(POLL_INTERVAL)
+
+
+def _timeout_error(
+    api: docker.APIClient, deployment: Deployment, missing: list[Node], timeout: float
+) -> NodeTimeoutError:
+    names = ", ".join(f"{node.hostname} ({node.extra['container_name']})" for node in missing)
+    tails = "\n".join(
+        f"--- last log lines of {node.extra['container_name']}:\n{_tail(api, node)}"
+        for node in missing[:3]
+    )
+    more = f"\n(and {len(missing) - 3} more)" if len(missing) > 3 else ""
+    return NodeTimeoutError(
+        f"{len(missing)} container(s) of {deployment.name} did not come up within "
+        f"{timeout:.0f} s: {names}\n{tails}{more}\nfull logs: 'docker logs CONTAINER' (saved "
+        "under the deployment's logs/ folder by 'nxc stop'); raise the wait with --timeout "
+        "if the machine is slow",
+        [node.hostname for node in missing],
+    )
