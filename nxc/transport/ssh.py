@@ -94,21 +94,11 @@ class _OutputCollector:
 
     @property
     def text(self) -> str:
-        return self._head + "".join(self.chunks) if self._awaiting_marker else "".join(self.chunks)
+        return "".join(self.chunks) + self._head
 
     def feed(self, chunk: str) -> None:
         if self._awaiting_marker:
-            self._head += chunk
-            if "\n" not in self._head:
-                return
-            first, chunk = self._head.split("\n", 1)
-            self._awaiting_marker = False
-            self._head = ""
-            if first.startswith(PROCESS_GROUP_MARKER):
-                with contextlib.suppress(ValueError):
-                    self.process_group = int(first[len(PROCESS_GROUP_MARKER) :])
-            else:
-                chunk = first + "\n" + chunk
+            chunk = self._take_marker(chunk)
             if not chunk:
                 return
         self.chunks.append(chunk)
@@ -118,6 +108,26 @@ class _OutputCollector:
         self._partial = lines.pop()
         for line in lines:
             self.callback(self.host, self.stream, line)
+
+    def _take_marker(self, chunk: str) -> str:
+        """Remove the marker line from the stream; return what is ordinary output so far.
+
+        Lines before the marker (start-up noise of the remote shell) are passed through.
+        """
+        self._head += chunk
+        passed = []
+        while self._awaiting_marker and "\n" in self._head:
+            line, self._head = self._head.split("\n", 1)
+            if line.startswith(PROCESS_GROUP_MARKER):
+                self._awaiting_marker = False
+                with contextlib.suppress(ValueError):
+                    self.process_group = int(line[len(PROCESS_GROUP_MARKER) :])
+            else:
+                passed.append(line + "\n")
+        if not self._awaiting_marker:
+            passed.append(self._head)
+            self._head = ""
+        return "".join(passed)
 
     def finish(self) -> None:
         if self._awaiting_marker and self._head:
