@@ -12,6 +12,7 @@ packages=(
     openssh-client openssh-server      # transport; sshd for the namespace test hosts
     tmux                               # nxc connect
     jq                                 # tests of the NixOS node-contract script (tests/nix)
+    systemd-container                  # driver tests: a real systemd node (systemd-nspawn)
     docker.io                          # docker flavour (tests start their own dockerd)
     iproute2 busybox-static cpio kexec-tools zstd   # test-bed guest and network namespaces
     oar-server oar-server-pgsql oar-node oar-user postgresql   # Grid'5000 stand-in (OAR) for tests
