@@ -5,6 +5,5 @@
   boot.isContainer = true;
   nxc.stage1Selection = false;
   networking.useDHCP = false;
-  nix.enable = lib.mkDefault false;
   documentation.enable = lib.mkDefault false;
 }

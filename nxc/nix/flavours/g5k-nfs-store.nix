@@ -26,5 +26,4 @@
       echo "nxc-error: no nxc.nfs_store=HOST:/nix/store on the kernel command line"
     fi
   '';
-  nix.enable = lib.mkDefault false;
 }

@@ -37,7 +37,5 @@
     neededForBoot = true;
   };
 
-  # the store is the host's: no Nix database inside the guest
-  nix.enable = lib.mkDefault false;
   documentation.enable = lib.mkDefault false;
 }

@@ -89,7 +89,7 @@ in
 
     services.openssh = {
       enable = true;
-      settings.PermitRootLogin = "prohibit-password";
+      # root logs in with keys only: NixOS' default PermitRootLogin "prohibit-password"
       # only the per-node key delivered at boot; nothing generated into or baked in images
       hostKeys = [
         {
