@@ -10,7 +10,11 @@
 
   boot.loader.grub.enable = false;
   # deployment info and host key arrive as fw_cfg files (opt/nxc/info, opt/nxc/host_key)
-  boot.initrd.kernelModules = [ "qemu_fw_cfg" ];
+  boot.initrd.kernelModules = [
+    "qemu_fw_cfg"
+    "9p"
+    "9pnet_virtio"
+  ];
   boot.initrd.availableKernelModules = [
     "9p"
     "9pnet_virtio"
