@@ -1,0 +1,27 @@
+"""The test driver: NixOS-test-compatible ``Machine`` objects over a started deployment.
+
+``nxc driver`` (see :mod:`nxc.cli.driver`) and ``nxc start -t/-I`` use :func:`run_session`;
+experiment scripts can build a driver themselves with :func:`open_driver`.
+"""
+
+from __future__ import annotations
+
+from nxc.driver.deployment_backend import open_driver
+from nxc.driver.driver import Driver, ScriptOutcome
+from nxc.driver.errors import MachineError, RequestedAssertionFailed, TestScriptError
+from nxc.driver.logger import DriverLogger
+from nxc.driver.machine import Machine
+from nxc.driver.session import TestScript, run_session
+
+__all__ = [
+    "Driver",
+    "DriverLogger",
+    "Machine",
+    "MachineError",
+    "RequestedAssertionFailed",
+    "ScriptOutcome",
+    "TestScript",
+    "TestScriptError",
+    "open_driver",
+    "run_session",
+]
