@@ -15,6 +15,13 @@ def check(
     flavour: Annotated[
         str | None, typer.Option("--flavour", "-f", help="Only the outputs of this flavour.")
     ] = None,
+    variant: Annotated[
+        str | None, typer.Option("--setup", "-s", help="setup.toml variant to use.")
+    ] = None,
+    params: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="setup parameter KEY=VALUE (repeatable)."),
+    ] = None,
     show_trace: Annotated[
         bool, typer.Option("--show-trace", help="Pass --show-trace to Nix.")
     ] = False,
@@ -34,7 +41,8 @@ def check(
 
     project = find_project(settings.envdir)
     builder.check_flavour(flavour, "-f/--flavour")
-    nix = open_nix(show_trace, nix_flags, offline)
+    env = builder.setup_overrides(variant, list(params or []))
+    nix = open_nix(show_trace, nix_flags, offline, env)
     system = builder.nix_system()
     outputs = builder.list_outputs(nix, project.root, system)
     if output is not None:

@@ -212,3 +212,18 @@ def test_testbed_artefacts_fill_the_seam(fixture_project):
         "touch /tmp/started",
     ]
     assert subprocess.run(["sh", "-n", str(start)], timeout=10).returncode == 0
+
+
+def test_check_sees_setup_variant(fixture_project):
+    composition = fixture_project / "composition.nix"
+    composition.write_text(
+        composition.read_text().replace(
+            'client = {\n      environment.etc.role.text = "client";',
+            "client = {\n      environment.etc.role.text = "
+            'if setup.params.clients > 4 then throw "too many clients" else "client";',
+        )
+    )
+    assert run_nxc("check", "-f", "vm", cwd=fixture_project).returncode == 0
+    result = run_nxc("check", "-f", "vm", "-s", "big", cwd=fixture_project)
+    assert result.returncode == 1
+    assert "role composition.client" in result.stdout and "too many clients" in result.stdout
