@@ -7,7 +7,6 @@ sandbox through NIX_CONFIG.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -15,17 +14,12 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-FIXTURE = REPO / "tests" / "fixtures" / "nixlib"
-NIX_LIBRARY = REPO / "nxc" / "nix"
-
-
-def nix_environment() -> dict[str, str]:
-    """The environment every test runs nix/nxc with: offline, busybox in the sandbox."""
-    env = dict(os.environ)
-    env["NXC_NIX_OFFLINE"] = "1"
-    env["NIX_CONFIG"] = "extra-sandbox-paths = /bin/busybox"
-    return env
+from tests.nix.fixture import (  # noqa: F401  (re-exported for the tests here)
+    NIX_LIBRARY,
+    REPO,
+    copy_fixture_project,
+    nix_environment,
+)
 
 
 def run_nxc(
@@ -54,7 +48,4 @@ def requires_nix() -> str:
 @pytest.fixture
 def fixture_project(tmp_path: Path, requires_nix: str) -> Path:
     """A fresh copy of the fixture project with the library copied in as ./nxc-nix."""
-    project = tmp_path / "project"
-    shutil.copytree(FIXTURE, project)
-    shutil.copytree(NIX_LIBRARY, project / "nxc-nix")
-    return project
+    return copy_fixture_project(tmp_path / "project")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from nxc.manifest import load
-from tests.nix.conftest import REPO, nix_environment, run_nxc
+from tests.nix.conftest import REPO, copy_fixture_project, nix_environment, run_nxc
 
 pytestmark = pytest.mark.nix
 
@@ -181,12 +181,13 @@ def test_build_error_is_condensed_with_log_path(fixture_project):
     assert len(error.strip().splitlines()) <= 12
 
 
-def test_testbed_artefacts_fill_the_seam(fixture_project):
-    testbed = fixture_project / "testbed"
+def test_testbed_artefacts_fill_the_seam(tmp_path, requires_nix):
+    testbed = tmp_path / "guest"
     testbed.mkdir()
     (testbed / "vmlinuz").write_bytes(b"kernel bytes")
     (testbed / "initrd").write_bytes(b"initrd bytes")
     (testbed / "testbed.json").write_text('{"kernel_params": "console=ttyS0 panic=-1"}')
+    fixture_project = copy_fixture_project(tmp_path / "project", testbed=testbed)
     composition = fixture_project / "composition.nix"
     composition.write_text(
         composition.read_text().replace(
