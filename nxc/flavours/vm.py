@@ -50,6 +50,9 @@ SHARED_TAG = "nxcshared"
 DEFAULT_MEMORY = "256M"
 CONSOLE_TAIL_LINES = 15
 POLL_INTERVAL = 0.5
+SSH_ATTEMPT_BOOTING = 5.0
+SSH_ATTEMPT_READY = 20.0
+PROBE_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -558,9 +561,12 @@ async def _wait_all_ready(
             if node.hostname not in booted and _contains(console, ready_line):
                 booted.add(node.hostname)
                 progress(node.hostname, Stage.BOOTED)
+            # Before the console says sshd runs, a handshake may hang in QEMU's user network
+            # (guest NIC not configured yet): retry often. Afterwards give a loaded guest time.
+            attempt = SSH_ATTEMPT_READY if node.hostname in booted else SSH_ATTEMPT_BOOTING
             remaining = max(deadline - time.monotonic(), 0.1)
             answer = await ssh_answer(
-                node.ssh_host, node.ssh_port, node.host_key or "", timeout=min(5.0, remaining)
+                node.ssh_host, node.ssh_port, node.host_key or "", timeout=min(attempt, remaining)
             )
             if answer is SshAnswer.PINNED:
                 if node.hostname not in booted:
@@ -610,7 +616,9 @@ async def _probe_all(nodes: list[Node], marker: str) -> dict[str, LiveState]:
     async def probe(node: Node) -> LiveState:
         if not processes.is_ours(node.pid, marker):
             return LiveState.DEAD
-        answer = await ssh_answer(node.ssh_host, node.ssh_port, node.host_key or "", timeout=3.0)
+        answer = await ssh_answer(
+            node.ssh_host, node.ssh_port, node.host_key or "", timeout=PROBE_TIMEOUT
+        )
         return LiveState.READY if answer is SshAnswer.PINNED else LiveState.RUNNING
 
     states = await asyncio.gather(*(probe(node) for node in nodes))
