@@ -228,3 +228,14 @@ def test_check_sees_setup_variant(fixture_project):
     result = run_nxc("check", "-f", "vm", "-s", "big", cwd=fixture_project)
     assert result.returncode == 1
     assert "role composition.client" in result.stdout and "too many clients" in result.stdout
+
+
+def test_untracked_files_of_a_git_project_are_seen(fixture_project):
+    """nxc names projects as path: flakes, so git-untracked files still count."""
+    git = ["git", "-C", str(fixture_project), "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True, timeout=30)
+    subprocess.run([*git, "add", "flake.nix"], check=True, timeout=30)
+    subprocess.run([*git, "commit", "-q", "-m", "only the flake"], check=True, timeout=30)
+    result = run_nxc("build", "-f", "vm", cwd=fixture_project)
+    assert result.returncode == 0, result.stderr
+    assert (fixture_project / "build" / "composition::vm" / "manifest.json").is_file()
