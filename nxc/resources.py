@@ -90,6 +90,17 @@ def create_project(template: str, target: Path, nxc_url: str) -> int:
             f"{target / 'flake.nix'} already exists; choose an empty folder for the new project"
         )
     source = templates_dir() / template
+    clashes = [
+        str(path.relative_to(source))
+        for path in sorted(source.rglob("*"))
+        if path.is_file()
+        and path.name != _DESCRIPTION_FILE
+        and (target / path.relative_to(source)).exists()
+    ]
+    if clashes:
+        raise ProjectError(
+            f"{target}: would overwrite {', '.join(clashes)}; choose an empty folder or move them"
+        )
     target.mkdir(parents=True, exist_ok=True)
     count = 0
     for path in sorted(source.rglob("*")):

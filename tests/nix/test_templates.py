@@ -93,3 +93,12 @@ def test_basic_template_builds_for_vm(tmp_path: Path, requires_nix):
     assert result.returncode == 0, result.stderr
     manifest = load(tmp_path / "p" / "build" / "composition::vm" / "manifest.json")
     assert Path(manifest.compositions[0].artefacts.kernel).is_file()
+
+
+def test_init_never_overwrites_files(tmp_path: Path):
+    (tmp_path / "composition.nix").write_text("mine")
+    result = run_nxc("init", "-t", "basic", ".", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "would overwrite composition.nix" in result.stderr
+    assert (tmp_path / "composition.nix").read_text() == "mine"
+    assert not (tmp_path / "flake.nix").exists()
