@@ -239,3 +239,37 @@ def test_untracked_files_of_a_git_project_are_seen(fixture_project):
     result = run_nxc("build", "-f", "vm", cwd=fixture_project)
     assert result.returncode == 0, result.stderr
     assert (fixture_project / "build" / "composition::vm" / "manifest.json").is_file()
+
+
+def test_top_level_flake_is_locked_and_exposes_the_library(requires_nix, tmp_path):
+    """flake.lock matches flake.nix (no re-lock, which would need network); lib and templates
+    evaluate without nixpkgs."""
+    extra = ["--option", "build-users-group", ""] if os.geteuid() == 0 else []
+
+    def nix_eval(attr: str) -> object:
+        result = subprocess.run(
+            [
+                "nix",
+                "eval",
+                "--json",
+                f"path:{REPO}#{attr}",
+                "--apply",
+                "builtins.attrNames",
+                *NIX_FLAGS,
+                "--no-update-lock-file",
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=nix_environment(),
+        )
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    flavours = json.loads((REPO / "nxc" / "nix" / "flavours.json").read_text())
+    assert nix_eval("lib.flavours") == sorted(flavours)
+    assert set(nix_eval("lib")) >= {"compose", "flavours", "nixpkgs", "makeMany"}
+    assert nix_eval("templates") == sorted(
+        ["basic", "default", "execo", "multi-compositions", "nfs", "setup"]
+    )
