@@ -138,3 +138,76 @@ def test_no_info_at_all_is_reported(shell: str, tmp_path: Path):
     result, _ = _run(shell, tmp_path)
     assert result.returncode != 0
     assert "nxc-error: no deployment info" in result.stderr
+
+
+SETUP_SCRIPT = REPO / "nxc" / "nix" / "modules" / "node-setup.sh"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_stage_two_applies_the_entry_in_fresh_namespaces(shell: str, tmp_path: Path):
+    """Runs node-setup.sh in new UTS, network and mount namespaces (a fresh /sys shows only
+    the namespace's interfaces); needs root and unshare."""
+    import os
+
+    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("ssh-keygen") is None:
+        pytest.skip("needs root, unshare and ssh-keygen")
+    key_file = tmp_path / "key"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key_file)], check=True, timeout=30
+    )
+    info = _info(
+        [
+            {
+                "hostname": "node1",
+                "role": "node",
+                "address": "10.23.0.5",
+                "mac": "52:54:00:12:34:56",
+            },
+            {
+                "hostname": "node2",
+                "role": "node",
+                "address": "10.23.0.6",
+                "mac": "52:54:00:12:34:57",
+            },
+        ]
+    )
+    cmdline = (
+        f"nxc.info={_b64url(json.dumps(info).encode())} "
+        f"nxc.host_key={_b64url(key_file.read_bytes())}"
+    )
+    (tmp_path / "cmdline").write_text(cmdline)
+    env = {
+        "PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
+        "NXC_RUN": str(tmp_path / "run"),
+        "NXC_FW_CFG": str(tmp_path / "absent"),
+        "NXC_CMDLINE": str(tmp_path / "cmdline"),
+        "NXC_ETC": str(tmp_path / "absent"),
+        "NXC_CONSOLES": "",
+        "NXC_NODE_INFO": str(SCRIPT),
+        "NXC_HOSTS_FILE": str(tmp_path / "hosts"),
+        "NXC_SSH_DIR": str(tmp_path / "ssh"),
+    }
+    script = (
+        "set -eu; mount -t sysfs sysfs /sys; ip link add nxc0 type veth peer name nxc1; ip link set nxc0 address 52:54:00:12:34:56; "
+        f'. "{SETUP_SCRIPT}"; echo "hostname=$(hostname)"; ip -o -4 addr show nxc0'
+    )
+    result = subprocess.run(
+        ["unshare", "--uts", "--net", "--mount", *shell.split(), "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "hostname=node1" in result.stdout
+    assert "inet 10.23.0.5/16" in result.stdout
+    assert (tmp_path / "hosts").read_text().splitlines()[2:] == [
+        "10.23.0.5 node1",
+        "10.23.0.6 node2",
+    ]
+    installed = tmp_path / "ssh" / "ssh_host_ed25519_key"
+    assert installed.read_bytes() == key_file.read_bytes()
+    assert installed.stat().st_mode & 0o777 == 0o600
+    public = (tmp_path / "ssh" / "ssh_host_ed25519_key.pub").read_text().split()[:2]
+    assert public == (tmp_path / "key.pub").read_text().split()[:2]
+    assert os.uname().nodename != "node1"  # the host's own hostname is untouched

@@ -25,41 +25,8 @@ let
         pkgs.nettools
       ]
     }
-    . ${nodeInfo}
-    if [ ! -s "$NXC_RUN/self.json" ]; then
-      nxc_find_info
-      nxc_find_self
-    fi
-    self="$NXC_RUN/self.json"
-    hostname=$(jq -r .hostname "$self")
-    address=$(jq -r .address "$self")
-    mac=$(jq -r '.mac // ""' "$self" | tr 'A-F' 'a-f')
-    prefix=$(jq -r '.network.prefix_length // 16' "$NXC_RUN/info.json")
-    if [ -n "$mac" ]; then
-      for dev in /sys/class/net/*; do
-        if [ "$(tr 'A-F' 'a-f' < "$dev/address")" = "$mac" ]; then
-          ip link set "''${dev##*/}" up
-          ip addr replace "$address/$prefix" dev "''${dev##*/}"
-        fi
-      done
-    fi
-    hostname "$hostname"
-    echo "$hostname" > "$NXC_RUN/hostname"
-    {
-      echo "127.0.0.1 localhost"
-      echo "::1 localhost"
-      jq -r '.nodes[] | "\(.address) \(.hostname)"' "$NXC_RUN/info.json"
-    } > /etc/hosts
-    if [ -s "$NXC_RUN/host_key" ]; then
-      install -m 0600 "$NXC_RUN/host_key" /etc/ssh/ssh_host_ed25519_key
-      ssh-keygen -y -f /etc/ssh/ssh_host_ed25519_key > /etc/ssh/ssh_host_ed25519_key.pub
-    fi
-    chmod 0644 "$NXC_RUN/authorized_keys"
-    if jq -e '.shared_dir.type == "9p"' "$NXC_RUN/info.json" > /dev/null; then
-      tag=$(jq -r .shared_dir.tag "$NXC_RUN/info.json")
-      mkdir -p /tmp/shared
-      mount -t 9p -o trans=virtio,version=9p2000.L "$tag" /tmp/shared || true
-    fi
+    export NXC_NODE_INFO=${nodeInfo}
+    . ${./node-setup.sh}
   '';
 in
 {
