@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 POLL_INTERVAL = 0.3
 LOG_TAIL_LINES = 15
 SHUTDOWN_TIMEOUT = 30
+SETTLE_TIME = 5.0
 COMPOSE_FILE = "docker-compose.yml"
 
 
@@ -246,11 +247,8 @@ class DockerFlavour(Flavour):
         if marker or recorded or network_id:
             api = connect(resources.get("engine") or engine_url(self.engine))
             _refresh_logs(api, deployment, store)
-            with api_errors("list the deployment's containers"):
-                marked = api.containers(all=True, filters=_f(marker))
-            container_ids = _with_marked(recorded, marked)
-            for container_id in container_ids:
-                _remove_container(api, container_id, grace=0 if force else SHUTDOWN_TIMEOUT)
+            interrupted = any(not node.extra.get("container_id") for node in deployment.nodes)
+            _remove_containers(api, marker, recorded, force, settle=interrupted)
             with api_errors("list the deployment's networks and volumes"):
                 networks = api.networks(filters=_f(marker))
                 volumes = (api.volumes(filters=_f(marker)) or {}).get("Volumes") or []
@@ -400,6 +398,31 @@ def _ignore_missing(action: Any, identifier: str, what: str) -> None:
 
     with api_errors(what), contextlib.suppress(docker.errors.NotFound):
         action(identifier)
+
+
+def _remove_containers(
+    api: docker.APIClient, marker: str | None, recorded: list[str], force: bool, settle: bool
+) -> None:
+    """Remove the recorded containers and those carrying the marker, stopping them gracefully
+    (all at once) unless ``force``. After an interrupted start (``settle``), creations the
+    engine was still finishing when ``nxc start`` died show up late: keep looking a while."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    deadline = time.monotonic() + (SETTLE_TIME if settle else 0.0)
+    removed: list[str] = []
+    grace = 0 if force else SHUTDOWN_TIMEOUT
+    while True:
+        with api_errors("list the deployment's containers"):
+            marked = api.containers(all=True, filters=_f(marker))
+        pending = [c for c in _with_marked(recorded, marked) if c not in removed]
+        if pending:
+            with ThreadPoolExecutor(max_workers=min(16, len(pending))) as pool:
+                list(pool.map(lambda c: _remove_container(api, c, grace), pending))
+            removed.extend(pending)
+        elif time.monotonic() >= deadline:
+            return
+        else:
+            time.sleep(POLL_INTERVAL)
 
 
 def _remove_container(api: docker.APIClient, container_id: str, grace: int) -> None:

@@ -109,9 +109,9 @@ class DockerTransport(Transport):
             node.hostname: node.extra.get("container_id") or node.extra.get("container_name")
             for node in deployment.nodes
         }
-        if not resources.get("engine") or not all(containers.values()):
+        if not deployment.is_active or not resources.get("engine") or not all(containers.values()):
             raise InputError(
-                f"deployment {deployment.name} has no recorded containers ({deployment.state}); "
+                f"deployment {deployment.name} has no running containers ({deployment.state}); "
                 "start it with 'nxc start' first"
             )
         return cls(resources["engine"], containers)
