@@ -459,13 +459,15 @@ class VmFlavour(Flavour):
     def shutdown_node(
         self, deployment: Deployment, store: DeploymentStore, hostname: str, timeout: float = 60.0
     ) -> None:
-        """ACPI power-off through QMP; killed if still running after ``timeout`` seconds."""
+        """Power the node off from inside (``poweroff`` over SSH, and an ACPI power button
+        press through QMP for guests that listen to it); killed after ``timeout`` seconds."""
         node = deployment.node(hostname)
         marker = deployment.resources.get("marker", "")
         if processes.is_ours(node.pid, marker):
             # A QEMU already exiting may not answer: the wait below settles it either way.
             with contextlib.suppress(ExternalCommandError):
                 qmp_command(Path(node.extra["qmp_socket"]), "system_powerdown")
+            _poweroff_over_ssh(deployment, store, node, timeout=min(timeout, 15.0))
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and processes.is_ours(node.pid, marker):
                 time.sleep(0.2)
@@ -510,6 +512,22 @@ def _is_inside_marked(folder: Path, marker: str, store: DeploymentStore) -> bool
     state_dir = store.deploy_dir.resolve()
     resolved = folder.resolve()
     return (bool(marker) and resolved.name == marker) or state_dir in resolved.parents
+
+
+def _poweroff_over_ssh(
+    deployment: Deployment, store: DeploymentStore, node: Node, timeout: float
+) -> None:
+    """Ask the node to power off; the SSH session may die with it, so failures are ignored."""
+    argv = keys.ssh_argv(
+        node,
+        store.client_key_path(deployment.name),
+        store.known_hosts_path(deployment.name),
+        "poweroff",
+        batch=True,
+        extra_options=["-o", f"ConnectTimeout={max(int(timeout), 1)}"],
+    )
+    with contextlib.suppress(subprocess.TimeoutExpired, OSError):
+        subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
 
 
 def _spawn(argv: list[str], log: Path) -> int:
