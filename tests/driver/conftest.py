@@ -168,6 +168,6 @@ def driver(
             transport,
             logger,
             out_dir=tmp_path / "out",
-            boot_timeout=30,
+            boot_timeout=120,
         )
         yield driver

@@ -3,7 +3,8 @@ container, inside a namespace host's network namespace, reached over SSH like an
 
 The container's root is an overlay of the host's ``/`` with a private upper folder holding what
 the test adds: a boot target that starts only the basics and ``ssh.service``, a fresh SSH host
-key, the deployment's authorized key, and the test units (:data:`TEST_UNITS`). Needs root,
+key, the deployment's authorized key, and the test units (:data:`TEST_UNITS`,
+:data:`USER_UNITS`). Users and their managers are created inside the container only. Needs root,
 ``systemd-nspawn`` (Debian ``systemd-container``), ``/lib/systemd/systemd`` and overlayfs.
 """
 
@@ -32,6 +33,8 @@ TEST_UNITS = {
     "nxc-slow.service": ("[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sleep 3\n"),
     "nxc-stuck.service": "[Service]\nType=oneshot\nExecStart=/bin/sleep 600\n",
 }
+USER_UNITS = {"nxc-user-demo.service": "[Service]\nExecStart=/bin/sleep infinity\n"}
+"""Units of every user's systemd manager (``systemctl --user``)."""
 BOOT_TIMEOUT = 120.0
 
 
@@ -123,6 +126,10 @@ class SystemdContainer:
         units.mkdir(parents=True, exist_ok=True)
         for name, text in TEST_UNITS.items():
             (units / name).write_text(text)
+        user_units = upper / "etc/systemd/user"
+        user_units.mkdir(parents=True, exist_ok=True)
+        for name, text in USER_UNITS.items():
+            (user_units / name).write_text(text)
         ssh = upper / "etc/ssh"
         ssh.mkdir(parents=True, exist_ok=True)
         pair = generate_keypair(f"{self.host.hostname}-container-host-key")

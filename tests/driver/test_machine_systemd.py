@@ -67,7 +67,7 @@ def machine(systemd_deployment):
     flavour = NamespaceFlavour()
     logger = DriverLogger(stream=io.StringIO(), level=LogLevel.DEBUG, color=False)
     with flavour.transport(deployment, store) as transport:
-        driver = open_driver(deployment, store, flavour, transport, logger, boot_timeout=60)
+        driver = open_driver(deployment, store, flavour, transport, logger, boot_timeout=180)
         (node,) = driver.machines
         node.wait_until_succeeds("systemctl is-system-running --wait || true", timeout=60)
         yield node
@@ -141,4 +141,30 @@ def test_systemctl_failure_is_a_status_not_an_exception(machine):
     status, _ = machine.systemctl("start no-such-unit.service")
     assert status != 0
     status, _ = machine.start_job("no-such-unit.service")
+    assert status != 0
+
+
+@pytest.fixture
+def user(machine):
+    """A user with a running systemd user manager (created inside the container only)."""
+    name, uid = "nxcuser", 1500
+    machine.succeed(f"id {name} >/dev/null 2>&1 || useradd -m -u {uid} {name}")
+    machine.succeed(f"systemctl start user@{uid}.service")
+    return name
+
+
+def test_user_units(machine, user):
+    machine.wait_for_unit("default.target", user=user, timeout=30)
+    status, _ = machine.start_job("nxc-user-demo.service", user=user)
+    assert status == 0
+    info = machine.get_unit_info("nxc-user-demo.service", user=user)
+    assert (info["ActiveState"], info["SubState"]) == ("active", "running")
+    owner = machine.succeed(f"ps -o user= -p {info['MainPID']}").strip()
+    assert owner == user  # the user's own manager runs it, not PID 1
+    machine.wait_for_unit("nxc-user-demo.service", user=user, timeout=10)
+    status, _ = machine.stop_job("nxc-user-demo.service", user=user)
+    assert status == 0
+    assert machine.get_unit_property("nxc-user-demo.service", "ActiveState", user) == "inactive"
+    status, output = machine.systemctl("is-active nxc-user-demo.service")
+    assert output.strip() == "inactive"  # unknown to the system manager
     assert status != 0
