@@ -101,7 +101,8 @@ def add_nxc_scripts(tree: Tree, modules_dir: Path) -> None:
     """The node-contract scripts and the kernel modules they load, in insmod order."""
     for name in ("node-setup", "udhcpc.script", "boot"):
         tree.copy(f"usr/lib/nxc/{name}", GUEST / name, 0o755)
-    tree.copy("usr/lib/nxc/console.sh", GUEST / "console.sh", 0o644)
+    for name in ("console.sh", "select.jq"):
+        tree.copy(f"usr/lib/nxc/{name}", GUEST / name, 0o644)
     order = kmod.load_order(modules_dir, MODULES)
     for name, data in order:
         tree.file(f"usr/lib/nxc/modules/{name}.ko", data)
