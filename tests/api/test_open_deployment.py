@@ -4,46 +4,23 @@ through nxc's own transport and through execo with the parameters the API gives.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 import nxc
-from nxc.deployment import Deployment, DeploymentState, DeploymentStore, Node, NodeState
 from nxc.errors import InputError
-from nxc.keys import ensure_client_key
-from tests.transport.conftest import _hosts
+from tests.recorded import recorded_project
 
 ROLES = ["server", "client", "client"]
 
 
-@dataclass(frozen=True)
-class _Key:
-    public_line: str
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A project whose latest deployment is three namespace hosts running sshd."""
     root = tmp_path_factory.mktemp("project")
-    (root / "flake.nix").write_text("{ outputs = _: { }; }\n")
-    store = DeploymentStore(root / "deploy")
-    name = "demo::vm::api"
-    public = ensure_client_key(store.client_key_path(name), f"nxc:{name}")
-    for network in _hosts(3, tmp_path_factory.mktemp("nodes"), _Key(public)):
-        nodes = [
-            Node(
-                host.hostname,
-                role,
-                host.address,
-                host.ssh_host,
-                host_key=host.host_key,
-                state=NodeState.ready,
-            )
-            for host, role in zip(network.hosts, ROLES, strict=True)
-        ]
-        store.save(Deployment("demo", "vm", "api", nodes, state=DeploymentState.running))
-        yield root
+    with recorded_project(root, tmp_path_factory.mktemp("nodes"), ROLES, tag="api") as project:
+        yield project
 
 
 def test_run_on_a_role_gives_one_result_per_host(project: Path) -> None:

@@ -8,46 +8,22 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import libtmux
 import pytest
 
-from nxc.deployment import Deployment, DeploymentState, DeploymentStore, Node, NodeState
-from nxc.keys import ensure_client_key
-from tests.transport.conftest import _hosts
+from tests.recorded import recorded_project
 
 ROLES = ["server", "client", "client"]
-
-
-@dataclass(frozen=True)
-class _Key:
-    public_line: str
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A project whose latest deployment is three namespace hosts running sshd."""
     root = tmp_path_factory.mktemp("project")
-    (root / "flake.nix").write_text("{ outputs = _: { }; }\n")
-    store = DeploymentStore(root / "deploy")
-    name = "demo::vm"
-    public = ensure_client_key(store.client_key_path(name), f"nxc:{name}")
-    for network in _hosts(3, tmp_path_factory.mktemp("nodes"), _Key(public)):
-        nodes = [
-            Node(
-                host.hostname,
-                role,
-                host.address,
-                host.ssh_host,
-                host_key=host.host_key,
-                state=NodeState.ready,
-            )
-            for host, role in zip(network.hosts, ROLES, strict=True)
-        ]
-        store.save(Deployment("demo", "vm", None, nodes, state=DeploymentState.running))
-        yield root
+    with recorded_project(root, tmp_path_factory.mktemp("nodes"), ROLES, tag=None) as project:
+        yield project
 
 
 @pytest.fixture
