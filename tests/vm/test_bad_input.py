@@ -121,5 +121,6 @@ def test_registry_gives_the_vm_flavour_and_refuses_unknown_ones() -> None:
     from nxc.errors import ProjectError
 
     assert isinstance(get_flavour("vm"), VmFlavour)
+    assert get_flavour("docker").name == "docker"
     with pytest.raises(ProjectError, match="flavour 'nope'"):
         get_flavour("nope")
