@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import click
 import typer
 from typer.core import TyperCommand
 
 from nxc.errors import InputError
-
-if TYPE_CHECKING:
-    from nxc.deployment import Deployment, DeploymentStore
 
 REMOTE_COMMAND = "nxc_remote_command"
 
@@ -65,15 +62,14 @@ def run(
     words = ctx.meta.get(REMOTE_COMMAND)
     if not words:
         raise InputError("nxc run: give the command after '--', e.g. 'nxc run -r server -- uptime'")
-    if name is not None and tag is not None:
-        raise InputError("nxc run: --name and --tag both choose the deployment; give one")
     from nxc.cli.app import settings
     from nxc.fanout import select_nodes
     from nxc.flavours import get_flavour
     from nxc.project import find_project
+    from nxc.selection import choose_deployment
 
     store = find_project(settings.envdir).deployments
-    deployment = _choose_deployment(store, name, tag)
+    deployment = choose_deployment(store, name, tag)
     nodes = select_nodes(deployment.nodes, roles or [], hosts or [])
     targets = [node.hostname for node in nodes]
     printer = _PrefixedPrinter(targets)
@@ -87,25 +83,6 @@ def run(
         raise typer.Exit(1)
     if settings.verbose:
         typer.echo(f"nxc: {result.summary()}", err=True)
-
-
-def _choose_deployment(store: DeploymentStore, name: str | None, tag: str | None) -> Deployment:
-    from nxc.deployment import DeploymentState
-
-    if name is not None:
-        deployment = store.load(name)
-    elif tag is not None:
-        tagged = [deployment for deployment in store.list() if deployment.tag == tag]
-        if not tagged:
-            raise InputError(f"--tag {tag}: no deployment with that tag; see 'nxc status'")
-        deployment = tagged[-1]
-    else:
-        deployment = store.latest()
-    if deployment.state == DeploymentState.stopped:
-        raise InputError(
-            f"deployment {deployment.name} is stopped; start it again with 'nxc start'"
-        )
-    return deployment
 
 
 class _PrefixedPrinter:

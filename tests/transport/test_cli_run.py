@@ -11,10 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from nxc.deployment import Deployment, DeploymentState, DeploymentStore, Node, NodeState
-from nxc.keys import ensure_client_key
-from tests.netns import NamespaceHosts
-from tests.transport.conftest import _hosts
+from nxc.deployment import Deployment, DeploymentState, DeploymentStore
+from tests.recorded import recorded_project
 
 ROLES = ["server", "client", "client", "client"]
 
@@ -30,31 +28,9 @@ class Project:
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     """A project whose recorded deployment (flavour vm) is four namespace hosts."""
     root = tmp_path_factory.mktemp("project")
-    (root / "flake.nix").write_text("{ outputs = _: { }; }\n")
-    store = DeploymentStore(root / "deploy")
-    name = "demo::vm::ns"
-    public = ensure_client_key(store.client_key_path(name), f"nxc:{name}")
-    network: NamespaceHosts
-    for network in _hosts(4, tmp_path_factory.mktemp("nodes"), _Key(public)):
-        nodes = [
-            Node(
-                hostname=host.hostname,
-                role=role,
-                address=host.address,
-                ssh_host=host.ssh_host,
-                host_key=host.host_key,
-                state=NodeState.ready,
-            )
-            for host, role in zip(network.hosts, ROLES, strict=True)
-        ]
-        deployment = Deployment("demo", "vm", "ns", nodes, state=DeploymentState.running)
-        store.save(deployment)
-        yield Project(root, store, deployment)
-
-
-@dataclass(frozen=True)
-class _Key:
-    public_line: str
+    with recorded_project(root, tmp_path_factory.mktemp("nodes"), ROLES, tag="ns"):
+        store = DeploymentStore(root / "deploy")
+        yield Project(root, store, store.load("demo::vm::ns"))
 
 
 def nxc(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
