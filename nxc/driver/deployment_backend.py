@@ -18,7 +18,7 @@ from nxc.driver.backend import CommandResult, SharedDir
 from nxc.driver.driver import Driver
 from nxc.driver.logger import DriverLogger
 from nxc.driver.machine import Machine
-from nxc.errors import TransportError
+from nxc.errors import TransportError, UnsupportedOperationError
 
 if TYPE_CHECKING:
     from nxc.deployment import Deployment, DeploymentStore
@@ -87,12 +87,18 @@ class DeploymentNodeBackend:
         self.flavour.crash_node(self.deployment, self.store, self.hostname)
 
     def reboot(self) -> None:
-        """Reboot through the flavour if it can, else ask the guest to reboot itself."""
+        """Reboot through the flavour's ``reboot_node`` if it has one, else shut the node down
+        and start it again, else (the flavour can do neither) ask the guest to reboot."""
         reboot_node = getattr(self.flavour, "reboot_node", None)
         if reboot_node is not None:
             reboot_node(self.deployment, self.store, self.hostname)
             return
-        self._guest_reboot()
+        try:
+            self.flavour.shutdown_node(self.deployment, self.store, self.hostname)
+        except UnsupportedOperationError:
+            self._guest_reboot()
+            return
+        self.flavour.start_node(self.deployment, self.store, self.hostname)
 
     def block(self) -> None:
         """Cut the node off the other nodes through the flavour."""

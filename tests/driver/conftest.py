@@ -27,6 +27,7 @@ from nxc.driver.logger import DriverLogger, LogLevel
 from nxc.flavours.base import REGISTRY
 from tests.driver.nsflavour import FLAVOUR_NAME, REGISTRY_ENTRY, NamespaceFlavour
 from tests.netns import NamespaceHosts
+from tests.vm.conftest import testbed_guest, vm_cleanup, vm_project  # noqa: F401 (vm tests)
 
 NODE_SHARED_DIR = Path("/tmp/shared")
 """Where nodes see the shared folder: it must exist on the host to be a mount point."""

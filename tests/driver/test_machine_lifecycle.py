@@ -139,3 +139,13 @@ def test_start_all_and_join_all(driver, ns_deployment):
     for machine in driver.machines:
         machine.shutdown()
     driver.join_all()
+
+
+def test_reboot_without_a_reboot_hook_shuts_down_and_starts(node, ns_deployment, monkeypatch):
+    monkeypatch.setattr(node.backend.flavour, "reboot_node", None)
+    sshd = namespace_host(ns_deployment.deployment.node("node-2")).pids()
+    node.reboot()
+    assert node.succeed("hostname") == "node-2\n"
+    assert namespace_host(ns_deployment.deployment.node("node-2")).pids() != sshd
+    console = node.get_console_log()
+    assert console.rindex("reboot: Power down") < console.rindex("nxc-ready node-2")
