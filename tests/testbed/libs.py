@@ -9,7 +9,7 @@ from pathlib import Path
 from nxc.errors import InputError
 
 MULTIARCH = "x86_64-linux-gnu"
-_LINE = re.compile(r"^\s*(\S+) => (\S+) \(0x[0-9a-f]+\)$")
+_LINE = re.compile(r"^\s*(\S+) => (not found|\S+ \(0x[0-9a-f]+\))$")
 
 
 def is_elf(path: Path) -> bool:
@@ -45,18 +45,25 @@ def needed_libraries(binary: Path, loader: Path, dirs: list[Path]) -> dict[str, 
         text=True,
         check=False,
     )
-    if result.returncode != 0 and "not a dynamic executable" in result.stdout + result.stderr:
+    output = result.stdout + result.stderr
+    if "not a dynamic executable" in output:
         return {}
+    if result.returncode != 0:
+        raise InputError(
+            f"cannot resolve the libraries of {binary.name}: {output.strip()[-300:]}; "
+            "add the package that ships the missing library to the guest's package list"
+        )
     found = {}
     allowed = tuple(str(d) for d in dirs)
     for line in result.stdout.splitlines():
         match = _LINE.match(line)
         if match is None:
             continue
-        soname, path = match.groups()
+        soname, where = match.groups()
+        path = where.split(" (")[0]
         if "/" in soname:
             continue
-        if path == "not" or not path.startswith(allowed):
+        if where == "not found" or not path.startswith(allowed):
             raise InputError(
                 f"{binary.name} needs {soname}, which no unpacked package provides; "
                 "add the package that ships it to the guest's package list"
