@@ -210,3 +210,34 @@ def test_no_entry_for_this_node_is_a_clear_console_error(
     assert "52:54:00:12:34:56" in line
     assert "10.0.2.15" in line
     assert "nxc-ready" not in node.guest.console()
+
+
+def test_kexec_into_a_new_command_line(
+    launch: Callable[..., Node], make_key: Callable[[str], KeyPair], busybox_guest
+) -> None:
+    """kexec-tools in the guest loads the test-bed kernel and initrd and boots them again."""
+    client = make_key("client")
+    entry = {"hostname": "node1", "role": "node", "address": "10.0.2.15"}
+    node = launch("node1", deployment_info(client, [entry]), memory_mb=384)
+    boot(node, client)
+    for path in (busybox_guest.kernel, busybox_guest.initrd):
+        subprocess.run(
+            [
+                "scp", "-P", str(node.port), "-i", str(client.private),
+                "-o", "IdentitiesOnly=yes", "-o", f"UserKnownHostsFile={node.known_hosts}",
+                "-o", "StrictHostKeyChecking=yes", "-o", "HostKeyAlias=guest",
+                "-o", "BatchMode=yes", str(path), f"root@127.0.0.1:/tmp/{path.name}",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )  # fmt: skip
+    params = "console=ttyS0 panic=-1 loglevel=4 nxc.kexeced=1"
+    ssh(node, client, f"kexec -l /tmp/vmlinuz --initrd=/tmp/initrd --command-line='{params}'")
+    ssh(node, client, "setsid kexec -e >/dev/null 2>&1 < /dev/null &")
+    deadline = time.monotonic() + BOOT_TIMEOUT
+    while node.guest.console().count("nxc-ready node1") < 2:
+        assert time.monotonic() < deadline, "no second readiness line after kexec -e"
+        time.sleep(0.5)
+    wait_for_ssh(node.port, client.private, node.known_hosts, BOOT_TIMEOUT)
+    assert "nxc.kexeced=1" in ssh(node, client, "cat /proc/cmdline")
