@@ -50,8 +50,9 @@ def run_nxc(*args: str, cwd: Path, timeout: float) -> subprocess.CompletedProces
     )
 
 
-def _require_tools() -> None:
-    missing = [f"{p} ({pkg})" for p, pkg in NEEDED_PROGRAMS.items() if shutil.which(p) is None]
+def _require_tools(boots_vms: bool) -> None:
+    wanted = NEEDED_PROGRAMS if boots_vms else {"nix": NEEDED_PROGRAMS["nix"]}
+    missing = [f"{p} ({pkg})" for p, pkg in wanted.items() if shutil.which(p) is None]
     if not Path("/bin/busybox").exists():
         missing.append("/bin/busybox (busybox-static)")
     if missing:
@@ -59,9 +60,9 @@ def _require_tools() -> None:
 
 
 @pytest.fixture
-def testbed_project(tmp_path: Path) -> Iterator[Path]:
+def testbed_project(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
     """A prepared copy of the test-bed fixture project; its deployments are stopped after."""
-    _require_tools()
+    _require_tools(boots_vms=request.node.get_closest_marker("vm") is not None)
     project = tmp_path / "testbed"
     shutil.copytree(FIXTURE, project, ignore=shutil.ignore_patterns(*GENERATED))
     prepared = subprocess.run(

@@ -52,3 +52,64 @@ def test_build_without_the_guest_says_how_to_prepare(testbed_project: Path) -> N
         "build the guest first: tests/fixtures/testbed/prepare.sh"
     ]
     assert "Traceback" not in result.stderr
+
+
+SEAM_COMPOSITION = """
+{ pkgs, ... }:
+{
+  roles.node = { config, pkgs, ... }: {
+    imports = [ ./extra.nix ];
+    environment.systemPackages = [ (pkgs.writeText "not-a-bin" "x") ];
+    systemd.services.with-env = {
+      environment.GREETING = "it's here";
+      preStart = "echo pre";
+      script = "echo $GREETING ${toString (builtins.length config.environment.systemPackages)}";
+    };
+    systemd.services.exec-start.serviceConfig.ExecStart = "/bin/true --flag";
+    systemd.services.disabled = { enable = false; script = "exit 1"; };
+  };
+}
+"""
+
+SEAM_EXTRA = """
+{ pkgs, ... }: { environment.systemPackages = [ (pkgs.writeText "second" "y") ]; }
+"""
+
+
+@pytest.mark.nix
+def test_seam_reads_role_modules_like_the_module_system(testbed_project: Path) -> None:
+    """imports, config, enable, environment, preStart, ExecStart, systemPackages on PATH."""
+    (testbed_project / "composition.nix").write_text(SEAM_COMPOSITION)
+    (testbed_project / "extra.nix").write_text(SEAM_EXTRA)
+    manifest = build_manifest(testbed_project)
+    system = Path(manifest["compositions"]["composition"]["roles"]["node"]["system"])
+
+    assert (system / "services").read_text().split() == ["exec-start", "with-env"]
+    packages = sorted(link.name for link in (system / "sw").iterdir())
+    assert len(packages) == 2 and packages[0].endswith("-not-a-bin")
+    start = (system / "bin" / "nxc-role-start").read_text()
+    scripts = dict(line.split()[1:] for line in start.splitlines() if line.startswith("launch "))
+    assert sorted(scripts) == ["exec-start", "with-env"]
+
+    with_env = Path(scripts["with-env"]).read_text()
+    assert "export GREETING='it'\\''s here'" in with_env
+    assert with_env.index("echo pre") < with_env.index("echo $GREETING 2")
+    path_line = next(line for line in with_env.splitlines() if line.startswith("export PATH="))
+    for link in (system / "sw").iterdir():
+        assert f"{link.resolve()}/bin" in path_line
+    assert "exec /bin/true --flag" in Path(scripts["exec-start"]).read_text()
+
+
+@pytest.mark.nix
+def test_service_without_a_command_is_named(testbed_project: Path) -> None:
+    """Bad input: a service with neither script nor ExecStart fails with its name and role."""
+    (testbed_project / "composition.nix").write_text(
+        "{ ... }: { roles.node = { systemd.services.empty.wantedBy = [ ]; }; }\n"
+    )
+    result = run_nxc("build", "-f", "vm", cwd=testbed_project, timeout=600)
+    assert result.returncode == 2
+    assert (
+        "systemd.services.empty of role 'node' has neither `script` nor "
+        "`serviceConfig.ExecStart`" in result.stderr
+    )
+    assert "Traceback" not in result.stderr
