@@ -118,7 +118,9 @@ class DriverLogger:
         finally:
             self._depth -= 1
             elapsed = time.monotonic() - started
-            self._emit(f"(finished: {message}, in {elapsed:.2f} seconds)", attributes, LogLevel.INFO)
+            self._emit(
+                f"(finished: {message}, in {elapsed:.2f} seconds)", attributes, LogLevel.INFO
+            )
 
     @contextmanager
     def subtest(

@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from nxc.driver.backend import CommandResult, NodeBackend
 from nxc.driver.errors import MachineError, RequestedAssertionFailed
 from nxc.driver.logger import DriverLogger
 from nxc.driver.polling import RETRY_INTERVAL, retry
+from nxc.driver.systemd import SystemdCalls
 from nxc.errors import NxcError, TransportError
 
 #: Extra seconds the host waits past a command's own timeout before giving up on the node.
@@ -82,7 +83,7 @@ def _tail(text: str, lines: int = FAILURE_OUTPUT_LINES) -> str:
     return "\n".join(kept)
 
 
-class Machine:
+class Machine(SystemdCalls):
     """A node of the deployment, driven by a test script (NixOS test driver compatible)."""
 
     def __init__(
@@ -250,84 +251,6 @@ class Machine:
         kind = "datagram" if is_datagram else "stream"
         with self.nested(f"waiting for UNIX-domain {kind} on '{addr}'"):
             self._retry_check(_unix_probe(addr, is_datagram), timeout, want_success=True)
-
-    # -- systemd ----------------------------------------------------------------------------
-
-    def systemctl(self, q: str, user: str | None = None) -> tuple[int, str]:
-        """Run ``systemctl q`` (``systemctl --user q`` as ``user`` when given)."""
-        if user is None:
-            return self.execute(f"systemctl {q}")
-        inner = f"XDG_RUNTIME_DIR=/run/user/$(id -u) systemctl --user {q}"
-        return self.execute(f"su -l {shlex.quote(user)} --shell /bin/sh -c {shlex.quote(inner)}")
-
-    def get_unit_info(self, unit: str, user: str | None = None) -> dict[str, str]:
-        """All properties of ``unit`` as ``systemctl show`` prints them."""
-        status, lines = self.systemctl(f"--no-pager show {shlex.quote(unit)}", user)
-        if status != 0:
-            raise RequestedAssertionFailed(
-                f'retrieving systemctl info for unit "{unit}"'
-                + ("" if user is None else f' under user "{user}"')
-                + f" failed with exit code {status} on {self.name}"
-            )
-        return dict(_property_lines(lines))
-
-    def get_unit_property(self, unit: str, property: str, user: str | None = None) -> str:
-        """One property of ``unit`` (e.g. ``ActiveState``)."""
-        status, lines = self.systemctl(
-            f"--no-pager show {shlex.quote(unit)} --property={shlex.quote(property)}", user
-        )
-        if status != 0:
-            raise RequestedAssertionFailed(
-                f'retrieving systemctl property "{property}" for unit "{unit}"'
-                + ("" if user is None else f' under user "{user}"')
-                + f" failed with exit code {status} on {self.name}"
-            )
-        values = dict(_property_lines(lines))
-        if property not in values:
-            raise RequestedAssertionFailed(
-                f'systemctl show --property="{property}" "{unit}" produced invalid output '
-                f"on {self.name}: {lines!r}"
-            )
-        return values[property]
-
-    def require_unit_state(self, unit: str, require_state: str = "active") -> None:
-        """Raise unless ``unit`` is in ``require_state`` now."""
-        with self.nested(f"checking if unit '{unit}' has reached state '{require_state}'"):
-            state = self.get_unit_info(unit).get("ActiveState")
-            if state != require_state:
-                raise RequestedAssertionFailed(
-                    f"Expected unit '{unit}' to be in state '{require_state}' but it is in "
-                    f"state '{state}' on {self.name}"
-                )
-
-    def wait_for_unit(self, unit: str, user: str | None = None, timeout: int | float = 900) -> None:
-        """Wait until ``unit`` is active; raise at once if it fails or stays inactive."""
-
-        def is_active(_last_try: bool) -> bool:
-            state = self.get_unit_property(unit, "ActiveState", user)
-            if state == "failed":
-                raise RequestedAssertionFailed(f'unit "{unit}" reached state "failed"')
-            if state == "inactive":
-                _, jobs = self.systemctl("list-jobs --full 2>&1", user)
-                if "No jobs" in jobs and self.get_unit_info(unit, user).get("ActiveState") == (
-                    "inactive"
-                ):
-                    raise RequestedAssertionFailed(
-                        f'unit "{unit}" is inactive and there are no pending jobs'
-                    )
-            return state == "active"
-
-        suffix = f" with user {user}" if user is not None else ""
-        with self.nested(f"waiting for unit {unit}{suffix}"), self._quietly():
-            retry(is_active, timeout)
-
-    def start_job(self, jobname: str, user: str | None = None) -> tuple[int, str]:
-        """``systemctl start jobname``."""
-        return self.systemctl(f"start {jobname}", user)
-
-    def stop_job(self, jobname: str, user: str | None = None) -> tuple[int, str]:
-        """``systemctl stop jobname``."""
-        return self.systemctl(f"stop {jobname}", user)
 
     # -- files ------------------------------------------------------------------------------
 
@@ -559,7 +482,8 @@ class Machine:
             self._console_offset = 0  # the flavour keeps no console log
 
     def _launch_detached(self, command: str) -> None:
-        detached = f"setsid sh -c {shlex.quote(command)} </dev/null >/dev/null 2>&1 &"
+        shell = shlex.quote(_wrap_in_shell(command, None))
+        detached = f"setsid sh -c {shell} </dev/null >/dev/null 2>&1 &"
         try:
             self.backend.run(detached, HOST_TIMEOUT_GRACE)
         except TransportError:
@@ -621,13 +545,6 @@ class _QuietCommands(AbstractContextManager[None]):
 
     def __exit__(self, *_: object) -> None:
         self.machine._quiet -= 1
-
-
-def _property_lines(text: str) -> Iterator[tuple[str, str]]:
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if sep and key:
-            yield key, value
 
 
 def _tcp_probe(addr: str, port: int) -> str:

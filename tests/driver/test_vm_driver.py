@@ -1,4 +1,4 @@
-"""``nxc driver`` on the vm flavour: two QEMU test-bed guests started by the real ``nxc start``.
+"""``nxc driver`` on the vm flavour: two QEMU test-bed guests (TCG), driven by the real CLI.
 
 Runs ``scripts/vm_lifecycle.py`` (shared folder over 9p, copies, crash and restart through
 QEMU, block through QMP, reboot) and reads its JUnit report back.
@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from nxc.deploy import start_deployment
+from nxc.flavours.vm import VmFlavour
+from nxc.plan import plan_nodes
+from nxc.roles import parse_role_options
 from tests.vm.conftest import VmProject, nxc
 
 SCRIPT = Path(__file__).parent / "scripts" / "vm_lifecycle.py"
@@ -18,13 +22,11 @@ SCRIPT = Path(__file__).parent / "scripts" / "vm_lifecycle.py"
 
 @pytest.mark.vm
 def test_vm_lifecycle_script(vm_project: VmProject, vm_cleanup: list, tmp_path: Path) -> None:
-    vm_cleanup.append((vm_project.store, "testbed::vm"))
-    started = nxc(
-        "start", "--manifest", str(vm_project.manifest_path), "-r", "node=2",
-        "--accel", "tcg", "--memory", "192M", "--timeout", "900",
-        cwd=vm_project.root, timeout=1000,
-    )  # fmt: skip
-    assert started.returncode == 0, started.stderr
+    manifest = vm_project.manifest()
+    plan = plan_nodes(manifest, None, parse_role_options(["node=2"]))
+    vm_cleanup.append((vm_project.store, plan.deployment_name))
+    flavour = VmFlavour(accel="tcg", memory="192M", timeout=900)
+    start_deployment(vm_project.store, manifest, plan, flavour)
     report = tmp_path / "report.xml"
     run = nxc("driver", str(SCRIPT), "--junit-xml", str(report), cwd=vm_project.root, timeout=3000)
     assert run.returncode == 0, run.stderr
@@ -38,5 +40,3 @@ def test_vm_lifecycle_script(vm_project: VmProject, vm_cleanup: list, tmp_path: 
         "reboot",
     ]
     assert suite.get("failures") == "0"
-    stopped = nxc("stop", cwd=vm_project.root)
-    assert stopped.returncode == 0, stopped.stderr
