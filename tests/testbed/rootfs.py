@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tests.testbed import kmod, libs
 from tests.testbed.cpio import Tree
+from tests.testbed.debs import LIBRARY_PACKAGE
 
 GUEST = Path(__file__).parent / "guest"
 MERGED_USR = {"bin": "usr/bin", "sbin": "usr/sbin", "lib": "usr/lib", "lib64": "usr/lib64"}
@@ -133,3 +134,36 @@ class Variant:
 VARIANTS: dict[str, Variant] = {
     "busybox": Variant(TOOL_PACKAGES + SSH_PACKAGES, make_busybox),
 }
+
+
+SKIPPED_FOLDERS = ("usr/share/doc", "usr/share/man", "usr/share/locale", "usr/share/info")
+SYSTEMD_UNITS = ("nxc-setup.service", "sshd.service", "nxc-ready.service")
+MASKED_UNITS = ("serial-getty@.service", "getty@.service", "systemd-firstboot.service")
+
+
+def make_systemd(unpacked: dict[str, Path], modules_dir: Path) -> Tree:
+    """The systemd variant: systemd is PID 1; units run the contract, sshd, readiness line."""
+    tree = Tree()
+    base_layout(tree)
+    add_busybox(tree, unpacked["busybox-static"])
+    for name, root in sorted(unpacked.items()):
+        if name == "systemd" or LIBRARY_PACKAGE.match(name):
+            tree.add_tree(root, MERGED_USR)
+    for key in [k for k in tree.entries if k.lstrip("/").startswith(SKIPPED_FOLDERS)]:
+        del tree.entries[key]
+    add_programs(tree, unpacked, PROGRAMS)
+    add_nxc_scripts(tree, modules_dir)
+    units = "etc/systemd/system"
+    for unit in SYSTEMD_UNITS:
+        tree.copy(f"{units}/{unit}", GUEST / "systemd" / unit, 0o644)
+        tree.symlink(f"{units}/multi-user.target.wants/{unit}", f"../{unit}")
+    for unit in MASKED_UNITS:
+        tree.symlink(f"{units}/{unit}", "/dev/null")
+    tree.symlink(f"{units}/default.target", "/usr/lib/systemd/system/multi-user.target")
+    tree.file("etc/machine-id", b"")
+    tree.file("etc/os-release", b'NAME="nxc test bed"\nID=debian\nVERSION_ID="12"\n')
+    tree.copy("init", GUEST / "init-systemd", 0o755)
+    return tree
+
+
+VARIANTS["systemd"] = Variant([*TOOL_PACKAGES, *SSH_PACKAGES, "systemd"], make_systemd)

@@ -28,6 +28,14 @@ def busybox_guest(tmp_path_factory: pytest.TempPathFactory) -> Artifacts:
     return build("busybox", tmp_path_factory.mktemp("testbed-busybox"))
 
 
+@pytest.fixture(scope="session")
+def systemd_guest(tmp_path_factory: pytest.TempPathFactory) -> Artifacts:
+    """The systemd variant, built (or taken from the cache) once per session."""
+    if shutil.which("apt-get") is None:
+        pytest.skip("apt-get is needed to fetch the guest's Debian packages")
+    return build("systemd", tmp_path_factory.mktemp("testbed-systemd"))
+
+
 @dataclass
 class KeyPair:
     """An ed25519 key pair on disk."""
@@ -102,17 +110,20 @@ def node_entry(index: int, **extra: object) -> dict:
 def launch(
     tmp_path: Path, busybox_guest: Artifacts, make_key: Callable[[str], KeyPair]
 ) -> Iterator[Callable[..., Node]]:
-    """Start guests of the busybox variant; every one is killed at teardown."""
+    """Start guests (busybox variant unless ``artifacts`` says otherwise); all killed at teardown."""
     started: list[Guest] = []
 
-    def start(name: str, info: dict | None, **config: object) -> Node:
+    def start(
+        name: str, info: dict | None, artifacts: Artifacts | None = None, **config: object
+    ) -> Node:
+        guest_files = artifacts or busybox_guest
         host_key = make_key(f"host-{name}")
         port = free_port()
         guest = Guest(
             GuestConfig(
                 name=name,
-                kernel=busybox_guest.kernel,
-                initrd=busybox_guest.initrd,
+                kernel=guest_files.kernel,
+                initrd=guest_files.initrd,
                 workdir=tmp_path / "guests",
                 info=info,
                 host_key=host_key.private.read_bytes(),
