@@ -3,7 +3,8 @@
 For each node count, nxc starts the test-bed guest (``start_deployment`` with the vm flavour,
 TCG) and the time until every node answers SSH with its pinned key is taken. Then a bare loop
 launches the very same QEMU command lines (same kernel, initrd, fw_cfg files, switch) with
-``subprocess.Popen`` and polls SSH the same way, with no record, keys or allocation. The two
+``subprocess.Popen`` and polls SSH exactly as nxc does (same handshake check, same attempt
+timeouts), with no record, keys, allocation or lock. The two
 alternate, ``--repeat`` times per count, and the medians are printed with their ratio.
 
     python benchmarks/vm_start.py [--nodes 1 2 4 8] [--repeat 1]
@@ -33,7 +34,7 @@ from nxc.deploy import start_deployment, stop_deployment  # noqa: E402
 from nxc.deployment import Deployment, DeploymentStore  # noqa: E402
 from nxc.flavours import processes, vde  # noqa: E402
 from nxc.flavours.sshready import SshAnswer, ssh_answer  # noqa: E402
-from nxc.flavours.vm import VmFlavour  # noqa: E402
+from nxc.flavours.vm import SSH_ATTEMPT_BOOTING, SSH_ATTEMPT_READY, VmFlavour  # noqa: E402
 from nxc.plan import plan_nodes  # noqa: E402
 from nxc.roles import parse_role_options  # noqa: E402
 from tests.testbed.build import KERNEL_PARAMS, build  # noqa: E402
@@ -51,20 +52,27 @@ def time_nxc(store: DeploymentStore, manifest_path: Path, count: int) -> tuple[f
     return time.monotonic() - began, deployment
 
 
-async def _poll_ssh(targets: list[tuple[int, str]], timeout: float) -> None:
-    async def one(port: int, key: str) -> None:
+async def _poll_ssh(targets: list[tuple[int, str, Path, bytes]], timeout: float) -> None:
+    """Poll each node as nxc does: short handshakes until the console shows the readiness
+    line, patient ones afterwards (a loaded guest may take seconds to answer)."""
+
+    async def one(port: int, key: str, console: Path, ready_line: bytes) -> None:
         deadline = time.monotonic() + timeout
-        while await ssh_answer("127.0.0.1", port, key) is not SshAnswer.PINNED:
+        while True:
+            booted = console.is_file() and ready_line in console.read_bytes()
+            attempt = SSH_ATTEMPT_READY if booted else SSH_ATTEMPT_BOOTING
+            if await ssh_answer("127.0.0.1", port, key, timeout=attempt) is SshAnswer.PINNED:
+                return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"port {port} never answered")
             await asyncio.sleep(0.5)
 
-    await asyncio.gather(*(one(port, key) for port, key in targets))
+    await asyncio.gather(*(one(*target) for target in targets))
 
 
 def prepare_bare(
     deployment: Deployment, work: Path
-) -> tuple[Path, list[list[str]], list[tuple[int, str]]]:
+) -> tuple[Path, list[list[str]], list[tuple[int, str, Path, bytes]]]:
     """The bare loop's run folder, QEMU command lines and (port, pinned key) targets.
 
     The deployment's fw_cfg files are copied aside (nxc's stop removes them) and the command
@@ -83,11 +91,21 @@ def prepare_bare(
         ]
         for node in deployment.nodes
     ]
-    targets = [(node.ssh_port, node.host_key or "") for node in deployment.nodes]
+    targets = [
+        (
+            node.ssh_port,
+            node.host_key or "",
+            Path(node.extra["console_log"]),
+            f"nxc-ready {node.hostname}".encode(),
+        )
+        for node in deployment.nodes
+    ]
     return run_dir, commands, targets
 
 
-def run_bare(run_dir: Path, commands: list[list[str]], targets: list[tuple[int, str]]) -> float:
+def run_bare(
+    run_dir: Path, commands: list[list[str]], targets: list[tuple[int, str, Path, bytes]]
+) -> float:
     """Launch a switch and the QEMUs, wait for SSH on every node, kill everything."""
     launched: list[subprocess.Popen[bytes]] = []
     switch_pid = 0
