@@ -129,6 +129,8 @@ class Flavour(ABC):
 REGISTRY: dict[str, str] = {
     "vm": "nxc.flavours.vm:VmFlavour",
     "docker": "nxc.flavours.docker:DockerFlavour",
+    "g5k-ramdisk": "nxc.flavours.g5k:KexecFlavour",
+    "g5k-nfs-store": "nxc.flavours.g5k:NfsStoreFlavour",
 }
 """Flavour name → ``module:Class``; imported only when asked for."""
 

@@ -1,0 +1,471 @@
+"""Grid'5000 kexec flavours: ``g5k-ramdisk`` and ``g5k-nfs-store``.
+
+Hosts come from OAR or a machine file (:mod:`nxc.flavours.g5khosts`): node *i* of the plan
+gets host *i*, extra hosts are recorded as unused, too few hosts are refused before anything
+boots. Then, on every host at once: the kernel and initrd are pushed over SSH (skipped when a
+file with the same SHA-256 is already there), loaded with ``kexec -l`` and the node's own
+kernel parameters (deployment info inline or as a URL served by :mod:`nxc.infoserver`, its
+private host key), and ``kexec -e`` runs detached. A node is ready when its SSH server answers
+with the host key nxc generated for it; nodes missing after the timeout are kexec'd again
+(``retries``), then named in the error. While waiting, the OAR job is watched: its end or
+deletion is reported as such.
+
+``g5k-nfs-store`` additionally tells the nodes where to mount ``/nix/store`` read-only over NFS
+(``nix_store`` in the deployment info and ``nxc.nfs_store=ADDRESS:EXPORT``), by default from
+the address of this machine that faces the nodes.
+
+The record's ``resources`` hold the OAR job (``oar``: id, whether nxc created it, frontend),
+the assigned and unused hosts, and the info server (pid, port, token): :meth:`stop` stops the
+server and deletes only a job nxc created, even after ``nxc start`` crashed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import secrets
+import shutil
+import socket
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from nxc import keys
+from nxc.atomic import write_atomic
+from nxc.deployment import DeploymentState, NodeState
+from nxc.errors import ExternalCommandError, InputError, ManifestError, NodeTimeoutError
+from nxc.flavours import kexec, processes
+from nxc.flavours.base import Flavour, LiveState, ProgressHook, Stage, no_progress
+from nxc.flavours.g5khosts import HostSource, acquire_hosts, release
+from nxc.flavours.sshready import SshAnswer, ssh_answer
+from nxc.infoserver import InfoServer, start_info_server
+from nxc.platforms.oar import Oar, OarJob
+
+if TYPE_CHECKING:
+    from nxc.deployment import Deployment, DeploymentStore, Node
+    from nxc.manifest import Manifest
+
+DELIVERIES = ("auto", "inline", "url")
+DEFAULT_READY_TIMEOUT = 300.0
+POLL_INTERVAL = 1.0
+SSH_ATTEMPT = 5.0
+JOB_CHECK_INTERVAL = 5.0
+PROBE_TIMEOUT = 10.0
+NFS_EXPORT = "/nix/store"
+
+
+def address_facing(host: str) -> str:
+    """This machine's address on the route to ``host`` (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect((host, 9))
+        except OSError as error:
+            raise InputError(f"no route from this machine to {host}: {error}") from None
+        return str(probe.getsockname()[0])
+
+
+def ipv4_of(host: str) -> str:
+    """The IPv4 address of a host name (nodes find their entry by address)."""
+    try:
+        return socket.gethostbyname(host)
+    except OSError as error:
+        raise InputError(f"host {host} does not resolve to an IPv4 address: {error}") from None
+
+
+def kexec_info(
+    deployment: Deployment, authorized_key: str, systems: dict[str, str]
+) -> dict[str, Any]:
+    """The deployment info for nodes on physical hosts: matched by address, no shared folder."""
+    nodes = []
+    for node in deployment.nodes:
+        entry = {"hostname": node.hostname, "role": node.role, "address": node.address}
+        if systems.get(node.role):
+            entry["system"] = systems[node.role]
+        nodes.append(entry)
+    return {
+        "version": 1,
+        "deployment": deployment.name,
+        "authorized_keys": [authorized_key],
+        "nodes": nodes,
+    }
+
+
+class KexecFlavour(Flavour):
+    """``g5k-ramdisk``: reserved hosts kexec'd into the composition's kernel and initrd."""
+
+    name: ClassVar[str] = "g5k-ramdisk"
+
+    def __init__(
+        self,
+        hosts: HostSource | None = None,
+        host_user: str = "root",
+        host_ssh_options: Sequence[str] = (),
+        retries: int = 0,
+        timeout: float | None = None,
+        info_delivery: str = "auto",
+        info_address: str | None = None,
+    ) -> None:
+        if retries < 0:
+            raise InputError(f"--retries {retries} must be 0 or more")
+        if info_delivery not in DELIVERIES:
+            raise InputError(
+                f"deployment info delivery '{info_delivery}' is unknown; use one of "
+                f"{', '.join(DELIVERIES)}"
+            )
+        self.hosts = hosts or HostSource()
+        self.host_user = host_user
+        self.host_ssh_options = tuple(host_ssh_options)
+        self.retries = retries
+        self.timeout = DEFAULT_READY_TIMEOUT if timeout is None else timeout
+        self.info_delivery = info_delivery
+        self.info_address = info_address
+        self._shell: kexec.HostShell | None = None
+
+    # --- checks --------------------------------------------------------------------------
+
+    def check_tools(self) -> None:
+        """Find the OpenSSH client that reaches the hosts."""
+        self._shell = kexec.HostShell.found(self.host_user, self.host_ssh_options)
+
+    @property
+    def shell(self) -> kexec.HostShell:
+        if self._shell is None:
+            self.check_tools()
+        assert self._shell is not None
+        return self._shell
+
+    def check_request(self, manifest: Manifest, composition: str, hostnames: list[str]) -> None:
+        """A manifest of this flavour with a kernel and an initrd that exist."""
+        self.boot_files(manifest, composition)
+
+    def boot_files(self, manifest: Manifest, composition: str) -> tuple[Path, Path, str]:
+        """Kernel, initrd and base command line of ``composition``."""
+        if manifest.flavour != self.name:
+            raise ManifestError(
+                f"{manifest.source} was built for flavour '{manifest.flavour}', not "
+                f"'{self.name}'; build with 'nxc build -f {self.name}' or start it with "
+                f"-f {manifest.flavour}"
+            )
+        entry = manifest.composition(composition)
+        entry.artefacts.require("kernel", "initrd", flavour=self.name, source=manifest.source)
+        kernel, initrd = Path(entry.artefacts.kernel or ""), Path(entry.artefacts.initrd or "")
+        for what, path in (("kernel", kernel), ("initrd", initrd)):
+            if not path.is_file():
+                raise ManifestError(
+                    f"{manifest.source}: {what} {path} does not exist (garbage-collected?); "
+                    f"rebuild with 'nxc build -f {self.name}'"
+                )
+        return kernel, initrd, entry.artefacts.cmdline or ""
+
+    # --- start ---------------------------------------------------------------------------
+
+    def start(
+        self,
+        deployment: Deployment,
+        manifest: Manifest,
+        store: DeploymentStore,
+        progress: ProgressHook = no_progress,
+    ) -> None:
+        """Get hosts, push the boot files, kexec every host, wait until all nodes answer."""
+        self.check_tools()
+        kernel, initrd, base = self.boot_files(manifest, deployment.composition)
+        systems = {
+            role.name: role.system for role in manifest.composition(deployment.composition).roles
+        }
+        with store.lock(deployment.name):
+            name = deployment.name
+            secret_dir = store.state_dir(name).absolute() / "secrets"
+            deployment.resources = {
+                "marker": f"nxc-{secrets.token_hex(6)}",
+                "secret_dir": str(secret_dir),
+                "oar": None,
+                "hosts": [],
+                "unused_hosts": [],
+                "info_server": None,
+            }
+            store.save(deployment)
+            job = self._hosts(deployment, store)
+            secret_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            host_keys = self._plan_nodes(deployment, store)
+            info = kexec_info(
+                deployment,
+                keys.ensure_client_key(store.client_key_path(name), f"nxc:{name}"),
+                systems,
+            )
+            info.update(self.extra_info(deployment))
+            base = " ".join(part for part in (base, *self.extra_params(deployment)) if part)
+            command_lines = self._command_lines(deployment, store, info, host_keys, base)
+            store.save(deployment)
+            files = {kexec.sha256_of(path): path for path in (kernel, initrd)}
+            digests = list(files)
+            remote = [kexec.remote_path(digests[0]), kexec.remote_path(digests[-1])]
+            oar = Oar(job.frontend) if job else None
+            missing = self._boot(deployment, files, remote, command_lines, progress, oar, job)
+            for _ in range(self.retries):
+                if not missing:
+                    break
+                todo = [node for node in deployment.nodes if node.hostname in missing]
+                missing = self._boot(
+                    deployment, files, remote, command_lines, progress, oar, job, todo
+                )
+            if missing:
+                raise self._not_back(missing)
+            deployment.state = DeploymentState.running
+            store.save(deployment)
+
+    def extra_info(self, deployment: Deployment) -> dict[str, Any]:
+        """Flavour-specific keys of the deployment info."""
+        return {}
+
+    def extra_params(self, deployment: Deployment) -> list[str]:
+        """Flavour-specific kernel parameters."""
+        return []
+
+    def _hosts(self, deployment: Deployment, store: DeploymentStore) -> OarJob | None:
+        jobs: list[OarJob] = []
+
+        def record(job: OarJob) -> None:
+            jobs.append(job)
+            deployment.resources["oar"] = job.to_record()
+            store.save(deployment)
+
+        hosts = acquire_hosts(self.hosts, record)
+        assigned, unused = hosts.split(len(deployment.nodes))
+        deployment.resources["hosts"] = assigned
+        deployment.resources["unused_hosts"] = unused
+        deployment.resources["host_source"] = hosts.source
+        for node, host in zip(deployment.nodes, assigned, strict=True):
+            node.ssh_host = host
+            node.address = ipv4_of(host)
+        store.save(deployment)
+        return jobs[0] if jobs else None
+
+    def _plan_nodes(self, deployment: Deployment, store: DeploymentStore) -> dict[str, bytes]:
+        host_keys = {}
+        for node in deployment.nodes:
+            pair = keys.generate_keypair(f"nxc:{deployment.name}:{node.hostname}")
+            host_keys[node.hostname] = pair.private_openssh
+            node.host_key = pair.public_line
+            node.ssh_port = 22
+            node.state = NodeState.planned
+            node.extra = {"host": node.ssh_host}
+        keys.write_known_hosts(store.known_hosts_path(deployment.name), deployment.nodes)
+        return host_keys
+
+    def _command_lines(
+        self,
+        deployment: Deployment,
+        store: DeploymentStore,
+        info: dict[str, Any],
+        host_keys: dict[str, bytes],
+        base: str,
+    ) -> dict[str, str]:
+        document = json.dumps(info, separators=(",", ":")).encode()
+        inline = self.info_delivery == "inline" or (
+            self.info_delivery == "auto" and kexec.inline_fits(base, document, host_keys.values())
+        )
+        if inline:
+            lines = {
+                host: kexec.node_command_line(base, key, info=document)
+                for host, key in host_keys.items()
+            }
+        else:
+            server = self._serve_info(deployment, store, document)
+            lines = {
+                host: kexec.node_command_line(base, key, info_url=server.url)
+                for host, key in host_keys.items()
+            }
+        too_long = [host for host, line in lines.items() if not kexec.fits(line)]
+        if too_long:
+            raise InputError(
+                f"the kernel command line of {', '.join(too_long)} exceeds "
+                f"{kexec.MAX_CMDLINE} bytes even with the deployment info as a URL; shorten "
+                "the composition's kernel parameters"
+            )
+        deployment.resources["info_delivery"] = "inline" if inline else "url"
+        return lines
+
+    def _serve_info(
+        self, deployment: Deployment, store: DeploymentStore, document: bytes
+    ) -> InfoServer:
+        secret_dir = Path(deployment.resources["secret_dir"])
+        info_file = secret_dir / "info.json"
+        write_atomic(info_file, document, mode=0o600)
+        address = self.info_address or address_facing(deployment.nodes[0].address)
+        log = store.log_dir(deployment.name) / "infoserver.log"
+        server = start_info_server(info_file, address, log)
+        deployment.resources["info_server"] = server.to_record()
+        store.save(deployment)
+        return server
+
+    def _boot(
+        self,
+        deployment: Deployment,
+        files: dict[str, Path],
+        remote: list[str],
+        command_lines: dict[str, str],
+        progress: ProgressHook,
+        oar: Oar | None,
+        job: OarJob | None,
+        only: list[Node] | None = None,
+    ) -> dict[str, str]:
+        """Push and kexec ``only`` (default: every node), wait; missing nodes → reason."""
+        nodes = deployment.nodes if only is None else only
+        failures: dict[str, str] = {}
+
+        def launch(node: Node) -> None:
+            kexec.push_artefacts(self.shell, node.ssh_host, files)
+            script = kexec.kexec_script(remote[0], remote[1], command_lines[node.hostname])
+            status, _, stderr = self.shell.call(node.ssh_host, "sh -s", script.encode())
+            # 255: the connection dropped, which kexec -e may do before the exit status
+            if status not in (0, 255):
+                raise ExternalCommandError(f"kexec failed (exit {status}): {stderr.strip()}")
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(len(nodes), 1)) as pool:
+            futures = {pool.submit(launch, node): node for node in nodes}
+            for future in concurrent.futures.as_completed(futures):
+                node = futures[future]
+                try:
+                    future.result()
+                except ExternalCommandError as error:
+                    failures[node.hostname] = str(error)
+                    continue
+                node.state = NodeState.launching
+                progress(node.hostname, Stage.LAUNCHED)
+        if oar is not None and job is not None:
+            oar.ensure_alive(job)
+        waiting = [node for node in nodes if node.hostname not in failures]
+        missing = asyncio.run(_wait_back(waiting, self.timeout, progress, oar, job))
+        for hostname in missing:
+            failures[hostname] = f"no SSH answer with its new host key within {self.timeout:.0f} s"
+        return failures
+
+    def _not_back(self, missing: dict[str, str]) -> NodeTimeoutError:
+        reasons = "; ".join(f"{host}: {reason}" for host, reason in missing.items())
+        attempts = self.retries + 1
+        return NodeTimeoutError(
+            f"{len(missing)} node(s) did not come back after kexec ({attempts} attempt(s)): "
+            f"{reasons}; check those hosts' consoles (on Grid'5000: 'kaconsole3 -m HOST'), "
+            "raise --timeout or --retries, or reserve other hosts",
+            list(missing),
+        )
+
+    # --- stop and probe ------------------------------------------------------------------
+
+    def stop(self, deployment: Deployment, store: DeploymentStore, force: bool = False) -> None:
+        """Stop the info server, delete the OAR job if nxc created it, forget the secrets."""
+        resources = deployment.resources or {}
+        server = resources.get("info_server") or {}
+        if server.get("pid") and server.get("token"):
+            processes.terminate([int(server["pid"])], str(server["token"]), grace=0 if force else 2)
+        release(resources.get("oar"))
+        secret_dir = resources.get("secret_dir")
+        if secret_dir and store.deploy_dir.resolve() in Path(secret_dir).resolve().parents:
+            shutil.rmtree(secret_dir, ignore_errors=True)
+        for node in deployment.nodes:
+            node.state = NodeState.stopped
+        deployment.state = DeploymentState.stopped
+        store.save(deployment)
+
+    def probe(self, deployment: Deployment) -> dict[str, LiveState]:
+        """Ready if SSH answers with the pinned key; dead if the OAR job is over; else running."""
+        job_record = (deployment.resources or {}).get("oar")
+        if job_record:
+            job = OarJob.from_record(job_record)
+            if Oar(job.frontend).job_info(job.job_id).ended:
+                return {node.hostname: LiveState.DEAD for node in deployment.nodes}
+        return asyncio.run(_probe_all(deployment.nodes))
+
+
+class NfsStoreFlavour(KexecFlavour):
+    """``g5k-nfs-store``: as ``g5k-ramdisk``, the nodes mounting ``/nix/store`` over NFS."""
+
+    name: ClassVar[str] = "g5k-nfs-store"
+
+    def __init__(
+        self, nfs_server: str | None = None, nfs_export: str = NFS_EXPORT, **options: Any
+    ) -> None:
+        super().__init__(**options)
+        self.nfs_server = nfs_server
+        self.nfs_export = nfs_export
+
+    def nfs_address(self, deployment: Deployment) -> str:
+        """The NFS server's address: given, else this machine's address facing the nodes."""
+        return self.nfs_server or address_facing(deployment.nodes[0].address)
+
+    def extra_info(self, deployment: Deployment) -> dict[str, Any]:
+        """``nix_store``: where the nodes mount the store from."""
+        return {
+            "nix_store": {
+                "type": "nfs",
+                "server": self.nfs_address(deployment),
+                "export": self.nfs_export,
+                "options": "ro,nolock,vers=3",
+            }
+        }
+
+    def extra_params(self, deployment: Deployment) -> list[str]:
+        """``nxc.nfs_store=ADDRESS:EXPORT``, read by the image's stage 1."""
+        return [f"nxc.nfs_store={self.nfs_address(deployment)}:{self.nfs_export}"]
+
+
+async def _wait_back(
+    nodes: list[Node],
+    timeout: float,
+    progress: ProgressHook,
+    oar: Oar | None,
+    job: OarJob | None,
+) -> list[str]:
+    """Wait until each node answers with its pinned key; the hostnames still missing."""
+    deadline = time.monotonic() + timeout
+    waiting = {node.hostname for node in nodes}
+
+    async def watch(node: Node) -> None:
+        while time.monotonic() < deadline:
+            remaining = max(deadline - time.monotonic(), 0.1)
+            answer = await ssh_answer(
+                node.ssh_host, node.ssh_port, node.host_key or "", min(SSH_ATTEMPT, remaining)
+            )
+            # Another key is the host's previous system, still up or going down: keep waiting.
+            if answer is SshAnswer.PINNED:
+                waiting.discard(node.hostname)
+                node.state = NodeState.ready
+                progress(node.hostname, Stage.READY)
+                return
+            await asyncio.sleep(POLL_INTERVAL)
+
+    async def watch_job() -> None:
+        assert oar is not None and job is not None
+        while waiting and time.monotonic() < deadline:
+            await asyncio.sleep(JOB_CHECK_INTERVAL)
+            await asyncio.to_thread(oar.ensure_alive, job)
+
+    tasks = [asyncio.ensure_future(watch(node)) for node in nodes]
+    checker = asyncio.ensure_future(watch_job()) if oar is not None and job else None
+    try:
+        if checker is None:
+            await asyncio.gather(*tasks)
+        else:
+            nodes_done = asyncio.gather(*tasks)
+            done, _ = await asyncio.wait({nodes_done, checker}, return_when=asyncio.FIRST_COMPLETED)
+            if checker in done:
+                checker.result()  # raises OarJobError when the job ended
+                await nodes_done
+    finally:
+        for task in [*tasks, *([checker] if checker else [])]:
+            task.cancel()
+        await asyncio.gather(*tasks, *([checker] if checker else []), return_exceptions=True)
+    return [node.hostname for node in nodes if node.hostname in waiting]
+
+
+async def _probe_all(nodes: list[Node]) -> dict[str, LiveState]:
+    async def probe(node: Node) -> LiveState:
+        answer = await ssh_answer(
+            node.ssh_host, node.ssh_port, node.host_key or "", timeout=PROBE_TIMEOUT
+        )
+        return LiveState.READY if answer is SshAnswer.PINNED else LiveState.RUNNING
+
+    states = await asyncio.gather(*(probe(node) for node in nodes))
+    return {node.hostname: state for node, state in zip(nodes, states, strict=True)}

@@ -1,0 +1,104 @@
+"""Where the Grid'5000 flavours get their physical hosts: a new OAR job, an existing one, a file.
+
+:class:`HostSource` is what the user asked for (``--oar``, ``--oar-job``, ``-m FILE [-W]``);
+:func:`acquire_hosts` turns it into :class:`~nxc.platforms.machinefile.Hosts`, calling
+``on_job`` with a job as soon as it exists so that the caller records it before waiting for it
+(``nxc stop`` after a crash then still deletes a job nxc created).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nxc.errors import InputError
+from nxc.platforms.machinefile import (
+    Hosts,
+    check_known_hosts,
+    read_machine_file,
+    wait_for_machine_file,
+)
+from nxc.platforms.oar import Frontend, Oar, OarJob, OarRequest, job_id_from_environment
+
+DEFAULT_WAIT = 600.0
+
+
+@dataclass(frozen=True)
+class HostSource:
+    """One way of getting hosts; exactly one of ``oar_request``, ``oar_job``, ``machine_file``.
+
+    With none of them, the OAR job nxc runs inside (``OAR_JOB_ID``) is used. ``wait_timeout``
+    bounds the wait for a pending job or (``wait_for_file``, ``-W``) for the machine file.
+    ``check_with_oar`` checks a machine file's hosts against OAR's (``oarnodes``); ``None``:
+    when OAR is reachable (a frontend host is given or ``oarnodes`` is installed).
+    """
+
+    oar_request: OarRequest | None = None
+    oar_job: int | None = None
+    machine_file: Path | None = None
+    wait_for_file: bool = False
+    frontend: Frontend = field(default_factory=Frontend)
+    wait_timeout: float = DEFAULT_WAIT
+    check_with_oar: bool | None = None
+
+    def __post_init__(self) -> None:
+        given = [
+            name
+            for name, value in (
+                ("--oar", self.oar_request),
+                ("--oar-job", self.oar_job),
+                ("-m", self.machine_file),
+            )
+            if value is not None
+        ]
+        if len(given) > 1:
+            raise InputError(f"{' and '.join(given)} both give hosts; keep only one of them")
+        if self.wait_for_file and self.machine_file is None:
+            raise InputError("-W waits for a machine file: give the file with -m FILE")
+
+
+def acquire_hosts(source: HostSource, on_job: Callable[[OarJob], None]) -> Hosts:
+    """The hosts ``source`` designates; ``on_job(job)`` runs as soon as a job is known."""
+    if source.machine_file is not None:
+        return _from_file(source)
+    oar = Oar(source.frontend)
+    if source.oar_request is not None:
+        job = oar.reserve(source.oar_request)
+    else:
+        job_id = source.oar_job if source.oar_job is not None else job_id_from_environment()
+        if job_id is None:
+            raise InputError(
+                "no hosts given: reserve some with --oar 'nodes=N,walltime=H:MM', use a job "
+                "with --oar-job ID, or list hosts in a file with -m FILE"
+            )
+        job = oar.existing_job(job_id)
+    on_job(job)
+    return oar.wait_running(job, source.wait_timeout)
+
+
+def _from_file(source: HostSource) -> Hosts:
+    path = source.machine_file
+    assert path is not None
+    names = (
+        wait_for_machine_file(path, source.wait_timeout)
+        if source.wait_for_file
+        else read_machine_file(path)
+    )
+    where = f"machine file {path}"
+    check = source.check_with_oar
+    if check is None:
+        check = source.frontend.host is not None or shutil.which("oarnodes") is not None
+    if check:
+        check_known_hosts(names, Oar(source.frontend).declared_hosts(), where, "OAR (oarnodes)")
+    return Hosts(tuple(names), where)
+
+
+def release(job_record: dict | None) -> None:
+    """Delete the recorded job if nxc created it (a job already over is fine)."""
+    if not job_record:
+        return
+    job = OarJob.from_record(job_record)
+    if job.created_by_nxc:
+        Oar(job.frontend).release(job)
