@@ -172,15 +172,18 @@ class HostShell:
         return stdout
 
 
-def push_artefacts(shell: HostShell, host: str, files: dict[str, Path]) -> list[str]:
-    """Copy the files (digest → local path) missing on ``host``; the digests copied."""
-    listing = shell.run(host, f"mkdir -p {REMOTE_DIR} && ls -1 {REMOTE_DIR}")
+def push_artefacts(
+    shell: HostShell, host: str, files: dict[str, Path], remote_dir: str = REMOTE_DIR
+) -> list[str]:
+    """Copy the files (digest → local path) missing in ``remote_dir`` on ``host``; the digests
+    copied."""
+    listing = shell.run(host, f"mkdir -p {remote_dir} && ls -1 {remote_dir}")
     present = set(listing.split())
     pushed = []
     for digest, path in files.items():
         if digest in present:
             continue
-        target = remote_path(digest)
+        target = f"{remote_dir}/{digest}"
         shell.run(
             host,
             f"cat > {target}.part && mv {target}.part {target}",

@@ -27,6 +27,8 @@ from nxc.flavours.kexec import HostShell, b64url
 BOOT_TIMEOUT = 180.0
 MEMORY_MB = 384
 PARAMS = "console=ttyS0 panic=-1 loglevel=4"
+KEXEC = "/usr/sbin/kexec"
+FAKE_KEXEC_SAVED = "/usr/sbin/kexec.real"
 
 
 def _run(*argv: str) -> None:
@@ -196,6 +198,38 @@ class HostLab:
     def run(self, host: str, script: str) -> str:
         """Run ``script`` on ``host``'s standard environment as root."""
         return self.shell().run(host, script)
+
+    def restore(self) -> None:
+        """Boot again the hosts that left their standard environment (or had kexec replaced)."""
+        shell = self.shell()
+        altered = [
+            host
+            for host in self.hosts
+            if shell.call(host, f"test ! -e {FAKE_KEXEC_SAVED}", timeout=30)[0] != 0
+        ]
+        if altered:
+            self.reset(altered)
+
+    def break_kexec(self, host: str, working_after: int | None = None) -> None:
+        """Replace ``kexec`` on ``host``: it logs its arguments to ``/tmp/kexec-calls`` and
+        does nothing, until its ``working_after``-th ``-l`` call, which goes to the real one."""
+        limit = 10**6 if working_after is None else working_after
+        script = (
+            "#!/bin/sh\n"
+            'echo "$1" >> /tmp/kexec-calls\n'
+            f"[ $(grep -c -- '^-l' /tmp/kexec-calls) -ge {limit} ] && "
+            f'exec {FAKE_KEXEC_SAVED} "$@"\n'
+            "exit 0\n"
+        )
+        self.shell().run(
+            host,
+            f"mv {KEXEC} {FAKE_KEXEC_SAVED} && cat > {KEXEC} && chmod +x {KEXEC}",
+            stdin=script.encode(),
+        )
+
+    def kexec_calls(self, host: str) -> list[str]:
+        """The first arguments the replaced ``kexec`` of ``host`` was called with."""
+        return self.run(host, "cat /tmp/kexec-calls 2>/dev/null || true").split()
 
     def _stop_all(self) -> None:
         for host in list(self.processes):

@@ -1,0 +1,160 @@
+"""The kexec flavours' pieces that need no host VM: command lines, info delivery, the info
+server (a real process), host sources, pushes once per content, the kexec script.
+
+Pushes run through a stand-in for ``ssh`` (a script running the command in a local shell), as
+the hosts are remote machines; everything else is the real code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from nxc.deployment import Deployment, DeploymentStore, Node
+from nxc.errors import InputError, ManifestError
+from nxc.flavours import kexec, processes
+from nxc.flavours.g5k import KexecFlavour, NfsStoreFlavour, kexec_info
+from nxc.flavours.g5khosts import HostSource
+from nxc.keys import generate_keypair
+from nxc.manifest import Artefacts, Composition, Manifest, Role
+from nxc.platforms.oar import OarRequest
+
+
+def test_command_line_carries_info_inline_or_as_url_then_the_host_key():
+    line = kexec.node_command_line("console=ttyS0", b"KEY", info=b'{"a":1}')
+    assert line == "console=ttyS0 nxc.info=eyJhIjoxfQ nxc.host_key=S0VZ"
+    url = kexec.node_command_line("", b"KEY", info_url="http://h:1/t/info.json")
+    assert url == "nxc.info_url=http://h:1/t/info.json nxc.host_key=S0VZ"
+    with pytest.raises(ValueError):
+        kexec.node_command_line("", b"KEY")
+
+
+def test_inline_while_it_fits_in_2048_bytes():
+    assert kexec.fits("x" * 2047) and not kexec.fits("x" * 2048)
+    key = generate_keypair("k").private_openssh
+    small = json.dumps({"nodes": [{"hostname": "n1", "address": "10.0.0.1"}]}).encode()
+    big = json.dumps({"nodes": [{"hostname": f"n{i}", "address": "10.0.0.1"} for i in range(40)]})
+    assert kexec.inline_fits("console=ttyS0", small, [key, key])
+    assert not kexec.inline_fits("console=ttyS0", big.encode(), [key])
+
+
+def _deployment(count: int, flavour: str = "g5k-ramdisk") -> Deployment:
+    nodes = [
+        Node(f"node{i}", "node", address=f"127.0.0.{i + 1}", ssh_host=f"127.0.0.{i + 1}")
+        for i in range(count)
+    ]
+    return Deployment("composition", flavour, nodes=nodes)
+
+
+def test_big_deployments_get_a_url_served_with_a_token_and_stopped_from_the_record(tmp_path):
+    """60 nodes do not fit inline: a real info server serves the info; a new flavour object
+    (as after a crash of nxc start) stops it from the record."""
+    store = DeploymentStore(tmp_path / "deploy")
+    deployment = _deployment(60)
+    secret_dir = store.state_dir(deployment.name) / "secrets"
+    secret_dir.mkdir()
+    deployment.resources = {"secret_dir": str(secret_dir)}
+    flavour = KexecFlavour(info_address="127.0.0.1")
+    info = kexec_info(deployment, "ssh-ed25519 AAAA client", {"node": "/nix/store/x-node"})
+    host_keys = {node.hostname: generate_keypair("k").private_openssh for node in deployment.nodes}
+    lines = flavour._command_lines(deployment, store, info, host_keys, "console=ttyS0")
+    server = deployment.resources["info_server"]
+    assert deployment.resources["info_delivery"] == "url"
+    url = f"http://127.0.0.1:{server['port']}/{server['token']}/info.json"
+    assert all(f"nxc.info_url={url} " in line for line in lines.values())
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        assert json.loads(answer.read())["nodes"][59]["system"] == "/nix/store/x-node"
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(f"http://127.0.0.1:{server['port']}/info.json", timeout=5)
+    store.save(deployment)
+
+    KexecFlavour().stop(store.load(deployment.name), store)
+    assert not processes.is_ours(server["pid"], server["token"])
+    assert not secret_dir.exists()
+
+
+def test_small_deployments_get_the_info_inline(tmp_path):
+    store = DeploymentStore(tmp_path / "deploy")
+    deployment = _deployment(3)
+    info = kexec_info(deployment, "ssh-ed25519 AAAA client", {})
+    host_keys = {node.hostname: generate_keypair("k").private_openssh for node in deployment.nodes}
+    lines = KexecFlavour()._command_lines(deployment, store, info, host_keys, "console=ttyS0")
+    assert deployment.resources["info_delivery"] == "inline"
+    assert all("nxc.info=" in line and "nxc.info_url" not in line for line in lines.values())
+    assert "system" not in info["nodes"][0] and "shared_dir" not in info
+
+
+def test_nfs_store_info_and_kernel_parameter():
+    deployment = _deployment(2, "g5k-nfs-store")
+    flavour = NfsStoreFlavour(nfs_server="172.16.0.1", nfs_export="/export/nix/store")
+    assert flavour.extra_info(deployment)["nix_store"]["server"] == "172.16.0.1"
+    assert flavour.extra_params(deployment) == ["nxc.nfs_store=172.16.0.1:/export/nix/store"]
+    facing = NfsStoreFlavour().extra_params(deployment)[0]
+    assert facing == "nxc.nfs_store=127.0.0.1:/nix/store"
+
+
+def test_host_sources_are_exclusive(tmp_path):
+    with pytest.raises(InputError, match="--oar and -m"):
+        HostSource(oar_request=OarRequest("nodes=1"), machine_file=tmp_path / "f")
+    with pytest.raises(InputError, match="-W waits"):
+        HostSource(wait_for_file=True)
+    with pytest.raises(InputError, match="--retries"):
+        KexecFlavour(retries=-1)
+
+
+def test_a_manifest_of_another_flavour_is_refused(tmp_path):
+    (tmp_path / "k").write_text("k")
+    manifest = Manifest(
+        "vm",
+        "x86_64-linux",
+        (Composition("c", (Role("r", "/s"),), None, Artefacts(kernel="k", initrd="i")),),
+    )
+    with pytest.raises(ManifestError, match="built for flavour 'vm', not 'g5k-ramdisk'"):
+        KexecFlavour().check_request(manifest, "c", ["r"])
+
+
+@pytest.fixture
+def local_shell(tmp_path: Path) -> kexec.HostShell:
+    """A stand-in for ``ssh``: runs the remote command in a local ``sh`` (stdin passed on)."""
+    fake = tmp_path / "fake-ssh"
+    fake.write_text('#!/bin/sh\nfor last; do :; done\nexec sh -c "$last"\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    return kexec.HostShell("root", (), str(fake))
+
+
+def test_artefacts_are_pushed_once_per_content(local_shell, tmp_path):
+    kernel, initrd = tmp_path / "kernel", tmp_path / "initrd"
+    kernel.write_bytes(b"kernel" * 1000)
+    initrd.write_bytes(b"initrd" * 1000)
+    files = {kexec.sha256_of(path): path for path in (kernel, initrd)}
+    remote = str(tmp_path / "remote")
+    assert kexec.push_artefacts(local_shell, "h", files, remote) == list(files)
+    assert kexec.push_artefacts(local_shell, "h", files, remote) == []
+    for digest, path in files.items():
+        assert (Path(remote) / digest).read_bytes() == path.read_bytes()
+
+
+def test_kexec_script_loads_with_the_command_line_then_executes_detached(local_shell, tmp_path):
+    calls = tmp_path / "calls"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "kexec").write_text(f'#!/bin/sh\nprintf "%s|" "$@" >> {calls}\necho >> {calls}\n')
+    (bin_dir / "kexec").chmod(0o755)
+    line = "console=ttyS0 nxc.info=abc'd nxc.host_key=x$y"
+    script = kexec.kexec_script("/r/kernel", "/r/initrd", line)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    subprocess.run(["sh", "-s"], input=script.encode(), env=env, check=True, timeout=10)
+    for _ in range(50):
+        if calls.exists() and len(calls.read_text().splitlines()) == 2:
+            break
+        subprocess.run(["sleep", "0.1"], check=True)
+    load, execute = calls.read_text().splitlines()
+    assert load == f"-l|/r/kernel|--initrd=/r/initrd|--command-line={line}|"
+    assert execute == "-e|"
