@@ -13,13 +13,20 @@ import platform
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING
 
 from nxc.errors import ExternalCommandError, NxcError, ProjectError
 from nxc.flavours.names import check_flavour_name
 from nxc.nix_cli import SETUP_OVERRIDES_ENV, NixCommand, NixpkgsUnreachableError
 
+if TYPE_CHECKING:
+    from nxc.project import Project
+
 MANIFEST_FILE = "manifest.json"
+PLATFORM_DEFAULT_FLAVOURS = {"grid5000": "g5k-ramdisk", "g5k": "g5k-ramdisk"}
+"""The flavour a project built for a platform (nxc.json ``platform``) gets without ``-f``."""
+DEFAULT_FLAVOUR = "vm"
 _PARAM_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*)=(.*)", re.DOTALL)
 
 
@@ -127,6 +134,20 @@ def choose_output(
             "(check the name, or add the flavour to lib.compose)"
         )
     return wanted
+
+
+def default_flavour(project: Project) -> str:
+    """``default_flavour`` of nxc.json, else the platform's default, else ``vm``."""
+    if project.default_flavour is not None:
+        return project.default_flavour
+    platform_name = (project.config.platform or "").lower()
+    return PLATFORM_DEFAULT_FLAVOURS.get(platform_name, DEFAULT_FLAVOUR)
+
+
+def default_composition(project: Project) -> str | None:
+    """The composition named by nxc.json (``composition.nix`` -> ``composition``)."""
+    name = project.config.composition
+    return PurePath(name).stem if name else None
 
 
 def check_flavour(flavour: str | None, source: str) -> str | None:

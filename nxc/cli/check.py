@@ -6,6 +6,15 @@ from typing import Annotated
 
 import typer
 
+from nxc.cli.build import (
+    NixFlagsOption,
+    OfflineOption,
+    SetupParamOption,
+    SetupVariantOption,
+    ShowTraceOption,
+    open_flake_outputs,
+)
+
 
 def check(
     output: Annotated[
@@ -15,45 +24,31 @@ def check(
     flavour: Annotated[
         str | None, typer.Option("--flavour", "-f", help="Only the outputs of this flavour.")
     ] = None,
-    variant: Annotated[
-        str | None, typer.Option("--setup", "-s", help="setup.toml variant to use.")
-    ] = None,
-    params: Annotated[
-        list[str] | None,
-        typer.Option("--param", "-p", help="setup parameter KEY=VALUE (repeatable)."),
-    ] = None,
-    show_trace: Annotated[
-        bool, typer.Option("--show-trace", help="Pass --show-trace to Nix.")
-    ] = False,
-    nix_flags: Annotated[
-        str | None, typer.Option("--nix-flags", help="Extra flags for Nix.")
-    ] = None,
-    offline: Annotated[
-        bool, typer.Option("--offline", help="No binary caches (also: NXC_NIX_OFFLINE=1).")
-    ] = False,
+    variant: SetupVariantOption = None,
+    params: SetupParamOption = None,
+    show_trace: ShowTraceOption = False,
+    nix_flags: NixFlagsOption = None,
+    offline: OfflineOption = False,
 ) -> None:
-    """Evaluate the project's outputs and name each role that fails, with its error."""
-    from nxc import build as builder
-    from nxc.cli.app import settings
-    from nxc.cli.build import open_nix
-    from nxc.errors import ProjectError
-    from nxc.project import find_project
+    """Evaluate every role of the outputs; report each one that fails.
 
-    project = find_project(settings.envdir)
-    builder.check_flavour(flavour, "-f/--flavour")
-    env = builder.setup_overrides(variant, list(params or []))
-    nix = open_nix(show_trace, nix_flags, offline, env)
-    system = builder.nix_system()
-    outputs = builder.list_outputs(nix, project.root, system)
+    Nothing is built. Each output gets one line, 'ok' or 'FAILED' with the failing roles and
+    their errors; the exit code is 1 if any output fails.
+    """
+    from nxc import build as builder
+    from nxc.errors import ProjectError
+
+    flake = open_flake_outputs(flavour, variant, params, show_trace, nix_flags, offline)
+    outputs = flake.names
     if output is not None:
-        outputs = [builder.choose_output(outputs, None, output)]
+        outputs = [builder.choose_output(outputs, flavour, output)]
     elif flavour is not None:
-        outputs = [o for o in outputs if o.endswith(f"::{flavour}")]
+        outputs = [name for name in outputs if name.endswith(f"::{flavour}")]
     if not outputs:
-        raise ProjectError(f"{project.flake_file}: no COMPOSITION::FLAVOUR output to check")
+        raise ProjectError(f"{flake.project.flake_file}: no COMPOSITION::FLAVOUR output to check")
     failed = 0
     for name in outputs:
-        checked, problems = builder.check_output(nix, project.root, system, name)
+        checked, problems = builder.check_output(flake.nix, flake.project.root, flake.system, name)
         if not problems:
             typer.echo(f"ok      {name} ({len(checked)} roles)")
             continue

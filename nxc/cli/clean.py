@@ -17,7 +17,10 @@ def clean(
         ),
     ] = False,
 ) -> None:
-    """Remove build/, deploy/ and artifact/; refuses while a deployment runs (see 'nxc stop')."""
+    """Remove the project's build/, deploy/ and artifact/ folders.
+
+    Refuses while a deployment is recorded as running: stop it first with 'nxc stop'.
+    """
     from nxc.cli.app import settings
     from nxc.project import find_project
 

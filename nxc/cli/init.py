@@ -23,7 +23,10 @@ def init(
         typer.Option("--nxc-url", help="Flake URL of nxc for the project (default: this nxc)."),
     ] = None,
 ) -> None:
-    """Create a project (flake.nix, composition, nxc.json) from one of nxc's templates."""
+    """Create a new project from a template shipped with nxc.
+
+    The project gets flake.nix, a composition and nxc.json; no network is needed.
+    """
     from nxc import resources
 
     if list_templates:

@@ -22,7 +22,11 @@ def status(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the record(s) as JSON.")] = False,
 ) -> None:
-    """Show deployments (flavour, recorded state, nodes) or one deployment's nodes and roles."""
+    """Show the recorded deployments, or the nodes of one.
+
+    Without NAME: each deployment's flavour, recorded state and node count. With NAME: its
+    nodes, roles, addresses and states (--live asks the flavour what runs now).
+    """
     from nxc.cli.app import settings
     from nxc.project import find_project
 
