@@ -1,4 +1,4 @@
-"""Choosing the deployment a command works on (``--name``, ``--tag``, or the latest)."""
+"""Choosing the deployment a command works on (``--name``, ``--tag``, or the latest) and its nodes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 from nxc.errors import InputError
 
 if TYPE_CHECKING:
-    from nxc.deployment import Deployment, DeploymentStore
+    from collections.abc import Sequence
+
+    from nxc.deployment import Deployment, DeploymentStore, Node
 
 
 def choose_deployment(
@@ -32,3 +34,20 @@ def choose_deployment(
             f"deployment {deployment.name} is stopped; start it again with 'nxc start'"
         )
     return deployment
+
+
+def choose_nodes(
+    store: DeploymentStore,
+    name: str | None = None,
+    tag: str | None = None,
+    roles: Sequence[str] = (),
+    hosts: Sequence[str] = (),
+) -> tuple[Deployment, list[Node]]:
+    """The deployment (see :func:`choose_deployment`) and its nodes of ``roles`` and ``hosts``.
+
+    With neither roles nor hosts, every node; unknown ones are an :class:`InputError`.
+    """
+    from nxc.fanout import select_nodes
+
+    deployment = choose_deployment(store, name, tag)
+    return deployment, select_nodes(deployment.nodes, roles, hosts)

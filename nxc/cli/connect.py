@@ -7,23 +7,17 @@ from typing import Annotated
 
 import typer
 
+from nxc.cli.run import DeploymentNameOption, DeploymentTagOption, RoleOption
+
 
 def connect(
     hosts: Annotated[
         list[str] | None,
         typer.Argument(help="Nodes to open (default: all, or those of -r).", metavar="HOST"),
     ] = None,
-    roles: Annotated[
-        list[str] | None,
-        typer.Option("--role", "-r", metavar="ROLE", help="Every node of this role (repeatable)."),
-    ] = None,
-    name: Annotated[
-        str | None,
-        typer.Option("--name", help="Deployment (composition::flavour[::tag]); default: latest."),
-    ] = None,
-    tag: Annotated[
-        str | None, typer.Option("--tag", help="The latest deployment with this tag.")
-    ] = None,
+    roles: RoleOption = None,
+    name: DeploymentNameOption = None,
+    tag: DeploymentTagOption = None,
     geometry: Annotated[
         str,
         typer.Option(
@@ -45,9 +39,9 @@ def connect(
         bool, typer.Option("--attach/--no-attach", help="Attach to the tmux session once made.")
     ] = True,
 ) -> None:
-    """Open a shell on one node in this terminal, or a tmux session with one pane per node.
+    """Open a shell on a node, or a tmux session with one pane per node.
 
-    Nodes beyond one window's grid go to further windows: none is ever left out.
+    With one node the shell opens in this terminal. Nodes beyond one window's grid go to further windows: none is ever left out.
     """
     from nxc.cli.app import settings
     from nxc.connect import (
@@ -57,15 +51,13 @@ def connect(
         session_name_for,
         tmux_server,
     )
-    from nxc.fanout import select_nodes
     from nxc.flavours import get_flavour
     from nxc.project import find_project
-    from nxc.selection import choose_deployment
+    from nxc.selection import choose_nodes
 
     grid = parse_geometry(geometry)
     store = find_project(settings.envdir).deployments
-    deployment = choose_deployment(store, name, tag)
-    nodes = select_nodes(deployment.nodes, roles or [], hosts or [])
+    deployment, nodes = choose_nodes(store, name, tag, roles or [], hosts or [])
     with get_flavour(deployment.flavour).transport(deployment, store) as transport:
         targets = [PaneTarget(n.hostname, transport.interactive_argv(n.hostname)) for n in nodes]
     if len(targets) == 1 and send is None:

@@ -12,6 +12,19 @@ from nxc.errors import InputError
 
 REMOTE_COMMAND = "nxc_remote_command"
 
+RoleOption = Annotated[
+    list[str] | None,
+    typer.Option("--role", "-r", metavar="ROLE", help="Every node of this role (repeatable)."),
+]
+"""Node selection by role, shared with ``nxc connect``."""
+DeploymentNameOption = Annotated[
+    str | None,
+    typer.Option("--name", help="Deployment (composition::flavour[::tag]); default: latest."),
+]
+DeploymentTagOption = Annotated[
+    str | None, typer.Option("--tag", help="The latest deployment with this tag.")
+]
+
 
 class _CommandAfterDoubleDash(TyperCommand):
     """Keeps what follows the first ``--`` as the remote command, away from option parsing."""
@@ -34,28 +47,17 @@ def run(
             show_default=False,
         ),
     ] = None,
-    roles: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--role", "-r", metavar="ROLE", help="Run on every node of this role (repeatable)."
-        ),
-    ] = None,
-    name: Annotated[
-        str | None,
-        typer.Option("--name", help="Deployment (composition::flavour[::tag]); default: latest."),
-    ] = None,
-    tag: Annotated[
-        str | None,
-        typer.Option("--tag", help="The latest deployment with this tag."),
-    ] = None,
+    roles: RoleOption = None,
+    name: DeploymentNameOption = None,
+    tag: DeploymentTagOption = None,
     timeout: Annotated[
         float | None,
         typer.Option("--timeout", help="Seconds each node's command may take.", min=0.001),
     ] = None,
 ) -> None:
-    """Run CMD (after '--') on many nodes at once: nxc run [-r ROLE | HOST...] -- CMD.
+    """Run a command on many nodes at once: nxc run [-r ROLE] -- CMD.
 
-    Output lines are prefixed with their host; failures are summed up at the end and the exit
+    Nodes are those of -r ROLE and the HOSTs named, or all. Output lines are prefixed with their host; failures are summed up at the end and the exit
     code is 1 if any node failed. CMD words are joined with spaces and run by the node's shell,
     as ssh does.
     """
@@ -63,14 +65,12 @@ def run(
     if not words:
         raise InputError("nxc run: give the command after '--', e.g. 'nxc run -r server -- uptime'")
     from nxc.cli.app import settings
-    from nxc.fanout import select_nodes
     from nxc.flavours import get_flavour
     from nxc.project import find_project
-    from nxc.selection import choose_deployment
+    from nxc.selection import choose_nodes
 
     store = find_project(settings.envdir).deployments
-    deployment = choose_deployment(store, name, tag)
-    nodes = select_nodes(deployment.nodes, roles or [], hosts or [])
+    deployment, nodes = choose_nodes(store, name, tag, roles or [], hosts or [])
     targets = [node.hostname for node in nodes]
     printer = _PrefixedPrinter(targets)
     with get_flavour(deployment.flavour).transport(deployment, store) as transport:
