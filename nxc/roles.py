@@ -45,6 +45,9 @@ _VALUE_HINT = "give a positive count or a list of hostnames, e.g. 'node: 2' or '
 _OPTION_HINT = "write -r ROLE=COUNT or -r ROLE=HOST1,HOST2, e.g. -r node=2"
 _MAPPING_KEYS = ("count", "hostnames")
 
+MAX_COUNT = 1_000_000
+"""Most nodes one role may ask for: a larger count is a typo, and would exhaust memory."""
+
 
 @dataclass(frozen=True)
 class RoleQuantity:
@@ -118,10 +121,13 @@ def parse_role_options(texts: Iterable[str]) -> dict[str, RoleQuantity]:
 
 
 def read_roles_file(path: Path) -> dict[str, RoleQuantity]:
-    """Read a roles file: YAML (JSON when the name ends in ``.json``) mapping roles to values."""
+    """Read a roles file: YAML (JSON when the name ends in ``.json``) mapping roles to values.
+
+    A UTF-8 byte order mark (left by some Windows editors) is ignored.
+    """
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise RolesError(f"{source}: roles file not found; check the path") from None
     except IsADirectoryError:
@@ -148,7 +154,8 @@ def roles_from_data(data: Any, source: str) -> dict[str, RoleQuantity]:
     for role, value in data.items():
         if not isinstance(role, str):
             raise RolesError(
-                f"{source}: role names must be text, got {_describe(role)}; {_VALUE_HINT}"
+                f"{source}: role names must be text, got {_describe(role)}; quote the role name "
+                "(YAML reads on, off, yes, no and numbers as other values), e.g. 'on': 2"
             )
         _check_role_name(role, source)
         quantities[role] = _quantity_from_value(role, value, source)
@@ -232,6 +239,10 @@ def _quantity_from_text(
 def _count_hostnames(role: str, count: int, where: str, hint: str) -> tuple[str, ...]:
     if count < 1:
         raise RolesError(f"{where}: count {count} must be at least 1; {hint}")
+    if count > MAX_COUNT:
+        raise RolesError(
+            f"{where}: count {count} is more than {MAX_COUNT:,} nodes; check the count"
+        )
     return numbered_hostnames(role, count, where)
 
 

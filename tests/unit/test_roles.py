@@ -246,3 +246,36 @@ def test_hostname_rule():
 def test_numbering_past_63_characters_is_refused():
     with pytest.raises(RolesError, match="not a valid hostname"):
         parse_role_option(f"{'a' * 62}=10")
+
+
+# --- edge cases met in the field --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["nodes.json", "nodes.yaml"])
+def test_roles_file_with_a_byte_order_mark_is_read(tmp_path, name):
+    path = tmp_path / name
+    text = '{"node": 2}' if name.endswith(".json") else "node: 2\n"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert hostnames(read_roles_file(path)) == {"node": ("node1", "node2")}
+
+
+@pytest.mark.parametrize("text", ["node=10000000000", "node=1000001"])
+def test_absurd_count_is_refused_before_naming_its_nodes(text):
+    with pytest.raises(RolesError) as caught:
+        parse_role_option(text)
+    assert (
+        str(caught.value)
+        == f"-r {text}: count {text[5:]} is more than 1,000,000 nodes; check the count"
+    )
+
+
+def test_largest_count_is_accepted():
+    assert parse_role_option("node=1000000").hostnames[-1] == "node1000000"
+
+
+def test_yaml_boolean_role_name_says_to_quote_it(tmp_path):
+    path = write(tmp_path, "roles.yaml", "on: 2\n")
+    with pytest.raises(RolesError, match="got the boolean true; quote the role name"):
+        read_roles_file(path)
+    quoted = write(tmp_path, "quoted.yaml", "'on': 2\n")
+    assert hostnames(read_roles_file(quoted)) == {"on": ("on1", "on2")}
