@@ -331,11 +331,13 @@ HAMMER_SAVES = """
     from nxc.deployment import DeploymentStore
     store = DeploymentStore(Path(sys.argv[1]))
     deployment = store.load("composition::vm")
+    saves = 0
     while True:
         deployment.resources["counter"] = deployment.resources.get("counter", 0) + 1
         deployment.resources["padding"] = "y" * (1000 * (deployment.resources["counter"] % 50))
         store.save(deployment)
-        if deployment.resources["counter"] == 1:
+        saves += 1
+        if saves == 1:
             print("ready", flush=True)  # one save done: the kill lands among later ones
 """
 
