@@ -131,6 +131,7 @@ REGISTRY: dict[str, str] = {
     "docker": "nxc.flavours.docker:DockerFlavour",
     "g5k-ramdisk": "nxc.flavours.g5k:KexecFlavour",
     "g5k-nfs-store": "nxc.flavours.g5k:NfsStoreFlavour",
+    "g5k-image": "nxc.flavours.g5kimage:ImageFlavour",
 }
 """Flavour name → ``module:Class``; imported only when asked for."""
 

@@ -122,6 +122,7 @@ class KexecFlavour(Flavour):
         self.info_delivery = info_delivery
         self.info_address = info_address
         self._shell: kexec.HostShell | None = None
+        self._client_key_path: Path | None = None
 
     # --- checks --------------------------------------------------------------------------
 
@@ -198,18 +199,11 @@ class KexecFlavour(Flavour):
             base = " ".join(part for part in (base, *self.extra_params(deployment)) if part)
             command_lines = self._command_lines(deployment, store, info, host_keys, base)
             store.save(deployment)
-            files = {kexec.sha256_of(path): path for path in (kernel, initrd)}
-            digests = list(files)
-            remote = [kexec.remote_path(digests[0]), kexec.remote_path(digests[-1])]
             oar = Oar(job.frontend) if job else None
-            missing = self._boot(deployment, files, remote, command_lines, progress, oar, job)
-            for _ in range(self.retries):
-                if not missing:
-                    break
-                todo = [node for node in deployment.nodes if node.hostname in missing]
-                missing = self._boot(
-                    deployment, files, remote, command_lines, progress, oar, job, todo
-                )
+            self._client_key_path = store.client_key_path(name)
+            missing = self.deploy_nodes(
+                deployment, (kernel, initrd), command_lines, progress, oar, job
+            )
             if missing:
                 raise self._not_back(missing)
             deployment.state = DeploymentState.running
@@ -300,6 +294,27 @@ class KexecFlavour(Flavour):
         store.save(deployment)
         return server
 
+    def deploy_nodes(
+        self,
+        deployment: Deployment,
+        boot_files: tuple[Path, Path],
+        command_lines: dict[str, str],
+        progress: ProgressHook,
+        oar: Oar | None,
+        job: OarJob | None,
+    ) -> dict[str, str]:
+        """Boot every node (kexec, then ``retries`` times those missing); missing → reason."""
+        files = {kexec.sha256_of(path): path for path in boot_files}
+        digests = list(files)
+        remote = [kexec.remote_path(digests[0]), kexec.remote_path(digests[-1])]
+        missing = self._boot(deployment, files, remote, command_lines, progress, oar, job)
+        for _ in range(self.retries):
+            if not missing:
+                break
+            todo = [node for node in deployment.nodes if node.hostname in missing]
+            missing = self._boot(deployment, files, remote, command_lines, progress, oar, job, todo)
+        return missing
+
     def _boot(
         self,
         deployment: Deployment,
@@ -337,10 +352,15 @@ class KexecFlavour(Flavour):
         if oar is not None and job is not None:
             oar.ensure_alive(job)
         waiting = [node for node in nodes if node.hostname not in failures]
-        missing = asyncio.run(_wait_back(waiting, self.timeout, progress, oar, job))
-        for hostname in missing:
-            failures[hostname] = f"no SSH answer with its new host key within {self.timeout:.0f} s"
-        return failures
+        return failures | self._wait_nodes(waiting, progress, oar, job)
+
+    def _wait_nodes(
+        self, nodes: list[Node], progress: ProgressHook, oar: Oar | None, job: OarJob | None
+    ) -> dict[str, str]:
+        """Wait for ``nodes`` to answer with their pinned keys; those missing → reason."""
+        missing = asyncio.run(_wait_back(nodes, self.timeout, progress, oar, job))
+        reason = f"no SSH answer with its new host key within {self.timeout:.0f} s"
+        return dict.fromkeys(missing, reason)
 
     def _not_back(self, missing: dict[str, str]) -> NodeTimeoutError:
         reasons = "; ".join(f"{host}: {reason}" for host, reason in missing.items())

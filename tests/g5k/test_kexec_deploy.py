@@ -46,6 +46,14 @@ def on_node(store, deployment, hostname: str, command: str) -> str:
     return subprocess.run(argv, capture_output=True, text=True, check=True, timeout=60).stdout
 
 
+def wait_ended(oar: Oar, job_id: int, timeout: float = 30.0) -> None:
+    """oardel is asynchronous: wait until OAR says the job is over."""
+    deadline = time.monotonic() + timeout
+    while not oar.job_info(job_id).ended:
+        assert time.monotonic() < deadline, f"OAR job {job_id} still not over after oardel"
+        time.sleep(0.5)
+
+
 def request(standin, nodes: int) -> OarRequest:
     return OarRequest(
         f"nodes={nodes}",
@@ -93,7 +101,7 @@ def test_ramdisk_reserves_kexecs_and_releases(lab, g5k_oar, testbed_guest, store
 
     stopped = stop_deployment(store, deployment.name)
     assert stopped.state == DeploymentState.stopped
-    assert oar.job_info(job_id).ended
+    wait_ended(oar, job_id)
 
 
 def test_nfs_store_with_info_over_http_on_an_existing_job(lab, g5k_oar, testbed_guest, store):
@@ -189,7 +197,9 @@ def test_oar_job_deleted_mid_deployment_is_reported(lab, g5k_oar, testbed_guest,
             flavour(lab, hosts=hosts, timeout=120.0),
             progress=delete_when_launched,
         )
-    assert store.load("composition::g5k-ramdisk").state == DeploymentState.failed
+    deployment = store.load("composition::g5k-ramdisk")
+    assert deployment.state == DeploymentState.failed
+    wait_ended(Oar(g5k_oar.frontend), deployment.resources["oar"]["oar_job_id"])
 
 
 def test_nodefile_with_unknown_hosts_is_refused(lab, g5k_oar, testbed_guest, store, tmp_path):

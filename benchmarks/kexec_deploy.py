@@ -1,0 +1,111 @@
+"""Time from start to all-ready of a kexec deployment (g5k-ramdisk), parallel vs sequential.
+
+Hosts are test-bed VMs (QEMU TCG) on a bridge, booted in their "standard environment" as in
+``tests/g5k/`` (needs root). For each node count, the hosts are booted afresh (not timed),
+then nxc's ``start_deployment`` runs (push kernel + initrd, kexec, wait for pinned SSH on every
+host at once) and is timed until it returns. Then, on freshly booted hosts again, the same
+flavour code boots the nodes one after the other (push, kexec, wait for node 1, then node 2...),
+as NixOS-Compose does. Both go through a machine file (no OAR).
+
+    sudo python benchmarks/kexec_deploy.py [--nodes 1 2 4]
+
+Prints a table; the target is 4 nodes within 1.5x the time of 1 node.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from nxc.deploy import start_deployment, stop_deployment  # noqa: E402
+from nxc.deployment import DeploymentStore  # noqa: E402
+from nxc.flavours.g5k import KexecFlavour  # noqa: E402
+from nxc.flavours.g5khosts import HostSource  # noqa: E402
+from nxc.manifest import Artefacts, Composition, Manifest, Role  # noqa: E402
+from nxc.plan import Plan, PlannedNode  # noqa: E402
+from tests.g5k.hostvms import PARAMS, HostLab  # noqa: E402
+from tests.testbed.build import build  # noqa: E402
+
+TIMEOUT = 300.0
+
+
+class SequentialKexecFlavour(KexecFlavour):
+    """The same flavour, booting one node after the other instead of all at once."""
+
+    def _boot(self, deployment, files, remote, command_lines, progress, oar, job, only=None):
+        failures: dict[str, str] = {}
+        for node in deployment.nodes if only is None else only:
+            failures |= super()._boot(
+                deployment, files, remote, command_lines, progress, oar, job, [node]
+            )
+        return failures
+
+
+def manifest(guest) -> Manifest:
+    composition = Composition(
+        "composition",
+        (Role("node", "/nix/store/0000-role-node"),),
+        None,
+        Artefacts(kernel=str(guest.kernel), initrd=str(guest.initrd), cmdline=PARAMS),
+    )
+    return Manifest("g5k-ramdisk", "x86_64-linux", (composition,), source="benchmark manifest")
+
+
+def timed_deploy(lab: HostLab, guest, count: int, cls: type[KexecFlavour], work: Path) -> float:
+    """Seconds from start_deployment to its return for ``count`` nodes, hosts freshly booted."""
+    lab.reset(lab.hosts[:count])
+    machine_file = work / f"nodes-{count}"
+    machine_file.write_text("\n".join(lab.hosts[:count]) + "\n")
+    store = DeploymentStore(Path(tempfile.mkdtemp(dir=work)) / "deploy")
+    nodes = tuple(PlannedNode(f"node{i}", "node") for i in range(1, count + 1))
+    flavour = cls(
+        hosts=HostSource(machine_file=machine_file, check_with_oar=False),
+        host_ssh_options=lab.ssh_options(),
+        timeout=TIMEOUT,
+    )
+    began = time.monotonic()
+    deployment = start_deployment(
+        store, manifest(guest), Plan("composition", "g5k-ramdisk", nodes), flavour
+    )
+    elapsed = time.monotonic() - began
+    stop_deployment(store, deployment.name)
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--nodes", type=int, nargs="+", default=[1, 2, 4])
+    options = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="nxc-kexec-bench-"))
+    guest = build("busybox", work / "guest")
+    lab = HostLab(work / "hosts", guest.kernel, guest.initrd, max(options.nodes))
+    rows = []
+    try:
+        lab.open()
+        for count in options.nodes:
+            parallel = timed_deploy(lab, guest, count, KexecFlavour, work)
+            sequential = timed_deploy(lab, guest, count, SequentialKexecFlavour, work)
+            rows.append((count, parallel, sequential))
+            print(f"  {count} node(s): nxc {parallel:.1f} s, sequential {sequential:.1f} s",
+                  file=sys.stderr)  # fmt: skip
+    finally:
+        lab.close()
+    base = rows[0][1]
+    print(
+        f"{'nodes':>5}  {'nxc (s)':>8}  {'vs 1 node':>9}  {'sequential (s)':>14}  {'speed-up':>8}"
+    )
+    for count, parallel, sequential in rows:
+        print(
+            f"{count:>5}  {parallel:>8.1f}  {parallel / base:>8.2f}x  {sequential:>14.1f}  "
+            f"{sequential / parallel:>7.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()

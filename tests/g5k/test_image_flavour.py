@@ -1,0 +1,129 @@
+"""The g5k-image flavour's Kadeploy step, on recorded Kadeploy outputs.
+
+Kadeploy cannot run here (it needs Grid'5000's Kadeploy server and real machines), so
+``kadeploy3`` runs are answered with outputs recorded in Kadeploy 3's format; what is checked
+is nxc's side: the environment files, the command lines, which nodes are deployed again, and
+what is reported in the end.
+"""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+import yaml
+
+from nxc.deployment import Deployment, Node
+from nxc.errors import ManifestError
+from nxc.flavours.g5kimage import ImageFlavour, image_tarball
+from nxc.manifest import Artefacts, Composition, Manifest, Role
+from nxc.platforms.kadeploy import KadeployRun
+
+DEPLOYED = """\
+Deployment #D-5b9c2b6a-1c5e-4e21-9a0a-0d5d3c3b8f11 started
+Grab the key file /home/alice/.ssh/id_rsa.pub
+Grab the tarball file /home/alice/nxc-g5k-image.tar.gz
+Launching a deployment on {host}
+Performing a Deploy[SetDeploymentEnvUntrusted] step
+End of step Deploy[SetDeploymentEnvUntrusted] after 130s
+Performing a Broadcast[BroadcastEnvKascade] step
+End of step Broadcast[BroadcastEnvKascade] after 21s
+Performing a BootNewEnv[BootNewEnvKexec] step
+End of step BootNewEnv[BootNewEnvKexec] after 98s
+End of deployment for {host} after 249s
+End of deployment on cluster grisou after 249s
+Deployment #D-5b9c2b6a-1c5e-4e21-9a0a-0d5d3c3b8f11 done
+
+The deployment is successful on nodes
+{host}
+"""
+
+FAILED = """\
+Deployment #D-0e8f4a3c-7d0b-4a75-8e3e-5c1f7a2b9d40 started
+Launching a deployment on {host}
+Performing a Deploy[SetDeploymentEnvUntrusted] step
+End of step Deploy[SetDeploymentEnvUntrusted] after 377s
+Deployment #D-0e8f4a3c-7d0b-4a75-8e3e-5c1f7a2b9d40 done
+
+The deployment failed on nodes
+{host} (Deploy[SetDeploymentEnvUntrusted]: Timeout in the Boot/Reboot step)
+"""
+
+
+def _deployment(tmp_path) -> Deployment:
+    nodes = [
+        Node(name, "node", address=f"172.16.0.{i}", ssh_host=f"{name}-host.site.grid5000.fr")
+        for i, name in enumerate(("n1", "n2", "n3"), start=1)
+    ]
+    deployment = Deployment("composition", "g5k-image", nodes=nodes)
+    secret_dir = tmp_path / "secrets"
+    secret_dir.mkdir()
+    deployment.resources = {"secret_dir": str(secret_dir)}
+    return deployment
+
+
+def test_each_node_gets_its_environment_and_failed_nodes_are_retried(tmp_path):
+    """n1 deploys at once, n2 on its second attempt, n3 never: only n3 is reported."""
+    deployment = _deployment(tmp_path)
+    failing_runs = {"n2-host.site.grid5000.fr": 1, "n3-host.site.grid5000.fr": 99}
+    calls: list[list[str]] = []
+
+    def recorded_kadeploy(argv: list[str]) -> KadeployRun:
+        calls.append(argv)
+        host = argv[argv.index("-m") + 1]
+        if failing_runs.get(host, 0) > 0:
+            failing_runs[host] -= 1
+            return KadeployRun(1, FAILED.format(host=host))
+        return KadeployRun(0, DEPLOYED.format(host=host))
+
+    lines = {node.hostname: f"console=ttyS0 nxc.info=abc nxc.host_key=K{node.hostname}"
+             for node in deployment.nodes}  # fmt: skip
+    flavour = ImageFlavour(retries=2)
+    failures = flavour.kadeploy_all(
+        deployment, "/home/alice/nxc-g5k-image.tar.gz", lines, tmp_path / "id.pub",
+        recorded_kadeploy,
+    )  # fmt: skip
+
+    assert list(failures) == ["n3"]
+    assert "3 time(s)" in failures["n3"] and "Timeout in the Boot/Reboot step" in failures["n3"]
+    per_host = [argv[argv.index("-m") + 1].split("-")[0] for argv in calls]
+    assert sorted(per_host) == ["n1", "n2", "n2", "n3", "n3", "n3"]
+    for argv in calls:
+        assert argv[:2] == ["kadeploy3", "-a"] and argv[-2:] == ["-k", str(tmp_path / "id.pub")]
+    for node in deployment.nodes:
+        env_file = tmp_path / "secrets" / f"{node.hostname}.kaenv.yaml"
+        assert stat.S_IMODE(env_file.stat().st_mode) == 0o600, "it holds the node's host key"
+        environment = yaml.safe_load(env_file.read_text())
+        assert environment["boot"] == {
+            "kernel": "/boot/bzImage",
+            "initrd": "/boot/initrd",
+            "kernel_params": lines[node.hostname],
+        }
+        assert environment["image"] == {
+            "file": "/home/alice/nxc-g5k-image.tar.gz",
+            "kind": "tar",
+            "compression": "gzip",
+        }
+
+
+def test_image_artefact_folder_or_file(tmp_path):
+    folder = tmp_path / "image"
+    folder.mkdir()
+    (folder / "nxc-g5k-image.tar.gz").write_bytes(b"x")
+    (folder / "kaenv.yaml").write_text("")
+    assert image_tarball(str(folder), "m") == str(folder / "nxc-g5k-image.tar.gz")
+    assert image_tarball("http://h/i.tar.zst", "m") == "http://h/i.tar.zst"
+    with pytest.raises(ManifestError, match="does not exist"):
+        image_tarball(str(tmp_path / "gone.tar.gz"), "m")
+    manifest = Manifest(
+        "g5k-image",
+        "x86_64-linux",
+        (Composition("c", (Role("r", "/s"),), None, Artefacts(image=str(folder))),),
+    )
+    flavour = ImageFlavour()
+    flavour.check_request(manifest, "c", ["r"])
+    no_image = Manifest(
+        "g5k-image", "x86_64-linux", (Composition("c", (Role("r", "/s"),), None, Artefacts()),)
+    )
+    with pytest.raises(ManifestError, match="no image artefact"):
+        flavour.check_request(no_image, "c", ["r"])
