@@ -33,6 +33,8 @@ from tests.g5k.hostvms import PARAMS, HostLab  # noqa: E402
 from tests.testbed.build import build  # noqa: E402
 
 TIMEOUT = 300.0
+PREFIX = "10.215.1"
+"""Host addresses: not the tests' 10.215.0.0/24, so that both can run at once."""
 
 
 class SequentialKexecFlavour(KexecFlavour):
@@ -84,7 +86,7 @@ def main() -> None:
     options = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="nxc-kexec-bench-"))
     guest = build("busybox", work / "guest")
-    lab = HostLab(work / "hosts", guest.kernel, guest.initrd, max(options.nodes))
+    lab = HostLab(work / "hosts", guest.kernel, guest.initrd, max(options.nodes), PREFIX)
     rows = []
     try:
         lab.open()
