@@ -35,7 +35,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from nxc import keys
 from nxc.atomic import write_atomic
 from nxc.deployment import DeploymentState, NodeState
-from nxc.errors import ExternalCommandError, InputError, ManifestError, NodeTimeoutError
+from nxc.errors import (
+    ExternalCommandError,
+    InputError,
+    ManifestError,
+    NodeTimeoutError,
+    NxcError,
+)
 from nxc.flavours import kexec, processes
 from nxc.flavours.base import Flavour, LiveState, ProgressHook, Stage, no_progress
 from nxc.flavours.g5khosts import HostSource, acquire_hosts, release
@@ -394,7 +400,11 @@ class KexecFlavour(Flavour):
         job_record = (deployment.resources or {}).get("oar")
         if job_record:
             job = OarJob.from_record(job_record)
-            if Oar(job.frontend).job_info(job.job_id).ended:
+            try:
+                ended = Oar(job.frontend).job_info(job.job_id).ended
+            except NxcError:
+                ended = False  # OAR unreachable from here: the nodes' answers decide
+            if ended:
                 return {node.hostname: LiveState.DEAD for node in deployment.nodes}
         return asyncio.run(_probe_all(deployment.nodes))
 
