@@ -97,7 +97,7 @@ class Environment:
 
     def execo_connection_params(self) -> dict[str, Any]:
         """``connection_params`` for execo that use the deployment's key and pinned host keys."""
-        from nxc.keys import write_known_hosts
+        from nxc.keys import pinned_ssh_options, write_known_hosts
 
         known_hosts = self.store.known_hosts_path(self.name)
         if not known_hosts.exists():
@@ -106,11 +106,8 @@ class Environment:
             "user": "root",
             "keyfile": str(self.store.client_key_path(self.name)),
             "ssh_options": (
+                *pinned_ssh_options(known_hosts),
                 "-o", "BatchMode=yes",
-                "-o", f"UserKnownHostsFile={known_hosts}",
-                "-o", "GlobalKnownHostsFile=/dev/null",
-                "-o", "StrictHostKeyChecking=yes",
-                "-o", "IdentitiesOnly=yes",
                 "-o", "ConnectTimeout=20",
             ),
         }  # fmt: skip

@@ -104,23 +104,30 @@ def pinned_key_fields(host_key: str, hostname: str) -> str:
     return f"{parts[0]} {parts[1]}"
 
 
+def pinned_host_key(endpoint: SshEndpoint) -> str:
+    """The ``type base64`` of the endpoint's pinned host key; :class:`InputError` if it has none.
+
+    nxc never falls back to trusting whatever key a node presents.
+    """
+    if not endpoint.host_key:
+        raise InputError(
+            f"node {endpoint.hostname} has no pinned host key in its deployment record; "
+            "redeploy it so that nxc generates one"
+        )
+    return pinned_key_fields(endpoint.host_key, endpoint.hostname)
+
+
 def known_hosts_lines(endpoints: Iterable[SshEndpoint]) -> list[str]:
     """One known_hosts line per endpoint, for ``[ssh_host]:port`` and its hostname.
 
-    Endpoints without a pinned key are an error: nxc never falls back to trusting whatever
-    key a node presents.
+    Endpoints without a pinned key are an error (see :func:`pinned_host_key`).
     """
     lines = []
     for endpoint in endpoints:
-        if not endpoint.host_key:
-            raise InputError(
-                f"node {endpoint.hostname} has no pinned host key in its deployment record; "
-                "redeploy it so that nxc generates one"
-            )
+        key = pinned_host_key(endpoint)
         patterns = [known_hosts_pattern(endpoint.ssh_host, endpoint.ssh_port)]
         if endpoint.hostname not in patterns:
             patterns.append(endpoint.hostname)
-        key = pinned_key_fields(endpoint.host_key, endpoint.hostname)
         lines.append(f"{','.join(patterns)} {key}")
     return lines
 
@@ -130,6 +137,26 @@ def write_known_hosts(path: Path, endpoints: Iterable[SshEndpoint]) -> None:
     text = "".join(line + "\n" for line in known_hosts_lines(endpoints))
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, text, mode=0o644)
+
+
+def pinned_ssh_options(known_hosts: Path) -> list[str]:
+    """OpenSSH ``-o`` options trusting only the host keys pinned in ``known_hosts``.
+
+    The user's own ``known_hosts`` files and keys are left out; host keys are checked strictly
+    and never updated.
+    """
+    return [
+        "-o",
+        f"UserKnownHostsFile={known_hosts}",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "UpdateHostKeys=no",
+        "-o",
+        "IdentitiesOnly=yes",
+    ]
 
 
 def ssh_argv(
@@ -151,23 +178,7 @@ def ssh_argv(
     ssh = shutil.which("ssh")
     if ssh is None:
         raise MissingToolError("ssh", "openssh-client", "to open SSH sessions on nodes")
-    argv = [
-        ssh,
-        "-i",
-        str(client_key),
-        "-o",
-        f"UserKnownHostsFile={known_hosts}",
-        "-o",
-        "GlobalKnownHostsFile=/dev/null",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        "UpdateHostKeys=no",
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        "LogLevel=ERROR",
-    ]
+    argv = [ssh, "-i", str(client_key), *pinned_ssh_options(known_hosts), "-o", "LogLevel=ERROR"]
     if batch:
         argv += ["-o", "BatchMode=yes"]
     argv += list(extra_options)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from nxc.errors import InputError, TransportError
 from nxc.fanout import GroupResult, HostResult, fan_out
-from nxc.keys import pinned_key_fields, ssh_argv, write_known_hosts
+from nxc.keys import pinned_host_key, ssh_argv, write_known_hosts
 from nxc.transport.base import Command, OutputCallback, SshEndpoint, Transport
 from nxc.transport.loop import LoopThread
 
@@ -416,13 +416,9 @@ def _reason(error: BaseException) -> str:
 def _pinned_key(endpoint: SshEndpoint) -> asyncssh.SSHKey:
     import asyncssh
 
-    if not endpoint.host_key:
-        raise InputError(
-            f"node {endpoint.hostname} has no pinned host key in its deployment record; "
-            "redeploy it so that nxc generates one"
-        )
+    key = pinned_host_key(endpoint)
     try:
-        return asyncssh.import_public_key(pinned_key_fields(endpoint.host_key, endpoint.hostname))
+        return asyncssh.import_public_key(key)
     except (ValueError, asyncssh.KeyImportError) as error:
         raise InputError(
             f"pinned host key of {endpoint.hostname} cannot be read ({error}); redeploy it"
