@@ -241,6 +241,8 @@ def check_output(
     if not problems:
         try:
             nix.eval_raw(installable(project_root, system, output, "drvPath"))
+        except NixpkgsUnreachableError:
+            raise
         except NxcError as error:
             problems.append(RoleProblem(output, None, None, str(error)))
     return checked, problems

@@ -17,10 +17,11 @@ import re
 import shlex
 import shutil
 import subprocess
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from nxc.errors import ExternalCommandError, MissingToolError, NxcError, ProjectError
 
@@ -29,6 +30,12 @@ MINIMUM_VERSION = (2, 4, 0)
 
 EVAL_TIMEOUT = 600
 """Seconds an evaluation (``nix eval``) may take before nxc gives up."""
+
+STOP_TIMEOUT = 10
+"""Seconds an interrupted ``nix build`` gets to stop its builders before it is killed."""
+
+BUILD_TAIL_LINES = 2000
+"""Last lines of a build's output kept to explain a failure (the whole log is in a file)."""
 
 OFFLINE_ENV = "NXC_NIX_OFFLINE"
 """Set to 1 to run Nix without binary caches (machines without network)."""
@@ -238,11 +245,13 @@ class NixCommand:
 
         Nix's log goes to ``log_path`` and, line by line, to ``on_line``. With ``dry_run`` Nix
         only says what it would build and nothing is linked (returns None).
+
+        Interrupting the build (Ctrl-C, or ``on_line`` raising) stops Nix before the exception
+        goes on. There is no time limit: building a NixOS system may legitimately take hours.
         """
         command = ["build", installable, "-L"]
         command += ["--dry-run"] if dry_run else ["-o", str(out_link)]
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        collected: list[str] = []
         argv = self.argv(command)
         with log_path.open("w") as log:
             log.write(f"$ {shlex.join(argv)}\n")
@@ -254,19 +263,14 @@ class NixCommand:
                 text=True,
                 env=self.environment(),
             )
-            assert process.stderr is not None
-            in_error = False
-            for line in process.stderr:
-                log.write(line)
-                log.flush()
-                collected.append(line)
-                # the error itself is reported once, condensed, by the caller
-                in_error = in_error or line.startswith("error")
-                if on_line is not None and not in_error:
-                    on_line(line.rstrip("\n"))
-            code = process.wait()
+            try:
+                tail = _follow_build_log(process, log, on_line)
+                code = process.wait()
+            except BaseException:
+                _stop(process)
+                raise
         if code != 0:
-            raise self.failure("build", "".join(collected), log_path)
+            raise self.failure("build", "".join(tail), log_path)
         if dry_run:
             return None
         return Path(os.readlink(out_link))
@@ -287,3 +291,34 @@ class NixCommand:
                 log_path,
             )
         return ExternalCommandError(f"nix {what} failed:\n{text}", log_path)
+
+
+def _follow_build_log(
+    process: subprocess.Popen[str], log: TextIO, on_line: Callable[[str], None] | None
+) -> deque[str]:
+    """Copy Nix's stderr to ``log`` and ``on_line`` until it ends; return its last lines.
+
+    Lines from the first ``error`` on are not passed to ``on_line``: the caller reports the
+    error once, condensed.
+    """
+    assert process.stderr is not None
+    tail: deque[str] = deque(maxlen=BUILD_TAIL_LINES)
+    in_error = False
+    for line in process.stderr:
+        log.write(line)
+        log.flush()
+        tail.append(line)
+        in_error = in_error or line.startswith("error")
+        if on_line is not None and not in_error:
+            on_line(line.rstrip("\n"))
+    return tail
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    """Terminate ``process`` (Nix stops its builders in turn); kill it if it lingers."""
+    process.terminate()
+    try:
+        process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
