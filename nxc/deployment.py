@@ -355,7 +355,11 @@ class DeploymentStore:
         """``deploy/<name>.d/``, private to the user (mode 0700), created if missing."""
         parse_name(name)
         folder = self.deploy_dir / f"{name}{STATE_DIR_SUFFIX}"
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._create_deploy_dir()
+        try:
+            folder.mkdir(mode=0o700, exist_ok=True)
+        except OSError as error:
+            raise self._unwritable(folder, error) from None
         return folder
 
     def client_key_path(self, name: str) -> Path:
@@ -385,9 +389,13 @@ class DeploymentStore:
         Callers that read-modify-write hold :meth:`lock` (or use :meth:`edit`).
         """
         deployment.updated_at = time.time()
-        self.deploy_dir.mkdir(parents=True, exist_ok=True)
+        path = self.path_for(deployment.name)
         text = json.dumps(deployment.to_dict(), indent=2) + "\n"
-        write_atomic(self.path_for(deployment.name), text)
+        self._create_deploy_dir()
+        try:
+            write_atomic(path, text)
+        except OSError as error:
+            raise self._unwritable(path, error) from None
 
     def exists(self, name: str) -> bool:
         """Whether a record called ``name`` exists."""
@@ -542,11 +550,27 @@ class DeploymentStore:
                 stack.enter_context(self.lock(name, timeout))
             yield sorted(names)
 
+    def _create_deploy_dir(self) -> None:
+        try:
+            self.deploy_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise self._unwritable(self.deploy_dir, error) from None
+
+    def _unwritable(self, path: Path, error: OSError) -> DeploymentRecordError:
+        reason = error.strerror or str(error)
+        return DeploymentRecordError(
+            f"{path}: cannot write deployment state ({reason}); {self.deploy_dir} must be a "
+            "folder you can write to: check its permissions and free space"
+        )
+
     def _acquire(self, path: Path, timeout: float) -> int:
-        self.deploy_dir.mkdir(parents=True, exist_ok=True)
+        self._create_deploy_dir()
         deadline = time.monotonic() + timeout
         while True:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError as error:
+                raise self._unwritable(path, error) from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

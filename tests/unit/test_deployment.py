@@ -491,3 +491,24 @@ def test_concurrent_writers_never_lose_updates_or_corrupt(store, processes):
     assert final.resources["counter"] == 2 * rounds
     assert final.resources["a"] == final.resources["b"] == rounds
     assert reads > 10
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        lambda store: store.save(make_deployment()),
+        lambda store: store.state_dir("composition::vm"),
+        lambda store: store.lock("composition::vm").__enter__(),
+    ],
+    ids=["save", "state_dir", "lock"],
+)
+def test_deploy_folder_that_is_a_file_is_a_clear_error(tmp_path, operation):
+    """A file in the way of deploy/ (or a read-only or full disk) gives one line, no OSError."""
+    (tmp_path / "deploy").write_text("not a folder\n")
+    store = DeploymentStore(tmp_path / "deploy", lock_timeout=1)
+    with pytest.raises(DeploymentRecordError) as caught:
+        operation(store)
+    message = str(caught.value)
+    assert "cannot write deployment state (" in message
+    assert f"{tmp_path / 'deploy'} must be a folder you can write to" in message
+    assert (tmp_path / "deploy").read_text() == "not a folder\n"
