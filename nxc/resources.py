@@ -76,15 +76,16 @@ def templates() -> dict[str, str]:
 def create_project(template: str, target: Path, nxc_url: str) -> int:
     """Copy ``template`` into ``target``, its flake naming ``nxc_url``; return the file count.
 
-    Raises :class:`ProjectError` for an unknown template or a folder that has a flake already.
+    Raises :class:`ProjectError` for an unknown template, a folder that has a flake or any
+    of the template's files already, or a folder that cannot be written.
     """
-    import shutil
-
     known = templates()
     if template not in known:
         raise ProjectError(
             f"-t/--template {template}: no such template; use one of: {', '.join(known)}"
         )
+    if target.exists() and not target.is_dir():
+        raise ProjectError(f"{target} is a file, not a folder; give the folder of the new project")
     if (target / "flake.nix").exists():
         raise ProjectError(
             f"{target / 'flake.nix'} already exists; choose an empty folder for the new project"
@@ -101,6 +102,19 @@ def create_project(template: str, target: Path, nxc_url: str) -> int:
         raise ProjectError(
             f"{target}: would overwrite {', '.join(clashes)}; choose an empty folder or move them"
         )
+    try:
+        return _copy_template(source, target, nxc_url)
+    except OSError as error:
+        raise ProjectError(
+            f"{target}: cannot create the project ({error.strerror or error}); choose a folder "
+            "you can write to"
+        ) from None
+
+
+def _copy_template(source: Path, target: Path, nxc_url: str) -> int:
+    """Copy the files of the template folder ``source`` into ``target``; return their count."""
+    import shutil
+
     target.mkdir(parents=True, exist_ok=True)
     count = 0
     for path in sorted(source.rglob("*")):

@@ -102,3 +102,23 @@ def test_init_never_overwrites_files(tmp_path: Path):
     assert "would overwrite composition.nix" in result.stderr
     assert (tmp_path / "composition.nix").read_text() == "mine"
     assert not (tmp_path / "flake.nix").exists()
+
+
+def test_init_into_a_file_is_one_clear_line(tmp_path: Path):
+    (tmp_path / "notes").write_text("mine")
+    result = run_nxc("init", "-t", "basic", "notes", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"nxc: error: {tmp_path / 'notes'} is a file, not a folder; "
+        "give the folder of the new project\n"
+    )
+    assert (tmp_path / "notes").read_text() == "mine"
+
+
+def test_init_below_a_file_is_one_clear_line(tmp_path: Path):
+    (tmp_path / "notes").write_text("mine")
+    result = run_nxc("init", "-t", "basic", "notes/project", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"nxc: error: {tmp_path / 'notes' / 'project'}: cannot create")
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1
