@@ -82,10 +82,12 @@ class GroupResult:
 
     @property
     def succeeded(self) -> list[HostResult]:
+        """The results of the hosts that succeeded, in order."""
         return [result for result in self if result.ok]
 
     @property
     def failed(self) -> list[HostResult]:
+        """The results of the hosts that failed or could not answer, in order."""
         return [result for result in self if not result.ok]
 
     def summary(self) -> str:

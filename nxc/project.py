@@ -130,7 +130,14 @@ class Project:
     def _remove_work_dirs(self) -> list[Path]:
         removed = [folder for folder in self.work_dirs if folder.exists() or folder.is_symlink()]
         for folder in removed:
-            _remove_tree(folder)
+            try:
+                _remove_tree(folder)
+            except OSError as error:
+                where = f"{error.filename}: " if error.filename else ""
+                raise ProjectError(
+                    f"cannot remove {folder} ({where}{error.strerror or error}); "
+                    "unmount or free it (is a process still using it?), then run 'nxc clean' again"
+                ) from None
         return removed
 
 
@@ -139,7 +146,7 @@ def find_project(envdir: Path | None = None, cwd: Path | None = None) -> Project
 
     Raises :class:`ProjectError` saying where it looked and how to create a project.
     """
-    here = Path(cwd) if cwd is not None else Path.cwd()
+    here = Path(cwd) if cwd is not None else _current_folder()
     if envdir is not None:
         folder = envdir if envdir.is_absolute() else here / envdir
         if not folder.is_dir():
@@ -162,6 +169,16 @@ def find_project(envdir: Path | None = None, cwd: Path | None = None) -> Project
         f"no nxc project here: no {FLAKE_FILE} or {NXC_JSON} in {start} or any folder above it; "
         f"{HOW_TO_CREATE}"
     )
+
+
+def _current_folder() -> Path:
+    try:
+        return Path.cwd()
+    except FileNotFoundError:
+        raise ProjectError(
+            "the current folder no longer exists (removed by 'nxc clean'?); cd to the project "
+            "folder, or give it with -d/--envdir"
+        ) from None
 
 
 def _project_in(folder: Path) -> Project | None:

@@ -31,6 +31,7 @@ class LoopThread:
 
     @property
     def running(self) -> bool:
+        """Whether the loop's thread still runs (False once stopped)."""
         return self._thread.is_alive()
 
     def call(self, coroutine: Coroutine[Any, Any, T]) -> T:

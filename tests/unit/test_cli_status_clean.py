@@ -1,6 +1,7 @@
 """``nxc status`` and ``nxc clean`` through the real command line (a subprocess each)."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -289,3 +290,32 @@ def test_clean_refuses_while_running_then_force(project):
     assert forced.returncode == 0, forced.stderr
     assert not (project / "deploy").exists()
     assert not (project / "build").exists()
+
+
+def test_command_run_from_a_removed_folder(project):
+    """E.g. after 'nxc clean' from inside build/: one line saying to cd, no traceback."""
+    gone = project / "build"
+    gone.mkdir()
+    script = f'cd "{gone}" && rmdir "{gone}" && exec "{sys.executable}" -m nxc status'
+    result = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60)
+    assert_one_line_error(result, "the current folder no longer exists", "-d/--envdir")
+
+
+@pytest.fixture
+def undeletable_file(project):
+    """A file even root cannot delete (immutable attribute), made deletable again afterwards."""
+    chattr = shutil.which("chattr")
+    locked = project / "artifact" / "locked"
+    locked.parent.mkdir()
+    locked.write_text("x")
+    if chattr is None or subprocess.run([chattr, "+i", str(locked)]).returncode != 0:
+        pytest.skip("needs chattr and a file system with the immutable attribute")
+    yield locked
+    subprocess.run([chattr, "-i", str(locked)], check=True)
+
+
+def test_clean_that_cannot_remove_a_file_names_it(project, undeletable_file):
+    result = nxc(project, "clean")
+    line = assert_one_line_error(result, f"cannot remove {undeletable_file.parent} (", "again")
+    assert "locked: Operation not permitted" in line
+    assert undeletable_file.exists()
