@@ -28,6 +28,16 @@ def _skip_reason() -> str | None:
 
 
 @dataclass(frozen=True)
+class Endpoint:
+    """A node as the transport sees it (the fields of ``nxc.transport.base.SshEndpoint``)."""
+
+    hostname: str
+    ssh_host: str
+    ssh_port: int
+    host_key: str | None
+
+
+@dataclass(frozen=True)
 class ClientKey:
     path: Path
     public_line: str

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,15 +17,7 @@ from nxc.keys import (
 )
 from nxc.transport.ssh import SshTransport
 from tests.netns import NamespaceHosts
-from tests.transport.conftest import ClientKey
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    hostname: str
-    ssh_host: str
-    ssh_port: int
-    host_key: str | None
+from tests.transport.conftest import ClientKey, Endpoint
 
 
 def test_client_key_is_private_and_kept(tmp_path: Path) -> None:

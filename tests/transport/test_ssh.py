@@ -6,7 +6,6 @@ import hashlib
 import os
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -15,15 +14,7 @@ from nxc.errors import InputError, TransportError
 from nxc.keys import generate_keypair
 from nxc.transport.ssh import SshTransport
 from tests.netns import NamespaceHost, NamespaceHosts
-from tests.transport.conftest import ClientKey
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    hostname: str
-    ssh_host: str
-    ssh_port: int
-    host_key: str | None
+from tests.transport.conftest import ClientKey, Endpoint
 
 
 def test_runs_on_16_hosts_each_answering_for_itself(
