@@ -149,31 +149,26 @@ def test_null_default_flavour_is_accepted(tmp_path):
     assert load_config(path).default_flavour is None
 
 
-def test_broken_nxc_json_names_file_line_and_column(tmp_path):
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (
+            '{\n  "composition": "composition.nix",\n  "default_flavour": vm\n}\n',
+            ":3:22: not valid JSON",
+        ),
+        ("", ":1:1: not valid JSON"),
+        ('["vm"]', ": must hold a JSON object .* not list"),
+        (
+            '{\n  "composition": "c.nix",\n  "platform": 5000\n}',
+            ":3: 'platform' must be a non-empty string",
+        ),
+    ],
+    ids=["syntax", "empty", "not-an-object", "wrong-type"],
+)
+def test_broken_nxc_json_names_file_line_and_problem(tmp_path, content, expected):
     path = tmp_path / "nxc.json"
-    path.write_text('{\n  "composition": "composition.nix",\n  "default_flavour": vm\n}\n')
-    with pytest.raises(ProjectError, match=rf"^{path}:3:22: not valid JSON"):
-        load_config(path)
-
-
-def test_empty_nxc_json(tmp_path):
-    path = tmp_path / "nxc.json"
-    path.write_text("")
-    with pytest.raises(ProjectError, match=rf"^{path}:1:1: not valid JSON"):
-        load_config(path)
-
-
-def test_nxc_json_that_is_not_an_object(tmp_path):
-    path = tmp_path / "nxc.json"
-    path.write_text('["vm"]')
-    with pytest.raises(ProjectError, match=r"must hold a JSON object .* not list"):
-        load_config(path)
-
-
-def test_wrong_type_names_the_key_and_its_line(tmp_path):
-    path = tmp_path / "nxc.json"
-    path.write_text('{\n  "composition": "c.nix",\n  "platform": 5000\n}')
-    with pytest.raises(ProjectError, match=rf"^{path}:3: 'platform' must be a non-empty string"):
+    path.write_text(content)
+    with pytest.raises(ProjectError, match=rf"^{path}{expected}"):
         load_config(path)
 
 
