@@ -41,17 +41,26 @@ def test_unknown_flavour_in_compose_call(fixture_project):
 
 
 @pytest.mark.nix
-def test_composition_not_a_function_or_attrset(fixture_project):
-    (fixture_project / "composition.nix").write_text('"roles"')
+@pytest.mark.parametrize(
+    ("composition", "needles"),
+    [
+        ('"roles"', ("must be a function", "got a string")),
+        ("{ roles = { db = 42; }; }", ("role 'db'", "is not a NixOS module", "got a int")),
+        (
+            "{ roles.a = { }; rolesDistribution = { a = 2; b = 3; }; }",
+            ("rolesDistribution", "unknown role 'b'", "roles: a"),
+        ),
+        (
+            "{ roles.a = { }; rolesDistribution.a = 0; }",
+            ("rolesDistribution.a", "positive integer, got 0"),
+        ),
+    ],
+    ids=["not-a-function", "role-not-a-module", "distribution-unknown-role", "distribution-zero"],
+)
+def test_bad_composition_is_one_clear_error(fixture_project, composition, needles):
+    (fixture_project / "composition.nix").write_text(composition)
     result = run_nxc("build", "-f", "vm", cwd=fixture_project)
-    _assert_one_clear_error(result, 2, "must be a function", "got a string")
-
-
-@pytest.mark.nix
-def test_role_not_a_module(fixture_project):
-    (fixture_project / "composition.nix").write_text("{ roles = { db = 42; }; }")
-    result = run_nxc("build", "-f", "vm", cwd=fixture_project)
-    _assert_one_clear_error(result, 2, "role 'db'", "is not a NixOS module", "got a int")
+    _assert_one_clear_error(result, 2, *needles)
 
 
 @pytest.mark.nix
@@ -88,22 +97,6 @@ def test_bad_param(tmp_path: Path):
     (tmp_path / "flake.nix").write_text("{ outputs = _: { }; }")
     result = run_nxc("build", "-f", "vm", "-p", "oops", cwd=tmp_path)
     _assert_one_clear_error(result, 2, "-p 'oops': expected KEY=VALUE")
-
-
-@pytest.mark.nix
-def test_roles_distribution_names_an_unknown_role(fixture_project):
-    (fixture_project / "composition.nix").write_text(
-        "{ roles.a = { }; rolesDistribution = { a = 2; b = 3; }; }"
-    )
-    result = run_nxc("build", "-f", "vm", cwd=fixture_project)
-    _assert_one_clear_error(result, 2, "rolesDistribution", "unknown role 'b'", "roles: a")
-
-
-@pytest.mark.nix
-def test_roles_distribution_count_must_be_positive(fixture_project):
-    (fixture_project / "composition.nix").write_text("{ roles.a = { }; rolesDistribution.a = 0; }")
-    result = run_nxc("build", "-f", "vm", cwd=fixture_project)
-    _assert_one_clear_error(result, 2, "rolesDistribution.a", "positive integer, got 0")
 
 
 @pytest.mark.nix
