@@ -300,7 +300,7 @@ class _Fields:
 
     def time(self, key: str) -> float:
         value = self.required(key, float)
-        if value < 0:
+        if not 0 <= value < _YEAR_10000:
             raise ValueError(f"'{self._label(key)}' must be a time (seconds since 1970)")
         return float(value)
 
@@ -321,6 +321,9 @@ class _Fields:
             )
         return value
 
+
+_YEAR_10000 = 253402300800
+"""Seconds since 1970 at the start of year 10000: later times cannot be shown as dates."""
 
 _KIND_NAMES = {
     str: "a string",

@@ -241,6 +241,8 @@ CORRUPTIONS = {
     ),
     "resources not object": (corrupt(lambda d: d.update(resources=[])), r"'resources' must be"),
     "time as string": (corrupt(lambda d: d.update(created_at="now")), r"'created_at' must be"),
+    "time past 9999": (corrupt(lambda d: d.update(updated_at=1e20)), r"'updated_at' must be a t"),
+    "time not a number": (corrupt(lambda d: d.update(created_at=float("nan"))), r"'created_at'"),
     "bad flavour name": (corrupt(lambda d: d.update(flavour="v/m")), r"invalid deployment flav"),
     "other name": (corrupt(lambda d: d.update(tag="x")), r"describes 'composition::vm::x'"),
 }
