@@ -19,6 +19,15 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         print(f"nxc: error: {error}", file=sys.stderr)
         sys.exit(error.exit_code)
+    except OSError as error:
+        if settings.debug:
+            traceback.print_exc()
+        where = f" ({error.filename})" if error.filename else ""
+        print(
+            f"nxc: error: {error.strerror or error}{where}; rerun with --debug for details",
+            file=sys.stderr,
+        )
+        sys.exit(1)
     except KeyboardInterrupt:
         print("nxc: interrupted", file=sys.stderr)
         sys.exit(130)

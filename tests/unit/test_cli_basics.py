@@ -22,3 +22,26 @@ def test_unknown_command_is_a_usage_error():
     result = run_nxc("no-such-command")
     assert result.returncode == 2
     assert "No such command" in result.stderr
+
+
+def test_unexpected_file_system_error_is_one_line(monkeypatch, capsys):
+    """An OSError nxc did not anticipate gives one line and exit 1; --debug adds the traceback."""
+    import pytest
+
+    from nxc import project
+    from nxc.cli import main
+
+    def broken(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", "/srv/project/deploy")
+
+    monkeypatch.setattr(project, "find_project", broken)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["status"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "nxc: error: Permission denied (/srv/project/deploy); rerun with --debug for details\n"
+    )
+    with pytest.raises(SystemExit):
+        main(["--debug", "status"])
+    assert "Traceback" in capsys.readouterr().err
