@@ -2,19 +2,25 @@
 
 Options follow NixOS-Compose's ``nxc start``: ``-r/--role`` (also ``--role-distribution``),
 a positional roles file, ``-f/--flavour``, ``-c/--composition``, ``-t/--test-script``.
-Launching is added by the flavours; until then only ``--dry-run`` does work.
+Without ``--dry-run`` the flavour launches the nodes and the command returns once all are
+ready (``--foreground``: stays until Ctrl-C, then stops them; ``-t``: runs the test script,
+then stops them).
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from nxc.errors import InputError, ManifestError, NxcError
+from nxc.errors import InputError, ManifestError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
     from nxc.plan import Plan
 
 
@@ -76,17 +82,66 @@ def start(
             show_default=False,
         ),
     ] = None,
+    accel: Annotated[
+        str | None,
+        typer.Option(
+            "--accel", help="vm: force QEMU's accelerator (kvm or tcg).", show_default=False
+        ),
+    ] = None,
+    memory: Annotated[
+        str | None,
+        typer.Option(
+            "--memory",
+            help="vm: memory per node (default 256M, at least 128M).",
+            show_default=False,
+        ),
+    ] = None,
+    cpus: Annotated[
+        int | None,
+        typer.Option("--cpus", help="vm: virtual CPUs per node (default 1).", show_default=False),
+    ] = None,
+    forward: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--forward",
+            metavar="NODE:PORT[:HOSTPORT]",
+            help="vm: forward 127.0.0.1:HOSTPORT to a node's port (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    disk_size: Annotated[
+        str | None,
+        typer.Option(
+            "--disk-size",
+            help="vm: a writable qcow2 disk of this size per node.",
+            show_default=False,
+        ),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            help="Seconds to wait for every node (default: by node count).",
+            show_default=False,
+        ),
+    ] = None,
+    foreground: Annotated[
+        bool, typer.Option("--foreground", help="Stay in the foreground; Ctrl-C stops the nodes.")
+    ] = False,
 ) -> None:
     """Start the nodes of a built composition."""
-    if not dry_run:
-        raise NxcError(
-            "nxc start: launching nodes is not available in this version yet; "
-            "add --dry-run to print the plan"
-        )
-    if manifest is None:
-        raise InputError("--dry-run needs --manifest PATH (the build manifest to plan from)")
-    plan = _plan(manifest, roles_file, role or [], flavour, composition, tag)
-    _print_plan(plan, test_script)
+    if dry_run:
+        if manifest is None:
+            raise InputError("--dry-run needs --manifest PATH (the build manifest to plan from)")
+        plan = _plan(manifest, roles_file, role or [], flavour, composition, tag)
+        _print_plan(plan, test_script)
+        return
+    if test_script and foreground:
+        raise InputError("give -t/--test-script or --foreground, not both")
+    manifest_path = manifest or _latest_build(flavour, composition)
+    plan = _plan(manifest_path, roles_file, role or [], flavour, composition, tag)
+    options = _flavour_options(plan.flavour, accel, memory, cpus, forward or [], disk_size, timeout)
+    _launch(plan, manifest_path, options, foreground, test_script)
 
 
 def _plan(
@@ -127,3 +182,140 @@ def _print_plan(plan: Plan, test_script: bool) -> None:
     if test_script:
         lines.append("then: run the composition's test script")
     typer.echo("\n".join(lines))
+
+
+VM_ONLY_OPTIONS = ("--accel", "--memory", "--cpus", "--forward", "--disk-size")
+
+
+def _latest_build(flavour: str | None, composition: str | None) -> Path:
+    """The manifest of the project's latest build (of ``-f``, else nxc.json's flavour)."""
+    from nxc.cli.app import settings
+    from nxc.deploy import built_manifest
+    from nxc.project import find_project
+
+    project = find_project(settings.envdir)
+    return built_manifest(project.build_dir, flavour or project.default_flavour, composition)
+
+
+def _flavour_options(
+    flavour: str,
+    accel: str | None,
+    memory: str | None,
+    cpus: int | None,
+    forward: list[str],
+    disk_size: str | None,
+    timeout: float | None,
+) -> dict[str, object]:
+    """Keyword arguments for the flavour; vm-only options are refused for other flavours."""
+    given: dict[str, object] = {
+        key: value
+        for key, value in (("accel", accel), ("memory", memory), ("cpus", cpus),
+                           ("disk_size", disk_size))
+        if value is not None
+    }  # fmt: skip
+    if forward:
+        given["forwards"] = forward
+    if flavour != "vm" and given:
+        raise InputError(
+            f"{', '.join(VM_ONLY_OPTIONS)} only apply to the vm flavour, not {flavour}; drop them"
+        )
+    if timeout is not None:
+        if timeout <= 0:
+            raise InputError(f"--timeout {timeout:g}: must be a positive number of seconds")
+        given["timeout"] = timeout
+    return given
+
+
+def _launch(
+    plan: Plan,
+    manifest_path: Path,
+    options: dict[str, object],
+    foreground: bool,
+    test_script: bool,
+) -> None:
+    import inspect
+
+    from nxc import manifest as manifest_module
+    from nxc.cli.app import settings
+    from nxc.deploy import hold_in_foreground, start_deployment, stop_deployment
+    from nxc.flavours import flavour_class
+    from nxc.project import find_project
+
+    project = find_project(settings.envdir)
+    store = project.deployments
+    cls = flavour_class(plan.flavour)
+    unknown = set(options) - set(inspect.signature(cls).parameters)
+    if unknown:
+        raise InputError(f"--timeout does not apply to the {plan.flavour} flavour; drop it")
+    flavour = cls(**options)
+    built = manifest_module.load(manifest_path)
+    with _progress(len(plan.nodes)) as progress:
+        deployment = start_deployment(store, built, plan, flavour, progress)
+    typer.echo(
+        f"{deployment.name}: {len(deployment.nodes)} node(s) ready "
+        f"(see 'nxc status {deployment.name}', stop with 'nxc stop {deployment.name}')"
+    )
+    if test_script:
+        from nxc.driver.session import run_session, script_from_manifest
+
+        try:
+            outcome = run_session(
+                deployment,
+                store,
+                script_from_manifest(deployment),
+                out_dir=project.artifact_dir / "driver",
+                boot_timeout=900.0,
+                verbose=settings.verbose > 0,
+            )
+        finally:
+            stop_deployment(store, deployment.name)
+        typer.echo(f"stopped {deployment.name}")
+        if outcome is not None and not outcome.passed:
+            typer.echo("test script FAILED", err=True)
+            raise typer.Exit(1)
+    elif foreground:
+        typer.echo("staying in the foreground: Ctrl-C stops the nodes")
+        _interrupt_on(signal.SIGINT, signal.SIGTERM)
+        with contextlib.suppress(KeyboardInterrupt):
+            hold_in_foreground(store, deployment)
+        typer.echo(f"stopped {deployment.name}")
+
+
+def _interrupt_on(*signals: signal.Signals) -> None:
+    """Turn these signals into KeyboardInterrupt (even where the shell ignored SIGINT)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for signum in signals:
+        signal.signal(signum, interrupt)
+
+
+@contextlib.contextmanager
+def _progress(total: int) -> Iterator[Callable[[str, object], None]]:
+    """A live 'booted n/N, ready n/N' display on stderr (rich, imported only here)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from nxc.flavours import Stage
+
+    display = Progress(
+        TextColumn("{task.description:>7}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    tasks = {
+        Stage.BOOTED: display.add_task("booted", total=total),
+        Stage.READY: display.add_task("ready", total=total),
+    }
+
+    def advance(hostname: str, stage: object) -> None:
+        task = tasks.get(stage)  # type: ignore[call-overload]
+        if task is not None:
+            display.advance(task)
+
+    with display:
+        yield advance
