@@ -31,6 +31,8 @@ from nxc.errors import NxcError, TransportError
 
 #: Extra seconds the host waits past a command's own timeout before giving up on the node.
 HOST_TIMEOUT_GRACE = 30.0
+#: Characters before the console position kept to notice that the flavour began a new log.
+CONSOLE_SIGNATURE = 256
 #: Lines of output quoted in the message of a failed ``succeed``.
 FAILURE_OUTPUT_LINES = 20
 
@@ -109,6 +111,7 @@ class Machine(SystemdCalls):
         self.callbacks: list[Callable[[], None]] = list(callbacks or [])
         self._quiet = 0
         self._console_offset = 0
+        self._console_signature = ""
 
     @property
     def hostname(self) -> str:
@@ -327,8 +330,9 @@ class Machine(SystemdCalls):
         if self.booted:
             return
         with self.nested("starting node"):
-            self._skip_old_console_output()
+            before = self._read_console()
             self.backend.start()
+            self._start_console_after(before)
         self.booted = True
         self.connected = False
 
@@ -353,8 +357,9 @@ class Machine(SystemdCalls):
     def reboot(self) -> None:
         """Reboot the node; the next command waits for it to be back."""
         with self.nested("rebooting"):
-            self._skip_old_console_output()
+            before = self._read_console()
             self.backend.reboot()
+            self._start_console_after(before)
         self.booted = True
         self.connected = False
 
@@ -395,11 +400,12 @@ class Machine(SystemdCalls):
 
         def console_matches(last_try: bool) -> bool:
             console = self.backend.console_log()
-            if len(console) < self._console_offset:
-                self._console_offset = 0
-            found = pattern.search(console, self._console_offset)
+            start = self._console_offset
+            if console[max(0, start - CONSOLE_SIGNATURE) : start] != self._console_signature:
+                start = 0  # the flavour started a new log (the node was relaunched)
+            found = pattern.search(console, start)
             if found:
-                self._console_offset = found.end()
+                self._remember_console_position(console, found.end())
                 return True
             if last_try:
                 self.log(f"console so far ends with:\n{_tail(console)}")
@@ -474,12 +480,26 @@ class Machine(SystemdCalls):
             self.log(f"output:\n{shown}")
         return shown
 
-    def _skip_old_console_output(self) -> None:
-        """Make ``wait_for_console_text`` look only at what the next boot prints."""
+    def _read_console(self) -> str:
         try:
-            self._console_offset = len(self.backend.console_log())
+            return self.backend.console_log()
         except NxcError:
-            self._console_offset = 0  # the flavour keeps no console log
+            return ""  # the flavour keeps no console log
+
+    def _start_console_after(self, before: str) -> None:
+        """Make ``wait_for_console_text`` look only at what the new boot printed.
+
+        A log that grew from ``before`` continues it; anything else is a fresh log (a relaunched
+        QEMU truncates its file, possibly to the very same lines).
+        """
+        after = self._read_console()
+        appended = len(after) > len(before) and after.startswith(before)
+        self._remember_console_position(after, len(before) if appended else 0)
+
+    def _remember_console_position(self, console: str, offset: int) -> None:
+        """Where the next search starts, and the text just before it (to notice a new log)."""
+        self._console_offset = offset
+        self._console_signature = console[max(0, offset - CONSOLE_SIGNATURE) : offset]
 
     def _launch_detached(self, command: str) -> None:
         shell = shlex.quote(_wrap_in_shell(command, None))

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from nxc.driver.errors import MachineError, RequestedAssertionFailed
-from tests.driver.nsflavour import namespace_host
+from tests.driver.nsflavour import console_path, namespace_host
 
 
 @pytest.fixture
@@ -149,3 +149,13 @@ def test_reboot_without_a_reboot_hook_shuts_down_and_starts(node, ns_deployment,
     assert namespace_host(ns_deployment.deployment.node("node-2")).pids() != sshd
     console = node.get_console_log()
     assert console.rindex("reboot: Power down") < console.rindex("nxc-ready node-2")
+
+
+def test_wait_for_console_text_follows_a_new_log_after_a_restart(node, ns_deployment):
+    console = console_path(ns_deployment.deployment.node("node-2"))
+    console.write_text("old boot\n" * 50)
+    node.crash()
+    node.start()
+    # as QEMU does when relaunched: a fresh log, the line early, the log longer than the old one
+    console.write_text("nxc-ready node-2 (second boot)\n" + "later noise\n" * 100)
+    node.wait_for_console_text(r"nxc-ready node-2 \(second boot\)", timeout=10)

@@ -21,6 +21,7 @@ SCRIPT = Path(__file__).parent / "scripts" / "vm_lifecycle.py"
 
 
 @pytest.mark.vm
+@pytest.mark.timeout(2400)
 def test_vm_lifecycle_script(vm_project: VmProject, vm_cleanup: list, tmp_path: Path) -> None:
     manifest = vm_project.manifest()
     plan = plan_nodes(manifest, None, parse_role_options(["node=2"]))
