@@ -65,6 +65,10 @@ def start(
         bool,
         typer.Option("--test-script", "-t", help="Run the test script once the nodes are up."),
     ] = False,
+    interactive: Annotated[
+        bool,
+        typer.Option("--interactive", "-I", help="Open the driver's REPL once the nodes are up."),
+    ] = False,
     tag: Annotated[
         str | None,
         typer.Option(
@@ -138,10 +142,12 @@ def start(
         return
     if test_script and foreground:
         raise InputError("give -t/--test-script or --foreground, not both")
+    if interactive and (test_script or foreground):
+        raise InputError("give -I/--interactive alone, not with -t/--test-script or --foreground")
     manifest_path = manifest or _latest_build(flavour, composition)
     plan = _plan(manifest_path, roles_file, role or [], flavour, composition, tag)
     options = _flavour_options(plan.flavour, accel, memory, cpus, forward or [], disk_size, timeout)
-    _launch(plan, manifest_path, options, foreground, test_script)
+    _launch(plan, manifest_path, options, foreground, test_script, interactive)
 
 
 def _plan(
@@ -232,6 +238,7 @@ def _launch(
     options: dict[str, object],
     foreground: bool,
     test_script: bool,
+    interactive: bool = False,
 ) -> None:
     import inspect
 
@@ -273,6 +280,17 @@ def _launch(
         if outcome is not None and not outcome.passed:
             typer.echo("test script FAILED", err=True)
             raise typer.Exit(1)
+    elif interactive:
+        from nxc.driver.session import run_session
+
+        run_session(
+            deployment,
+            store,
+            None,
+            out_dir=project.artifact_dir / "driver",
+            verbose=settings.verbose > 0,
+        )
+        typer.echo(f"{deployment.name} keeps running; stop it with 'nxc stop {deployment.name}'")
     elif foreground:
         typer.echo("staying in the foreground: Ctrl-C stops the nodes")
         _interrupt_on(signal.SIGINT, signal.SIGTERM)

@@ -163,6 +163,7 @@ def test_repl_with_piped_input(project):
         (["driver", "-n", "nope::vm", "-t"], "no deployment 'nope::vm'"),
         (["driver", "-n", "not-a-name", "-t"], "invalid deployment name"),
         (["driver", "--boot-timeout", "0", "-t"], "--boot-timeout 0"),
+        (["start", "-I", "-t"], "give -I/--interactive alone"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(project, args, message):
