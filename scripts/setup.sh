@@ -10,6 +10,7 @@ packages=(
     nix-bin                            # nxc build: Nix (flakes are enabled by nxc's own flags)
     qemu-system-x86 qemu-utils vde2    # vm flavour
     openssh-client openssh-server      # transport; sshd for the namespace test hosts
+    fio                                # nxc bench tests: fio runs on namespace hosts
     tmux                               # nxc connect
     jq                                 # tests of the NixOS node-contract script (tests/nix)
     systemd-container                  # driver tests: a real systemd node (systemd-nspawn)

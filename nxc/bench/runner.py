@@ -1,0 +1,162 @@
+"""Running a sweep: the tool on the selected client nodes in parallel, through ``execo.Remote``
+with the deployment's connection parameters (its key and pinned host keys)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from nxc.bench.fio import FioSettings, cleanup_command, fio_command, parse_fio_json
+from nxc.bench.ior import IorSettings, ior_command, parse_ior_output
+from nxc.bench.results import BenchResult, BenchRun
+from nxc.bench.sweep import SweepPoint, SweepSpec
+from nxc.errors import InputError, MissingToolError, TransportError
+
+if TYPE_CHECKING:
+    from nxc.api import Environment
+
+ProgressCallback = Callable[[SweepPoint, BenchResult], None]
+CHECK_TIMEOUT = 60.0
+
+
+class _Clients:
+    """The client nodes of a role and how execo reaches them."""
+
+    def __init__(self, env: Environment, role: str) -> None:
+        self.nodes = env.nodes(role)
+        if not self.nodes:
+            raise InputError(f"--role {role}: the deployment has no node of this role")
+        self.hosts = env.execo_hosts(role)
+        self.params = env.execo_connection_params()
+
+    def run(self, commands: list[str], timeout: float | None, what: str) -> list[tuple[str, Any]]:
+        """Run ``commands[i]`` on client ``i`` in parallel; (hostname, execo process) pairs."""
+        from execo import ParallelActions, Remote
+
+        remotes = [
+            Remote(
+                command,
+                [host],
+                connection_params=self.params,
+                process_args={"timeout": timeout, "nolog_exit_code": True, "nolog_timeout": True,
+                              "ignore_exit_code": True, "ignore_timeout": True},
+            )
+            for command, host in zip(commands, self.hosts, strict=False)
+        ]  # fmt: skip
+        ParallelActions(remotes).run()
+        return [
+            (node.hostname, remote.processes[0])
+            for node, remote in zip(self.nodes, remotes, strict=False)
+        ]
+
+    def require(self, program: str, tool: str) -> None:
+        """Raise :class:`MissingToolError` naming the nodes where ``program`` is missing."""
+        check = f"command -v {_quote(program)} >/dev/null"
+        runs = self.run([check] * len(self.nodes), CHECK_TIMEOUT, "tool check")
+        unreachable = [host for host, process in runs if process.exit_code == 255]
+        if unreachable:
+            raise TransportError(
+                f"cannot reach {', '.join(unreachable)} over SSH; check 'nxc status' "
+                "and that the deployment is running"
+            )
+        missing = [host for host, process in runs if not _succeeded(process)]
+        if missing:
+            raise MissingToolError(
+                program,
+                tool,
+                f"on node(s) {', '.join(missing)} by 'nxc bench {tool}'; add pkgs.{tool} to the "
+                "role's environment.systemPackages, or give its path with --program",
+            )
+
+
+def _quote(word: str) -> str:
+    import shlex
+
+    return shlex.quote(word)
+
+
+def _succeeded(process: Any) -> bool:
+    """Whether an execo process ran to the end with exit code 0 (``ok`` ignores exit codes
+    here, since they are ignored to keep execo quiet)."""
+    return process.finished_ok and process.exit_code == 0 and not process.timeouted
+
+
+def _failure(host: str, process: Any, point: SweepPoint) -> TransportError:
+    if process.timeouted:
+        reason = "timed out (raise --timeout)"
+    else:
+        reason = f"exited with {process.exit_code}"
+    tail = (process.stderr or process.stdout or "").strip().splitlines()[-3:]
+    return TransportError(f"{point.label} on {host}: {reason}: {' | '.join(tail)}")
+
+
+def run_fio_sweep(
+    env: Environment,
+    role: str,
+    spec: SweepSpec,
+    settings: FioSettings,
+    *,
+    timeout: float | None = 600.0,
+    progress: ProgressCallback | None = None,
+) -> BenchRun:
+    """Run fio for every point of ``spec`` on the first ``clients`` nodes of ``role``."""
+    clients = _Clients(env, role)
+    points = spec.points(len(clients.nodes))
+    clients.require(settings.program, "fio")
+    run = BenchRun("fio", env.name, role, asdict(settings))
+    try:
+        for point in points:
+            commands = [
+                fio_command(settings, point, node.hostname, index)
+                for index, node in enumerate(clients.nodes[: point.clients])
+            ]
+            per_host = {}
+            for host, process in clients.run(commands, timeout, point.label):
+                if not _succeeded(process):
+                    raise _failure(host, process, point)
+                per_host[host] = parse_fio_json(process.stdout, f"{point.label} on {host}")
+            result = BenchResult(point, per_host)
+            run.results.append(result)
+            if progress is not None:
+                progress(point, result)
+    finally:
+        cleanups = [cleanup_command(settings, node.hostname) for node in clients.nodes]
+        clients.run(cleanups, CHECK_TIMEOUT, "cleanup")
+    return run
+
+
+def run_ior_sweep(
+    env: Environment,
+    role: str,
+    spec: SweepSpec,
+    settings: IorSettings,
+    *,
+    timeout: float | None = 600.0,
+    progress: ProgressCallback | None = None,
+) -> BenchRun:
+    """Run IOR for every point of ``spec`` on the first ``clients`` nodes of ``role``.
+
+    Each client runs its own IOR (``jobs`` MPI ranks through ``settings.launcher`` when more
+    than one); numbers are summed over clients like fio's.
+    """
+    clients = _Clients(env, role)
+    points = spec.points(len(clients.nodes))
+    clients.require(settings.program, "ior")
+    run = BenchRun("ior", env.name, role, asdict(settings))
+    for point in points:
+        commands = [
+            ior_command(settings, point, node.hostname) for node in clients.nodes[: point.clients]
+        ]
+        per_host = {}
+        for host, process in clients.run(commands, timeout, point.label):
+            if not _succeeded(process):
+                raise _failure(host, process, point)
+            per_host[host] = parse_ior_output(
+                process.stdout, point.operation, f"{point.label} on {host}"
+            )
+        result = BenchResult(point, per_host)
+        run.results.append(result)
+        if progress is not None:
+            progress(point, result)
+    return run

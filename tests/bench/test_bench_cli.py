@@ -1,0 +1,125 @@
+"""``nxc bench fio`` end to end: a recorded deployment whose nodes are namespace hosts running
+real sshd; fio (Debian's, shared with the host) runs on them through execo. The namespace
+hosts share this machine's file system, so each writes in its own folder (``--dir .../{host}``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.recorded import recorded_project
+
+ROLES = ["server", "client", "client"]
+
+pytestmark = pytest.mark.skipif(shutil.which("fio") is None, reason="needs fio (Debian fio)")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A project whose latest deployment is one server and two clients (namespace hosts)."""
+    root = tmp_path_factory.mktemp("project")
+    with recorded_project(root, tmp_path_factory.mktemp("nodes"), ROLES, tag="bench") as project:
+        yield project
+
+
+def nxc(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "nxc", "-d", str(project), "bench", *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+
+
+def test_fio_sweep_writes_results_read_back(project: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    done = nxc(
+        project, "fio", "--role", "client", "--dir", f"{data}/{{host}}",
+        "--sizes", "4k,64k", "--jobs", "2", "--clients", "1,2", "--modes", "fpp,shared",
+        "--size", "256k", "--output", "sweep",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    json_path = project / "artifact" / "bench" / "sweep.json"
+    csv_path = project / "artifact" / "bench" / "sweep.csv"
+    assert f"results: {json_path} {csv_path}" in done.stdout
+    assert "fio on demo::vm::bench (client)" in done.stdout
+
+    report = json.loads(json_path.read_text())
+    assert report["tool"] == "fio" and report["role"] == "client"
+    results = report["results"]
+    # 2 sizes x 2 client counts x 1 job count x 2 layouts x (write, read)
+    assert len(results) == 16
+    for result in results:
+        expected_hosts = ["node2", "node3"][: result["clients"]]
+        assert list(result["hosts"]) == expected_hosts
+        for numbers in result["hosts"].values():
+            # each process moves exactly --size bytes, whatever the block size
+            assert numbers["bytes"] == result["jobs"] * 256 * 1024
+            assert numbers["bandwidth"] > 0 and numbers["iops"] > 0
+        assert result["total"]["bytes"] == result["clients"] * result["jobs"] * 256 * 1024
+        iops_per_byte = result["total"]["iops"] / result["total"]["bandwidth"]
+        assert iops_per_byte == pytest.approx(1 / result["block_size"], rel=0.05)
+    assert [r["operation"] for r in results[:2]] == ["write", "read"]
+
+    rows = list(csv.DictReader(csv_path.open()))
+    assert len(rows) == 16
+    assert {row["hosts"] for row in rows} == {"node2", "node2 node3"}
+    assert {(row["block_size"], row["mode"]) for row in rows} == {
+        ("4096", "fpp"), ("65536", "fpp"), ("4096", "shared"), ("65536", "shared"),
+    }  # fmt: skip
+    # the sweep's files are removed at the end; the per-host folders stay
+    assert sorted(p.name for p in data.iterdir()) == ["node2", "node3"]
+    assert not any((data / "node2").iterdir())
+
+
+def test_unknown_role_is_one_line(project: Path, tmp_path: Path) -> None:
+    done = nxc(project, "fio", "--role", "database", "--dir", str(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "no role database in this deployment; roles: client, server" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--sizes", "4q", "--sizes '4q': not a size"),
+        ("--sizes", "0k", "--sizes '0k': not a size"),
+        ("--jobs", "1,x", "--jobs '1,x': 'x' is not a positive integer"),
+        ("--modes", "striped", "--modes: unknown mode 'striped'"),
+        ("--rw", "write,trim", "--rw: unknown operation 'trim'"),
+        ("--clients", "3", "--clients 3: only 2 client node(s) selected"),
+    ],
+)
+def test_bad_sweep_values_are_one_line(
+    project: Path, tmp_path: Path, option: str, value: str, message: str
+) -> None:
+    done = nxc(project, "fio", "--dir", str(tmp_path), option, value)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert message in done.stderr
+    assert not (project / "artifact" / "bench").exists() or not list(
+        (project / "artifact" / "bench").glob(f"*{tmp_path.name}*")
+    )
+
+
+def test_tool_missing_on_nodes_names_it(project: Path, tmp_path: Path) -> None:
+    done = nxc(project, "fio", "--dir", str(tmp_path), "--program", "fio-not-installed")
+    assert done.returncode == 3
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "'fio-not-installed' was not found" in done.stderr
+    assert "node2, node3" in done.stderr
+    assert "environment.systemPackages" in done.stderr
+
+
+def test_failing_run_names_point_and_host(project: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder should be")
+    done = nxc(project, "fio", "--dir", f"{blocker}/{{host}}", "--clients", "1", "--rw", "write")
+    assert done.returncode == 1
+    assert "write bs=1M clients=1 jobs=1 fpp on node2: exited with" in done.stderr
+    assert "Traceback" not in done.stderr
