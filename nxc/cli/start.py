@@ -311,18 +311,32 @@ def _interrupt_on(*signals: signal.Signals) -> None:
 
 @contextlib.contextmanager
 def _progress(total: int) -> Iterator[Callable[[str, object], None]]:
-    """A live 'booted n/N, ready n/N' display on stderr (rich, imported only here)."""
+    """Progress on stderr: a live 'booted n/N, ready n/N' display on a terminal (rich,
+    imported only here), one plain line per node and stage otherwise (CI logs)."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from nxc.flavours import Stage
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        counts = {Stage.BOOTED: 0, Stage.READY: 0}
+
+        def report(hostname: str, stage: object) -> None:
+            if stage in counts:
+                counts[stage] += 1  # type: ignore[index]
+                typer.echo(f"nxc: {hostname} {stage} ({counts[stage]}/{total})", err=True)  # type: ignore[index]
+
+        yield report
+        return
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     display = Progress(
         TextColumn("{task.description:>7}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=console,
         transient=True,
     )
     tasks = {

@@ -150,11 +150,14 @@ def test_newer_manifest_asks_for_an_upgrade(workdir):
     assert "upgrade nxc" in result.stderr
 
 
-def test_without_dry_run_nothing_is_launched_yet(workdir):
+def test_launch_refuses_a_manifest_whose_artefacts_are_gone(workdir):
+    """The bundled manifest names store paths that do not exist here: refused before launch."""
+    (workdir / "flake.nix").write_text("{ outputs = _: { }; }\n")
     before = snapshot(workdir)
     result = run_nxc(workdir, "start", "--manifest", "manifest.json")
-    assert result.returncode == 1
-    assert "add --dry-run" in result.stderr
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "does not exist" in result.stderr and "nxc build -f vm" in result.stderr
     assert snapshot(workdir) == before
 
 
