@@ -1,0 +1,27 @@
+{
+  description = "nxc composition: glusterfs servers and clients, for file-system benchmarks";
+
+  inputs = {
+    # set by 'nxc init' (the installed nxc, offline) or 'nxc init --nxc-url URL'
+    nxc.url = "NXC_URL";
+    # the nixpkgs release nxc pins (nixos-25.05): project and library never drift apart
+    nixpkgs.follows = "nxc/nixpkgs";
+  };
+
+  outputs =
+    {
+      self,
+      nixpkgs,
+      nxc,
+    }:
+    let
+      system = "x86_64-linux";
+    in
+    {
+      packages.${system} = nxc.lib.compose {
+        inherit nixpkgs system;
+        composition = ./composition.nix;
+      };
+      devShells.${system}.default = nxc.devShells.${system}.nxcShell;
+    };
+}

@@ -1,0 +1,188 @@
+"""The bundled compositions (compositions/glusterfs, beegfs, cephfs).
+
+Without nixpkgs (none here) they cannot be evaluated as NixOS systems. What runs here, with
+real Nix: every file parses; the real library (nxc/nix/lib.nix) accepts each composition
+(roles, default counts, test script) with a stub seam, and each role module is called with
+placeholder packages standing in for nixpkgs (and for the BeeGFS overlay) so that the option
+paths it sets are compared with those checked against nixpkgs' nixos-25.05 sources. The
+`nixos`-marked test builds them for real where Nix can fetch nixpkgs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.nix.conftest import REPO, run_nxc
+from tests.nix.fixture import nix_environment
+
+pytestmark = pytest.mark.nix
+
+COMPOSITIONS = REPO / "compositions"
+INSPECT = Path(__file__).with_name("inspect_composition.nix")
+NAMES = ["glusterfs", "beegfs", "cephfs"]
+PACKAGES = {
+    "glusterfs": ["glusterfs", "fio"],
+    "beegfs": ["beegfs", "fio"],
+    "cephfs": ["ceph", "ceph-client", "fio"],
+}
+
+# Option paths (or prefixes of free-form attribute sets) the compositions may set. Service
+# options were read in nixpkgs nixos-25.05: nixos/modules/services/network-filesystems/
+# glusterfs.nix and ceph.nix; the rest are core NixOS options.
+VERIFIED_OPTIONS = {
+    "services.glusterfs.enable",
+    "services.glusterfs.useRpcbind",
+    "services.glusterfs.enableGlustereventsd",
+    "services.ceph.enable",
+    "services.ceph.global.fsid",
+    "services.ceph.global.monInitialMembers",
+    "services.ceph.global.monHost",
+    "services.ceph.extraConfig",
+    *(
+        f"services.ceph.{t}.{o}"
+        for t in ("mon", "mgr", "mds", "osd")
+        for o in ("enable", "daemons")
+    ),
+    "services.ceph.osd.extraConfig",
+    "networking.firewall.enable",
+    "environment.systemPackages",
+    "environment.etc",
+    "systemd.services",
+    "systemd.tmpfiles.rules",
+    "boot.kernelModules",
+    "boot.extraModulePackages",
+    "fileSystems",
+}
+
+
+def _verified(path: str) -> bool:
+    return any(path == option or path.startswith(option + ".") for option in VERIFIED_OPTIONS)
+
+
+@pytest.fixture(scope="module")
+def nix_instantiate() -> str:
+    program = shutil.which("nix-instantiate")
+    if program is None:
+        pytest.skip("needs nix-instantiate (Debian nix-bin)")
+    return program
+
+
+def inspect(nix_instantiate: str, name: str, packages: list[str]) -> dict:
+    argv = [
+        nix_instantiate, "--eval", "--strict", "--json",
+        "--arg", "repo", str(REPO),
+        "--arg", "composition", str(COMPOSITIONS / name / "composition.nix"),
+        "--arg", "packages", "[ " + " ".join(f'"{p}"' for p in packages) + " ]",
+        str(INSPECT),
+    ]  # fmt: skip
+    done = subprocess.run(
+        argv, capture_output=True, text=True, timeout=120, env=nix_environment(), check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_every_file_parses(nix_instantiate: str) -> None:
+    files = sorted(COMPOSITIONS.glob("*/*.nix"))
+    assert {f.parent.name for f in files} == set(NAMES)
+    for path in files:
+        done = subprocess.run(
+            [nix_instantiate, "--parse", str(path)],
+            capture_output=True, text=True, env=nix_environment(), check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, f"{path}: {done.stderr}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_project_files_follow_the_templates(name: str) -> None:
+    folder = COMPOSITIONS / name
+    assert json.loads((folder / "nxc.json").read_text()) == {
+        "composition": "composition.nix",
+        "default_flavour": "vm",
+    }
+    flake = (folder / "flake.nix").read_text()
+    assert 'nxc.url = "NXC_URL";' in flake
+    assert 'nixpkgs.follows = "nxc/nixpkgs";' in flake
+    assert "composition = ./composition.nix;" in flake
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_roles_counts_options_and_test_script(nix_instantiate: str, name: str) -> None:
+    report = inspect(nix_instantiate, name, PACKAGES[name])
+    composition = report["manifest"]["compositions"]["composition"]
+    counts = {role: value["default_count"] for role, value in composition["roles"].items()}
+    assert counts == {"server": 2 if name == "glusterfs" else 1, "client": 2}
+
+    unverified = {
+        role: [path for path in paths if not _verified(path)]
+        for role, paths in report["options"].items()
+    }
+    assert unverified == {"server": [], "client": []}
+    assert "environment.systemPackages" in report["options"]["client"]
+
+    script = composition["test_script"]
+    compile(script, f"{name}/composition.nix testScript", "exec")
+    assert "start_all()" in script
+    assert "echo nxc-shared-check > /mnt/fs/hello" in script
+    assert "grep -x nxc-shared-check /mnt/fs/hello" in script
+
+
+def test_service_options_per_role(nix_instantiate: str) -> None:
+    gluster = inspect(nix_instantiate, "glusterfs", PACKAGES["glusterfs"])["options"]
+    assert "services.glusterfs.enable" in gluster["server"]
+    assert not any(p.startswith("services.glusterfs") for p in gluster["client"])
+    ceph = inspect(nix_instantiate, "cephfs", PACKAGES["cephfs"])["options"]
+    for daemon in ("mon", "mgr", "mds", "osd"):
+        assert f"services.ceph.{daemon}.daemons" in ceph["server"]
+    assert "boot.kernelModules" in ceph["client"]
+    beegfs = inspect(nix_instantiate, "beegfs", PACKAGES["beegfs"])["options"]
+    for daemon in ("mgmtd", "meta", "storage"):
+        assert f"systemd.services.beegfs-{daemon}.serviceConfig.ExecStart" in beegfs["server"]
+    assert "fileSystems./mnt/fs.fsType" in beegfs["client"]
+
+
+def test_beegfs_without_its_overlay_fails_its_assertion(nix_instantiate: str) -> None:
+    """BeeGFS is not in nixpkgs: without the overlay's packages the roles' assertions fail
+    with a message saying what to provide (with them, they hold)."""
+    provided = inspect(nix_instantiate, "beegfs", PACKAGES["beegfs"])["assertions"]
+    assert all(a["assertion"] for role in provided.values() for a in role)
+    argv = [
+        nix_instantiate, "--eval", "--strict", "--json",
+        "--arg", "repo", str(REPO),
+        "--arg", "composition", str(COMPOSITIONS / "beegfs" / "composition.nix"),
+        "--arg", "packages", '[ "fio" ]',
+        "-A", "assertions", str(INSPECT),
+    ]  # fmt: skip
+    done = subprocess.run(
+        argv, capture_output=True, text=True, env=nix_environment(), check=False, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    missing = json.loads(done.stdout)
+    for role in ("server", "client"):
+        [assertion] = missing[role]
+        assert assertion["assertion"] is False
+        assert "overlay providing `beegfs`" in assertion["message"]
+
+
+@pytest.mark.nixos
+@pytest.mark.parametrize("name", ["glusterfs", "cephfs"])
+def test_composition_builds_for_vm(name: str, tmp_path: Path) -> None:
+    """Needs Nix with network access to nixpkgs (full NixOS builds). BeeGFS also needs an
+    overlay with BeeGFS (not in nixpkgs), so only its assertion is checked above."""
+    if shutil.which("nix") is None:
+        pytest.skip("needs nix")
+    project = tmp_path / name
+    shutil.copytree(COMPOSITIONS / name, project)
+    flake = project / "flake.nix"
+    flake.write_text(flake.read_text().replace("NXC_URL", f"path:{REPO}"))
+    env = dict(nix_environment())
+    env.pop("NXC_NIX_OFFLINE", None)
+    result = run_nxc("build", "-f", "vm", cwd=project, env=env, timeout=3 * 3600)
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((project / "build" / "composition::vm" / "manifest.json").read_text())
+    assert set(manifest["compositions"]["composition"]["roles"]) == {"server", "client"}
