@@ -147,9 +147,10 @@ def test_systemctl_failure_is_a_status_not_an_exception(machine):
 @pytest.fixture
 def user(machine):
     """A user with a running systemd user manager (created inside the container only)."""
-    name, uid = "nxcuser", 1500
-    machine.succeed(f"id {name} >/dev/null 2>&1 || useradd -m -u {uid} {name}")
-    machine.succeed(f"systemctl start user@{uid}.service")
+    name = "nxcdrvuser"  # not a name other tests create on the host (the overlay shows it)
+    machine.succeed(f"id {name} >/dev/null 2>&1 || useradd -m {name}")
+    uid = machine.succeed(f"id -u {name}").strip()
+    machine.wait_until_succeeds(f"systemctl start user@{uid}.service", timeout=60)
     return name
 
 
