@@ -13,6 +13,7 @@ Every message says what is wrong *and* what to do about it, in one line.
     │   ├── ResourceLimitError            asks for more than this machine can hold
     │   └── MachineFileError              machine file missing, malformed, or with unknown hosts
     ├── MissingToolError          exit 3  an external program is not installed
+    │   └── RemoteToolMissingError        ... on some nodes (e.g. fio for nxc bench)
     ├── ExternalCommandError      exit 1  an external program (nix, qemu, oarsub...) failed
     ├── DeploymentLockedError     exit 1  another nxc process holds a deployment's lock
     ├── NodeTimeoutError          exit 4  nodes did not come up in time (names them)
@@ -75,6 +76,16 @@ class MissingToolError(NxcError):
             f"'{program}' was not found on PATH{why}; install it, e.g. "
             f"'apt-get install {package}' on Debian or 'nix shell nixpkgs#{package}'"
         )
+
+
+class RemoteToolMissingError(MissingToolError):
+    """A program is missing on some nodes of a deployment (not on this machine)."""
+
+    def __init__(self, program: str, hosts: list[str], hint: str) -> None:
+        self.hosts = list(hosts)
+        NxcError.__init__(self, f"'{program}' is not installed on {', '.join(hosts)}; {hint}")
+        self.program = program
+        self.package = program
 
 
 class ExternalCommandError(NxcError):

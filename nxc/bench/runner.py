@@ -3,6 +3,7 @@ with the deployment's connection parameters (its key and pinned host keys)."""
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,7 @@ from nxc.bench.fio import FioSettings, cleanup_command, fio_command, parse_fio_j
 from nxc.bench.ior import IorSettings, ior_command, parse_ior_output
 from nxc.bench.results import BenchResult, BenchRun
 from nxc.bench.sweep import SweepPoint, SweepSpec
-from nxc.errors import InputError, MissingToolError, TransportError
+from nxc.errors import InputError, RemoteToolMissingError, TransportError
 
 if TYPE_CHECKING:
     from nxc.api import Environment
@@ -39,6 +40,7 @@ class _Clients:
                 command,
                 [host],
                 connection_params=self.params,
+                name=f"nxc bench: {what}",
                 process_args={"timeout": timeout, "nolog_exit_code": True, "nolog_timeout": True,
                               "ignore_exit_code": True, "ignore_timeout": True},
             )
@@ -52,7 +54,7 @@ class _Clients:
 
     def require(self, program: str, tool: str) -> None:
         """Raise :class:`MissingToolError` naming the nodes where ``program`` is missing."""
-        check = f"command -v {_quote(program)} >/dev/null"
+        check = f"command -v {shlex.quote(program)} >/dev/null"
         runs = self.run([check] * len(self.nodes), CHECK_TIMEOUT, "tool check")
         unreachable = [host for host, process in runs if process.exit_code == 255]
         if unreachable:
@@ -62,18 +64,12 @@ class _Clients:
             )
         missing = [host for host, process in runs if not _succeeded(process)]
         if missing:
-            raise MissingToolError(
+            raise RemoteToolMissingError(
                 program,
-                tool,
-                f"on node(s) {', '.join(missing)} by 'nxc bench {tool}'; add pkgs.{tool} to the "
-                "role's environment.systemPackages, or give its path with --program",
+                missing,
+                "install it on those nodes (NixOS: add it to the role's "
+                f"environment.systemPackages, e.g. pkgs.{tool}), or give its path with --program",
             )
-
-
-def _quote(word: str) -> str:
-    import shlex
-
-    return shlex.quote(word)
 
 
 def _succeeded(process: Any) -> bool:
@@ -91,6 +87,30 @@ def _failure(host: str, process: Any, point: SweepPoint) -> TransportError:
     return TransportError(f"{point.label} on {host}: {reason}: {' | '.join(tail)}")
 
 
+def _run_points(
+    clients: _Clients,
+    run: BenchRun,
+    points: list[SweepPoint],
+    command_for: Callable[[SweepPoint, str, int], str],
+    parse: Callable[[str, SweepPoint, str], dict[str, float]],
+    timeout: float | None,
+    progress: ProgressCallback | None,
+) -> None:
+    """Run each point on its first ``clients`` nodes at once; append results to ``run``."""
+    for point in points:
+        selected = clients.nodes[: point.clients]
+        commands = [command_for(point, node.hostname, i) for i, node in enumerate(selected)]
+        per_host = {}
+        for host, process in clients.run(commands, timeout, point.label):
+            if not _succeeded(process):
+                raise _failure(host, process, point)
+            per_host[host] = parse(process.stdout, point, f"{point.label} on {host}")
+        result = BenchResult(point, per_host)
+        run.results.append(result)
+        if progress is not None:
+            progress(point, result)
+
+
 def run_fio_sweep(
     env: Environment,
     role: str,
@@ -100,26 +120,22 @@ def run_fio_sweep(
     timeout: float | None = 600.0,
     progress: ProgressCallback | None = None,
 ) -> BenchRun:
-    """Run fio for every point of ``spec`` on the first ``clients`` nodes of ``role``."""
+    """Run fio for every point of ``spec`` on the first ``clients`` nodes of ``role``; the
+    files it wrote are removed at the end, even after a failure."""
     clients = _Clients(env, role)
     points = spec.points(len(clients.nodes))
     clients.require(settings.program, "fio")
     run = BenchRun("fio", env.name, role, asdict(settings))
     try:
-        for point in points:
-            commands = [
-                fio_command(settings, point, node.hostname, index)
-                for index, node in enumerate(clients.nodes[: point.clients])
-            ]
-            per_host = {}
-            for host, process in clients.run(commands, timeout, point.label):
-                if not _succeeded(process):
-                    raise _failure(host, process, point)
-                per_host[host] = parse_fio_json(process.stdout, f"{point.label} on {host}")
-            result = BenchResult(point, per_host)
-            run.results.append(result)
-            if progress is not None:
-                progress(point, result)
+        _run_points(
+            clients,
+            run,
+            points,
+            lambda point, host, index: fio_command(settings, point, host, index),
+            lambda text, point, where: parse_fio_json(text, where),
+            timeout,
+            progress,
+        )
     finally:
         cleanups = [cleanup_command(settings, node.hostname) for node in clients.nodes]
         clients.run(cleanups, CHECK_TIMEOUT, "cleanup")
@@ -144,19 +160,13 @@ def run_ior_sweep(
     points = spec.points(len(clients.nodes))
     clients.require(settings.program, "ior")
     run = BenchRun("ior", env.name, role, asdict(settings))
-    for point in points:
-        commands = [
-            ior_command(settings, point, node.hostname) for node in clients.nodes[: point.clients]
-        ]
-        per_host = {}
-        for host, process in clients.run(commands, timeout, point.label):
-            if not _succeeded(process):
-                raise _failure(host, process, point)
-            per_host[host] = parse_ior_output(
-                process.stdout, point.operation, f"{point.label} on {host}"
-            )
-        result = BenchResult(point, per_host)
-        run.results.append(result)
-        if progress is not None:
-            progress(point, result)
+    _run_points(
+        clients,
+        run,
+        points,
+        lambda point, host, index: ior_command(settings, point, host),
+        lambda text, point, where: parse_ior_output(text, point.operation, where),
+        timeout,
+        progress,
+    )
     return run
