@@ -568,9 +568,14 @@ class _QuietCommands(AbstractContextManager[None]):
 
 
 def _tcp_probe(addr: str, port: int) -> str:
+    """A node-side command that succeeds when something accepts TCP connections on
+    ``addr:port``: ``nc -z`` where it exists (NixOS), a plain ``nc`` with empty input where
+    ``-z`` is missing (busybox), bash's ``/dev/tcp`` where there is no ``nc``."""
+    target = f"{shlex.quote(addr)} {int(port)}"
     with_bash = shlex.quote(f"exec 3<>/dev/tcp/{addr}/{int(port)}")
     return (
-        f"if command -v nc >/dev/null 2>&1; then nc -z {shlex.quote(addr)} {int(port)}; "
+        f"if command -v nc >/dev/null 2>&1; then nc -z {target} 2>/dev/null "
+        f"|| timeout 5 nc {target} </dev/null >/dev/null 2>&1; "
         f"else timeout 5 bash -c {with_bash} 2>/dev/null; fi"
     )
 
