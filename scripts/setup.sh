@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up a machine for nxc: system packages (Debian) and nxc itself in ./.venv.
-# Usage: scripts/setup.sh            # packages for the local flavours + nxc
-#        scripts/setup.sh --no-apt   # only the Python side
+# Usage: scripts/setup.sh              # what the local flavours need + nxc
+#        scripts/setup.sh --with-tests # also what the test suite starts (Docker, OAR, ...)
+#        scripts/setup.sh --no-apt     # only the Python side
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,17 +10,29 @@ packages=(
     python3-venv python3-pip          # nxc itself
     nix-bin                            # nxc build: Nix (flakes are enabled by nxc's own flags)
     qemu-system-x86 qemu-utils vde2    # vm flavour
-    openssh-client openssh-server      # transport; sshd for the namespace test hosts
-    fio                                # nxc bench tests: fio runs on namespace hosts
+    openssh-client                     # transport, nxc connect
     tmux                               # nxc connect
+    busybox-static cpio                # test-bed guest (the local main job, scripts/demo.sh)
+)
+test_packages=(
+    openssh-server iproute2            # namespace test hosts running sshd
+    fio                                # nxc bench tests: fio runs on namespace hosts
     jq                                 # tests of the NixOS node-contract script (tests/nix)
     systemd-container                  # driver tests: a real systemd node (systemd-nspawn)
     docker.io                          # docker flavour (tests start their own dockerd)
-    iproute2 busybox-static cpio kexec-tools zstd   # test-bed guest and network namespaces
-    oar-server oar-server-pgsql oar-node oar-user postgresql   # Grid'5000 stand-in (OAR) for tests
+    kexec-tools zstd                   # test-bed guest variants, kexec tests
+    oar-server oar-server-pgsql oar-node oar-user postgresql   # Grid'5000 stand-in (OAR)
 )
 
-if [[ "${1:-}" != "--no-apt" ]]; then
+apt=yes
+case "${1:-}" in
+    --no-apt) apt=no ;;
+    --with-tests) packages+=("${test_packages[@]}") ;;
+    "") ;;
+    *) echo "setup.sh: unknown option '$1' (use --with-tests or --no-apt)" >&2; exit 2 ;;
+esac
+
+if [[ $apt == yes ]]; then
     if [[ $(id -u) -ne 0 ]]; then sudo=sudo; else sudo=; fi
     missing=()
     for p in "${packages[@]}"; do

@@ -3,7 +3,8 @@
 # Extra arguments go to pytest, e.g.  scripts/test.sh -m "not vm and not oar and not docker"
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --with-tests
+export PATH="$PWD/.venv/bin:$PATH"
 .venv/bin/ruff check nxc tests benchmarks
 if (($#)); then
     .venv/bin/python -m pytest "$@"
