@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -9,7 +11,8 @@ import typer
 from nxc.cli.run import DeploymentNameOption, DeploymentTagOption
 
 if TYPE_CHECKING:
-    from nxc.bench.results import BenchRun
+    from nxc.bench.results import BenchResult, BenchRun
+    from nxc.bench.sweep import SweepPoint
 
 bench_app = typer.Typer(
     help="Benchmark sweeps (fio, IOR) on client nodes, results under artifact/bench.",
@@ -77,8 +80,8 @@ def fio(
         runtime=runtime,
         direct=direct,
     )
-    _sweep(lambda env, progress: run_fio_sweep(env, role, spec, settings, timeout=timeout,
-                                                progress=progress), name, tag, output)  # fmt: skip
+    _sweep(partial(run_fio_sweep, role=role, spec=spec, settings=settings, timeout=timeout),
+           name, tag, output)  # fmt: skip
 
 
 def ior(
@@ -104,11 +107,14 @@ def ior(
     spec = SweepSpec.parse(sizes, jobs, clients, modes, rw, ("write", "read"))
     settings = IorSettings(directory=directory, size=parse_size(size, "--size"),
                            program=program or "ior")  # fmt: skip
-    _sweep(lambda env, progress: run_ior_sweep(env, role, spec, settings, timeout=timeout,
-                                                progress=progress), name, tag, output)  # fmt: skip
+    _sweep(partial(run_ior_sweep, role=role, spec=spec, settings=settings, timeout=timeout),
+           name, tag, output)  # fmt: skip
 
 
-def _sweep(execute, name: str | None, tag: str | None, output: str | None) -> None:
+def _sweep(
+    execute: Callable[..., BenchRun], name: str | None, tag: str | None, output: str | None
+) -> None:
+    """Open the deployment, run ``execute(env, progress=...)``, write and sum up the results."""
     from nxc.api import Environment
     from nxc.bench.results import human_rate, write_results
     from nxc.cli.app import settings
@@ -119,11 +125,11 @@ def _sweep(execute, name: str | None, tag: str | None, output: str | None) -> No
     store = project.deployments
     env = Environment(choose_deployment(store, name, tag), store)
 
-    def progress(point, result) -> None:
+    def progress(point: SweepPoint, result: BenchResult) -> None:
         typer.echo(f"{point.label}: {human_rate(result.total['bandwidth'])}", err=True)
 
     with env:
-        run = execute(env, progress)
+        run = execute(env, progress=progress)
     folder = project.ensure_dir(project.artifact_dir) / "bench"
     json_path, csv_path = write_results(run, folder, output)
     _print_summary(run)
