@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from nxc.bench.fio import FioSettings, cleanup_command, fio_command, parse_fio_json
 from nxc.bench.ior import IorSettings, ior_command, parse_ior_output
+from nxc.bench.mdtest import MdtestSettings, mdtest_command, parse_mdtest_output
 from nxc.bench.results import BenchResult, BenchRun
 from nxc.bench.sweep import SweepPoint, SweepSpec
 from nxc.errors import InputError, RemoteToolMissingError, TransportError
@@ -166,6 +167,35 @@ def run_ior_sweep(
         points,
         lambda point, host, index: ior_command(settings, point, host),
         lambda text, point, where: parse_ior_output(text, point.operation, where),
+        timeout,
+        progress,
+    )
+    return run
+
+
+def run_mdtest_sweep(
+    env: Environment,
+    role: str,
+    spec: SweepSpec,
+    settings: MdtestSettings,
+    *,
+    timeout: float | None = 600.0,
+    progress: ProgressCallback | None = None,
+) -> BenchRun:
+    """Run mdtest's phases (the sweep's operations, in order) for every point of ``spec`` on
+    the first ``clients`` nodes of ``role``; rates are summed over clients."""
+    clients = _Clients(env, role)
+    points = spec.points(len(clients.nodes))
+    clients.require(settings.program, "mdtest")
+    run = BenchRun("mdtest", env.name, role, asdict(settings))
+    _run_points(
+        clients,
+        run,
+        points,
+        lambda point, host, index: mdtest_command(settings, point, host),
+        lambda text, point, where: parse_mdtest_output(
+            text, point.operation, settings.files, where
+        ),
         timeout,
         progress,
     )

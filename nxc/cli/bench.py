@@ -1,4 +1,4 @@
-"""``nxc bench``: fio or IOR parameter sweeps on a started deployment's client nodes."""
+"""``nxc bench``: fio, IOR or mdtest parameter sweeps on a started deployment's client nodes."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from nxc.bench.sweep import SweepPoint
 
 bench_app = typer.Typer(
-    help="Benchmark sweeps (fio, IOR) on client nodes, results under artifact/bench.",
+    help="Benchmark sweeps (fio, IOR, mdtest) on client nodes, results under artifact/bench.",
     no_args_is_help=True,
 )
 
@@ -111,6 +111,39 @@ def ior(
            name, tag, output)  # fmt: skip
 
 
+def mdtest(
+    directory: DirOption,
+    role: RoleOption = "client",
+    sizes: Annotated[
+        str, typer.Option("--sizes", help="Bytes written to and read from each file, e.g. 4k.")
+    ] = "4k",
+    jobs: JobsOption = "1",
+    clients: ClientsOption = None,
+    modes: Annotated[
+        str,
+        typer.Option("--modes", help="fpp (a directory per process), shared (one), or both."),
+    ] = "fpp",
+    rw: Annotated[
+        str, typer.Option("--rw", help="mdtest phases in order: create, stat, read, remove.")
+    ] = "create,stat,read,remove",
+    files: Annotated[int, typer.Option("--files", help="Files per process.", min=1)] = 1000,
+    program: ProgramOption = None,
+    timeout: TimeoutOption = 600.0,
+    output: OutputOption = None,
+    name: DeploymentNameOption = None,
+    tag: DeploymentTagOption = None,
+) -> None:
+    """Sweep mdtest's metadata phases (MPI ranks = --jobs per client); print a summary."""
+    from nxc.bench.mdtest import OPERATIONS, MdtestSettings
+    from nxc.bench.runner import run_mdtest_sweep
+    from nxc.bench.sweep import SweepSpec
+
+    spec = SweepSpec.parse(sizes, jobs, clients, modes, rw, OPERATIONS)
+    settings = MdtestSettings(directory=directory, files=files, program=program or "mdtest")
+    _sweep(partial(run_mdtest_sweep, role=role, spec=spec, settings=settings, timeout=timeout),
+           name, tag, output)  # fmt: skip
+
+
 def _sweep(
     execute: Callable[..., BenchRun], name: str | None, tag: str | None, output: str | None
 ) -> None:
@@ -151,7 +184,8 @@ def _print_summary(run: BenchRun) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``nxc bench fio`` and ``nxc bench ior`` to the application."""
+    """Add ``nxc bench fio``, ``nxc bench ior`` and ``nxc bench mdtest`` to the application."""
     bench_app.command("fio")(fio)
     bench_app.command("ior")(ior)
+    bench_app.command("mdtest")(mdtest)
     app.add_typer(bench_app, name="bench")

@@ -122,3 +122,19 @@ def test_failing_run_names_point_and_host(project: Path, tmp_path: Path) -> None
     assert done.returncode == 1
     assert "write bs=1M clients=1 jobs=1 fpp on node2: exited with" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("tool", ["ior", "mdtest"])
+def test_ior_and_mdtest_missing_on_nodes(project: Path, tmp_path: Path, tool: str) -> None:
+    if shutil.which(tool) is not None:
+        pytest.skip(f"{tool} is installed here (and so on the namespace hosts)")
+    done = nxc(project, tool, "--dir", str(tmp_path))
+    assert done.returncode == 3
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert f"'{tool}' is not installed on node2, node3" in done.stderr
+
+
+def test_mdtest_unknown_phase_is_one_line(project: Path, tmp_path: Path) -> None:
+    done = nxc(project, "mdtest", "--dir", str(tmp_path), "--rw", "create,write")
+    assert done.returncode == 2
+    assert "--rw: unknown operation 'write'; use create, stat, read, remove" in done.stderr

@@ -1,8 +1,8 @@
-"""Sweeps, fio/IOR command lines and output parsing, result files (no nodes needed).
+"""Sweeps, fio/IOR/mdtest command lines and output parsing, result files (no nodes needed).
 
-fio's JSON comes from real fio runs on this machine (Debian fio); IOR is not packaged here, so
-its parser reads a summary written in the layout IOR 3.x prints (header, then one row per
-operation), with numbers chosen by the test.
+fio's JSON comes from real fio runs on this machine (Debian fio); IOR and mdtest are not
+packaged here, so their parsers read summaries written in the layout IOR 3.x and its mdtest
+print, with numbers chosen by the test.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pytest
 
 from nxc.bench.fio import FioSettings, fio_command, parse_fio_json
 from nxc.bench.ior import IorSettings, ior_command, parse_ior_output
+from nxc.bench.mdtest import MdtestSettings, mdtest_command, parse_mdtest_output
 from nxc.bench.results import BenchResult, BenchRun, write_results
 from nxc.bench.sweep import SweepPoint, SweepSpec, format_size, parse_size
 from nxc.errors import InputError, TransportError
@@ -135,3 +136,38 @@ def test_results_files_round_trip(tmp_path: Path) -> None:
     [row] = list(csv.DictReader(csv_path.open()))
     assert row["hosts"] == "a b" and float(row["bandwidth"]) == 150.0
     assert sorted(p.name for p in (tmp_path / "bench").iterdir()) == ["out.csv", "out.json"]
+
+
+MDTEST_SUMMARY = """\
+SUMMARY rate: (of 1 iterations)
+   Operation                     Max            Min           Mean        Std Dev
+   ---------                     ---            ---           ----        -------
+   File creation             :       {c:.3f}       {c:.3f}       {c:.3f}          0.000
+   File stat                 :       {s:.3f}       {s:.3f}       {s:.3f}          0.000
+   File read                 :          0.000          0.000          0.000          0.000
+   File removal              :       {r:.3f}       {r:.3f}       {r:.3f}          0.000
+   Tree creation             :        100.000        100.000        100.000          0.000
+   Tree removal              :         50.000         50.000         50.000          0.000
+SUMMARY time: (of 1 iterations)
+   File creation             :          0.500          0.500          0.500          0.000
+"""
+
+
+def test_mdtest_summary_rates_per_phase() -> None:
+    text = MDTEST_SUMMARY.format(c=2000.0, s=8000.0, r=4000.0)
+    create = parse_mdtest_output(text, "create", 1000, "here")
+    assert create["iops"] == 2000.0 and create["runtime"] == 0.5
+    assert parse_mdtest_output(text, "remove", 1000, "here")["latency_mean"] == 1 / 4000
+    assert parse_mdtest_output(text, "read", 1000, "here")["runtime"] == 0.0
+    with pytest.raises(TransportError, match="no SUMMARY table"):
+        parse_mdtest_output("mdtest: mpi failure", "create", 10, "here")
+
+
+def test_mdtest_command_one_phase_per_operation() -> None:
+    settings = MdtestSettings(directory="/mnt/fs", files=10)
+    create = shlex.split(mdtest_command(settings, SweepPoint(4096, 1, 1, "fpp", "create"), "n1"))
+    assert create[4:] == ["mdtest", "-F", "-n", "10", "-w", "4096", "-e", "4096",
+                          "-d", "/mnt/fs/nxc-mdtest", "-C", "-u"]  # fmt: skip
+    stat = shlex.split(mdtest_command(settings, SweepPoint(4096, 1, 2, "shared", "stat"), "n1"))
+    assert stat[4:9] == ["mpirun", "--allow-run-as-root", "-np", "2", "mdtest"]
+    assert "-T" in stat and "-u" not in stat
