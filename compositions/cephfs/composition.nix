@@ -2,7 +2,7 @@
 # loop device over a sparse file, so no extra disk is needed); `client` nodes mount the file
 # system with the kernel client at /mnt/fs and carry fio for `nxc bench`.
 #
-#   nxc build -f vm && nxc start --memory 2G && nxc driver -t   # cluster made, mounted, checked
+#   nxc build -f vm && nxc start --memory 3G && nxc driver -t   # cluster made, mounted, checked
 #   nxc bench fio --role client --dir '/mnt/fs/{host}' --sizes 4k,1M --jobs 1,4
 #
 # The cluster is bootstrapped by the test script, as Ceph's manual deployment describes
@@ -56,6 +56,8 @@ in
             daemons = [ "0" ];
             extraConfig = {
               "osd objectstore" = "bluestore";
+              # the default (4 GiB) does not fit small nodes; Ceph refuses less than 896 MiB
+              "osd memory target" = "1073741824";
             };
           };
         };
