@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperCommand
 
@@ -29,7 +28,7 @@ DeploymentTagOption = Annotated[
 class _CommandAfterDoubleDash(TyperCommand):
     """Keeps what follows the first ``--`` as the remote command, away from option parsing."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
         if "--" in args:
             split = args.index("--")
             ctx.meta[REMOTE_COMMAND] = args[split + 1 :]
