@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from nxc.deploy import start_deployment, stop_deployment  # noqa: E402
 from nxc.deployment import DeploymentStore  # noqa: E402
+from nxc.flavours.base import Stage  # noqa: E402
 from nxc.flavours.g5k import KexecFlavour  # noqa: E402
 from nxc.flavours.g5khosts import HostSource  # noqa: E402
 from nxc.manifest import Artefacts, Composition, Manifest, Role  # noqa: E402
@@ -59,8 +60,11 @@ def manifest(guest) -> Manifest:
     return Manifest("g5k-ramdisk", "x86_64-linux", (composition,), source="benchmark manifest")
 
 
-def timed_deploy(lab: HostLab, guest, count: int, cls: type[KexecFlavour], work: Path) -> float:
-    """Seconds from start_deployment to its return for ``count`` nodes, hosts freshly booted."""
+def timed_deploy(
+    lab: HostLab, guest, count: int, cls: type[KexecFlavour], work: Path
+) -> tuple[float, float]:
+    """Seconds from start_deployment to its return for ``count`` nodes, hosts freshly booted,
+    and to the moment the last host got its ``kexec -e`` (pushes and loads done)."""
     lab.reset(lab.hosts[:count])
     machine_file = work / f"nodes-{count}"
     machine_file.write_text("\n".join(lab.hosts[:count]) + "\n")
@@ -71,13 +75,19 @@ def timed_deploy(lab: HostLab, guest, count: int, cls: type[KexecFlavour], work:
         host_ssh_options=lab.ssh_options(),
         timeout=TIMEOUT,
     )
+    launched: list[float] = []
+
+    def progress(hostname: str, stage: Stage) -> None:
+        if stage is Stage.LAUNCHED:
+            launched.append(time.monotonic() - began)
+
     began = time.monotonic()
     deployment = start_deployment(
-        store, manifest(guest), Plan("composition", "g5k-ramdisk", nodes), flavour
+        store, manifest(guest), Plan("composition", "g5k-ramdisk", nodes), flavour, progress
     )
     elapsed = time.monotonic() - began
     stop_deployment(store, deployment.name)
-    return elapsed
+    return elapsed, max(launched)
 
 
 def main() -> None:
@@ -91,9 +101,9 @@ def main() -> None:
     try:
         lab.open()
         for count in options.nodes:
-            parallel = timed_deploy(lab, guest, count, KexecFlavour, work)
-            sequential = timed_deploy(lab, guest, count, SequentialKexecFlavour, work)
-            rows.append((count, parallel, sequential))
+            parallel, pushed = timed_deploy(lab, guest, count, KexecFlavour, work)
+            sequential, _ = timed_deploy(lab, guest, count, SequentialKexecFlavour, work)
+            rows.append((count, parallel, pushed, sequential))
             print(f"  {count} node(s): nxc {parallel:.1f} s, sequential {sequential:.1f} s",
                   file=sys.stderr)  # fmt: skip
     finally:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
-import secrets
 import shutil
 import socket
 import time
@@ -102,6 +101,7 @@ class KexecFlavour(Flavour):
     """``g5k-ramdisk``: reserved hosts kexec'd into the composition's kernel and initrd."""
 
     name: ClassVar[str] = "g5k-ramdisk"
+    boot_method: ClassVar[str] = "kexec"
 
     def __init__(
         self,
@@ -185,7 +185,6 @@ class KexecFlavour(Flavour):
             name = deployment.name
             secret_dir = store.state_dir(name).absolute() / "secrets"
             deployment.resources = {
-                "marker": f"nxc-{secrets.token_hex(6)}",
                 "secret_dir": str(secret_dir),
                 "oar": None,
                 "hosts": [],
@@ -372,7 +371,8 @@ class KexecFlavour(Flavour):
         reasons = "; ".join(f"{host}: {reason}" for host, reason in missing.items())
         attempts = self.retries + 1
         return NodeTimeoutError(
-            f"{len(missing)} node(s) did not come back after kexec ({attempts} attempt(s)): "
+            f"{len(missing)} node(s) did not come back after {self.boot_method} "
+            f"({attempts} attempt(s)): "
             f"{reasons}; check those hosts' consoles (on Grid'5000: 'kaconsole3 -m HOST'), "
             "raise --timeout or --retries, or reserve other hosts",
             list(missing),
@@ -472,21 +472,19 @@ async def _wait_back(
             await asyncio.sleep(JOB_CHECK_INTERVAL)
             await asyncio.to_thread(oar.ensure_alive, job)
 
-    tasks = [asyncio.ensure_future(watch(node)) for node in nodes]
-    checker = asyncio.ensure_future(watch_job()) if oar is not None and job else None
+    nodes_done = asyncio.gather(*(watch(node) for node in nodes))
+    watchers: list[asyncio.Future[Any]] = [nodes_done]
+    if oar is not None and job is not None:
+        watchers.append(asyncio.ensure_future(watch_job()))
     try:
-        if checker is None:
-            await asyncio.gather(*tasks)
-        else:
-            nodes_done = asyncio.gather(*tasks)
-            done, _ = await asyncio.wait({nodes_done, checker}, return_when=asyncio.FIRST_COMPLETED)
-            if checker in done:
-                checker.result()  # raises OarJobError when the job ended
-                await nodes_done
+        done, _ = await asyncio.wait(watchers, return_when=asyncio.FIRST_COMPLETED)
+        for finished in done:
+            finished.result()  # the job checker raises OarJobError when the job ended
+        await nodes_done
     finally:
-        for task in [*tasks, *([checker] if checker else [])]:
-            task.cancel()
-        await asyncio.gather(*tasks, *([checker] if checker else []), return_exceptions=True)
+        for watcher in watchers:
+            watcher.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)
     return [node.hostname for node in nodes if node.hostname in waiting]
 
 

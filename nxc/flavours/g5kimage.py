@@ -72,6 +72,7 @@ class ImageFlavour(KexecFlavour):
     """``g5k-image``: Kadeploy instead of kexec (see the module documentation)."""
 
     name: ClassVar[str] = "g5k-image"
+    boot_method: ClassVar[str] = "Kadeploy"
 
     def __init__(self, kadeploy_timeout: float = KADEPLOY_TIMEOUT, **options) -> None:
         super().__init__(**options)

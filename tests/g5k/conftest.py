@@ -60,7 +60,7 @@ def lab(host_lab: HostLab) -> Iterator[HostLab]:
 
 
 @pytest.fixture(scope="session")
-def g5k_oar(oar_standin: OarStandIn, host_lab: HostLab) -> Iterator[OarStandIn]:  # noqa: F811
+def oar_with_host_vms(oar_standin: OarStandIn, host_lab: HostLab) -> Iterator[OarStandIn]:  # noqa: F811
     """The OAR stand-in with the host VMs declared as ``deploy=YES`` nodes."""
     for host in host_lab.hosts:
         oar_standin.admin("oarnodesetting", "-a", "-h", host, "-p", "deploy=YES")
@@ -70,6 +70,20 @@ def g5k_oar(oar_standin: OarStandIn, host_lab: HostLab) -> Iterator[OarStandIn]:
         oar_standin.delete_all_jobs()
         for host in host_lab.hosts:
             oar_standin.admin("oarnodesetting", "-s", "Dead", "-h", host)
+
+
+@pytest.fixture
+def g5k_oar(oar_with_host_vms: OarStandIn, host_lab: HostLab) -> Iterator[OarStandIn]:
+    """The stand-in, the host VMs ``Alive`` for this test.
+
+    OAR's periodic node check (Finaud, every 5 minutes) logs into free nodes on OAR's own sshd
+    (port 6667), which the VMs do not run: it marks them ``Suspected``. A Grid'5000 node passes
+    that check; here each test declares them ``Alive`` again before it reserves.
+    """
+    for host in host_lab.hosts:
+        oar_with_host_vms.admin("oarnodesetting", "-s", "Alive", "-h", host)
+    yield oar_with_host_vms
+    oar_with_host_vms.delete_all_jobs()
 
 
 def kexec_manifest(guest, flavour: str = "g5k-ramdisk") -> Manifest:

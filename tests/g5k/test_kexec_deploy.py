@@ -71,7 +71,7 @@ def flavour(lab, cls=KexecFlavour, **options) -> KexecFlavour:
 
 def test_ramdisk_reserves_kexecs_and_releases(lab, g5k_oar, testbed_guest, store):
     """--oar: a new deploy job; two nodes on two of three hosts; roles, names, pinned keys."""
-    hosts = HostSource(oar_request=request(g5k_oar, 3), frontend=g5k_oar.frontend)
+    hosts = HostSource(oar_request=request(g5k_oar, 3), frontend=g5k_oar.frontend, wait_timeout=60)
     stages = []
     deployment = start_deployment(
         store,
@@ -109,7 +109,7 @@ def test_nfs_store_with_info_over_http_on_an_existing_job(lab, g5k_oar, testbed_
     oar = Oar(g5k_oar.frontend)
     job = oar.reserve(request(g5k_oar, 2))
     oar.wait_running(job, timeout=60)
-    hosts = HostSource(oar_job=job.job_id, frontend=g5k_oar.frontend)
+    hosts = HostSource(oar_job=job.job_id, frontend=g5k_oar.frontend, wait_timeout=60)
     deployment = start_deployment(
         store,
         kexec_manifest(testbed_guest, "g5k-nfs-store"),
@@ -180,7 +180,7 @@ def test_node_that_never_comes_back_is_named(lab, testbed_guest, store, tmp_path
 def test_oar_job_deleted_mid_deployment_is_reported(lab, g5k_oar, testbed_guest, store):
     for host in lab.hosts:
         lab.break_kexec(host)
-    hosts = HostSource(oar_request=request(g5k_oar, 2), frontend=g5k_oar.frontend)
+    hosts = HostSource(oar_request=request(g5k_oar, 2), frontend=g5k_oar.frontend, wait_timeout=60)
 
     def delete_when_launched(hostname: str, stage: Stage) -> None:
         if stage is Stage.LAUNCHED and hostname == "server":
