@@ -462,6 +462,7 @@ async def _wait_back(
             if answer is SshAnswer.PINNED:
                 waiting.discard(node.hostname)
                 node.state = NodeState.ready
+                progress(node.hostname, Stage.BOOTED)  # no console to tell it earlier
                 progress(node.hostname, Stage.READY)
                 return
             await asyncio.sleep(POLL_INTERVAL)
