@@ -132,6 +132,48 @@ def start(
     foreground: Annotated[
         bool, typer.Option("--foreground", help="Stay in the foreground; Ctrl-C stops the nodes.")
     ] = False,
+    oar: Annotated[
+        str | None,
+        typer.Option(
+            "--oar",
+            metavar="RESOURCES",
+            help="g5k: reserve hosts in a new OAR deploy job, e.g. 'nodes=4,walltime=1:00'.",
+            show_default=False,
+        ),
+    ] = None,
+    oar_job: Annotated[
+        int | None,
+        typer.Option(
+            "--oar-job", help="g5k: the hosts of this OAR job (kept on stop).", show_default=False
+        ),
+    ] = None,
+    machine_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--machine-file",
+            "-m",
+            help="g5k: hosts listed in this file, one per line (OAR nodefiles too).",
+            show_default=False,
+        ),
+    ] = None,
+    wait_machine_file: Annotated[
+        bool,
+        typer.Option("--wait-machine-file", "-W", help="g5k: wait for the -m file to appear."),
+    ] = False,
+    site: Annotated[
+        str | None,
+        typer.Option(
+            "--site", help="g5k: run OAR commands through 'ssh SITE'.", show_default=False
+        ),
+    ] = None,
+    retries: Annotated[
+        int | None,
+        typer.Option(
+            "--retries",
+            help="g5k: boot nodes that did not come back again, N times.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Start the nodes of a built composition."""
     if dry_run:
@@ -147,6 +189,9 @@ def start(
     manifest_path = manifest or _latest_build(flavour, composition)
     plan = _plan(manifest_path, roles_file, role or [], flavour, composition, tag)
     options = _flavour_options(plan.flavour, accel, memory, cpus, forward or [], disk_size, timeout)
+    options |= _g5k_options(
+        plan.flavour, oar, oar_job, machine_file, wait_machine_file, site, retries
+    )
     _launch(plan, manifest_path, options, foreground, test_script, interactive)
 
 
@@ -232,6 +277,53 @@ def _flavour_options(
     return given
 
 
+G5K_FLAVOURS = ("g5k-ramdisk", "g5k-nfs-store", "g5k-image")
+
+
+def _g5k_options(
+    flavour: str,
+    oar: str | None,
+    oar_job: int | None,
+    machine_file: Path | None,
+    wait_machine_file: bool,
+    site: str | None,
+    retries: int | None,
+) -> dict[str, object]:
+    """Keyword arguments of the Grid'5000 flavours: where the hosts come from, retries."""
+    given = [oar, oar_job, machine_file, site, retries, wait_machine_file or None]
+    if flavour not in G5K_FLAVOURS:
+        if any(value is not None for value in given):
+            raise InputError(
+                "--oar, --oar-job, -m, -W, --site and --retries only apply to the Grid'5000 "
+                f"flavours ({', '.join(G5K_FLAVOURS)}), not {flavour}; drop them"
+            )
+        return {}
+    from nxc.flavours.g5khosts import HostSource
+    from nxc.platforms.oar import Frontend, OarRequest, job_id_from_environment
+
+    frontend = Frontend(host=site)
+    request = OarRequest(oar, job_types=("deploy",)) if oar is not None else None
+    hosts = HostSource(
+        oar_request=request,
+        oar_job=oar_job,
+        machine_file=machine_file,
+        wait_for_file=wait_machine_file,
+        frontend=frontend,
+    )
+    no_hosts = request is None and oar_job is None and machine_file is None
+    if no_hosts and job_id_from_environment() is None:
+        raise InputError(
+            f"-f {flavour}: no hosts given; reserve some with --oar 'nodes=N,walltime=H:MM', "
+            "use a job with --oar-job ID, or list hosts in a file with -m FILE"
+        )
+    options: dict[str, object] = {"hosts": hosts}
+    if retries is not None:
+        if retries < 0:
+            raise InputError(f"--retries {retries} must be 0 or more")
+        options["retries"] = retries
+    return options
+
+
 def _launch(
     plan: Plan,
     manifest_path: Path,
@@ -251,7 +343,9 @@ def _launch(
     project = find_project(settings.envdir)
     store = project.deployments
     cls = flavour_class(plan.flavour)
-    unknown = set(options) - set(inspect.signature(cls).parameters)
+    parameters = inspect.signature(cls).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    unknown = set() if takes_any else set(options) - set(parameters)
     if unknown:
         raise InputError(f"--timeout does not apply to the {plan.flavour} flavour; drop it")
     flavour = cls(**options)

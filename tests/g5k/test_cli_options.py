@@ -1,0 +1,71 @@
+"""``nxc start`` options of the Grid'5000 flavours, through the real CLI (subprocesses).
+
+Bad combinations are refused with one line and exit code 2, before anything is reserved or
+booted (no OAR server or host is needed for that).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nxc.manifest import Artefacts, Composition, Manifest, Role, to_dict
+
+
+@pytest.fixture
+def manifest_file(tmp_path: Path):
+    def write(flavour: str) -> Path:
+        for name in ("kernel", "initrd"):
+            (tmp_path / name).write_bytes(b"x")
+        composition = Composition(
+            "composition",
+            (Role("node", "/nix/store/0000-role-node"),),
+            None,
+            Artefacts(kernel=str(tmp_path / "kernel"), initrd=str(tmp_path / "initrd"), cmdline=""),
+        )
+        path = tmp_path / f"{flavour}.json"
+        path.write_text(json.dumps(to_dict(Manifest(flavour, "x86_64-linux", (composition,)))))
+        return path
+
+    return write
+
+
+def start(tmp_path: Path, *argv: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "nxc", "start", *argv],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--oar", "nodes=1", "-m", "nodes.txt"], "--oar and -m both give hosts"),
+        (["--oar-job", "3", "--oar", "nodes=1"], "--oar and --oar-job both give hosts"),
+        (["-W"], "-W waits for a machine file"),
+        (["--retries", "-1", "--oar-job", "3"], "--retries -1 must be 0 or more"),
+        (["--oar", " "], "is not an OAR resource request"),
+        ([], "no hosts given"),
+    ],
+)
+def test_bad_host_options_are_refused_in_one_line(tmp_path, manifest_file, options, message):
+    line = start(tmp_path, "--manifest", str(manifest_file("g5k-ramdisk")), *options)
+    assert message in line
+
+
+def test_g5k_options_do_not_apply_to_the_vm_flavour(tmp_path, manifest_file):
+    line = start(tmp_path, "--manifest", str(manifest_file("vm")), "--oar", "nodes=1")
+    assert "only apply to the Grid'5000 flavours" in line
