@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,19 @@ def test_teardown_removes_namespaces_and_bridge(client_key: ClientKey, tmp_path:
     network.down()
     assert not any(name in _namespaces() for name in namespaces)
     assert not _bridge_exists(network.bridge)
-    assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
+    deadline = time.monotonic() + 10
+    while any(_running(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in pids if _running(pid)]
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie waiting for its reaper is dead)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 class _BrokenSshd(NamespaceHosts):
