@@ -352,10 +352,13 @@ def _launch(
     built = manifest_module.load(manifest_path)
     with _progress(len(plan.nodes)) as progress:
         deployment = start_deployment(store, built, plan, flavour, progress)
-    typer.echo(
-        f"{deployment.name}: {len(deployment.nodes)} node(s) ready "
-        f"(see 'nxc status {deployment.name}', stop with 'nxc stop {deployment.name}')"
-    )
+    ready = f"{deployment.name}: {len(deployment.nodes)} node(s) ready"
+    if test_script:
+        typer.echo(f"{ready}; running the test script, then stopping them")
+    else:
+        typer.echo(
+            f"{ready} (see 'nxc status {deployment.name}', stop with 'nxc stop {deployment.name}')"
+        )
     if test_script:
         from nxc.driver.session import run_session, script_from_manifest
 

@@ -28,7 +28,7 @@ def stop(
 
     store = find_project(settings.envdir).deployments
     deployment = stop_deployment(store, name, force=force)
-    typer.echo(f"stopped {deployment.name} ({len(deployment.nodes)} nodes)")
+    typer.echo(f"stopped {deployment.name} ({len(deployment.nodes)} node(s))")
 
 
 def register(app: typer.Typer) -> None:
