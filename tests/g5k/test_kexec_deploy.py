@@ -32,6 +32,8 @@ from tests.g5k.conftest import VM_PROPERTIES, kexec_manifest, two_node_plan
 pytestmark = [pytest.mark.vm, pytest.mark.oar]
 
 READY_TIMEOUT = 150.0
+JOB_WAIT = 180.0
+"""OAR schedules slowly on a loaded 2-core machine."""
 
 
 def on_node(store, deployment, hostname: str, command: str) -> str:
@@ -71,7 +73,9 @@ def flavour(lab, cls=KexecFlavour, **options) -> KexecFlavour:
 
 def test_ramdisk_reserves_kexecs_and_releases(lab, g5k_oar, testbed_guest, store):
     """--oar: a new deploy job; two nodes on two of three hosts; roles, names, pinned keys."""
-    hosts = HostSource(oar_request=request(g5k_oar, 3), frontend=g5k_oar.frontend, wait_timeout=60)
+    hosts = HostSource(
+        oar_request=request(g5k_oar, 3), frontend=g5k_oar.frontend, wait_timeout=JOB_WAIT
+    )
     stages = []
     deployment = start_deployment(
         store,
@@ -109,7 +113,7 @@ def test_nfs_store_with_info_over_http_on_an_existing_job(lab, g5k_oar, testbed_
     oar = Oar(g5k_oar.frontend)
     job = oar.reserve(request(g5k_oar, 2))
     oar.wait_running(job, timeout=60)
-    hosts = HostSource(oar_job=job.job_id, frontend=g5k_oar.frontend, wait_timeout=60)
+    hosts = HostSource(oar_job=job.job_id, frontend=g5k_oar.frontend, wait_timeout=JOB_WAIT)
     deployment = start_deployment(
         store,
         kexec_manifest(testbed_guest, "g5k-nfs-store"),
@@ -180,7 +184,9 @@ def test_node_that_never_comes_back_is_named(lab, testbed_guest, store, tmp_path
 def test_oar_job_deleted_mid_deployment_is_reported(lab, g5k_oar, testbed_guest, store):
     for host in lab.hosts:
         lab.break_kexec(host)
-    hosts = HostSource(oar_request=request(g5k_oar, 2), frontend=g5k_oar.frontend, wait_timeout=60)
+    hosts = HostSource(
+        oar_request=request(g5k_oar, 2), frontend=g5k_oar.frontend, wait_timeout=JOB_WAIT
+    )
 
     def delete_when_launched(hostname: str, stage: Stage) -> None:
         if stage is Stage.LAUNCHED and hostname == "server":
