@@ -104,12 +104,12 @@ class OarRequest:
     def __post_init__(self) -> None:
         if not self.resources.strip() or "\n" in self.resources or "\r" in self.resources:
             raise InputError(
-                f"--oar '{self.resources}' is not an OAR resource request; "
+                f"--oar {self.resources!r} is not an OAR resource request; "
                 "write it like 'nodes=4,walltime=1:00'"
             )
         if self.walltime is not None and not WALLTIME.match(self.walltime):
             raise InputError(
-                f"walltime '{self.walltime}' is not an OAR duration; write H, H:MM or H:MM:SS"
+                f"walltime {self.walltime!r} is not an OAR duration; write H, H:MM or H:MM:SS"
             )
 
     def oarsub_argv(self) -> list[str]:
@@ -332,7 +332,7 @@ def job_id_from_environment(environ: dict[str, str] | None = None) -> int | None
     if not value:
         return None
     if not value.isdigit():
-        raise InputError(f"OAR_JOB_ID='{value}' is not a job number; unset it or fix it")
+        raise InputError(f"OAR_JOB_ID={value!r} is not a job number; unset it or fix it")
     return int(value)
 
 
