@@ -59,7 +59,7 @@ def lab(host_lab: HostLab) -> Iterator[HostLab]:
     host_lab.restore()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def oar_with_host_vms(oar_standin: OarStandIn, host_lab: HostLab) -> Iterator[OarStandIn]:  # noqa: F811
     """The OAR stand-in with the host VMs declared as ``deploy=YES`` nodes."""
     for host in host_lab.hosts:

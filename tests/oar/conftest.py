@@ -1,6 +1,6 @@
 """A local Grid'5000 stand-in: a real OAR 2.5 server (Debian packages) with namespace nodes.
 
-The session fixture :func:`oar_standin` needs root and the Debian packages ``oar-server
+The package fixture :func:`oar_standin` needs root and the Debian packages ``oar-server
 oar-server-pgsql oar-node oar-user postgresql`` (installed by ``scripts/setup.sh``); it
 installs nothing itself. It:
 
@@ -311,7 +311,7 @@ def _stop_server(pid: int) -> None:
             time.sleep(0.1)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def oar_standin() -> Iterator[OarStandIn]:
     """A real OAR server with three ``deploy=YES`` namespace nodes (see module docstring)."""
     if os.geteuid() != 0:
@@ -333,7 +333,7 @@ def _found(tool: str) -> bool:
     return True
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def oar_ssh_frontend(oar_standin: OarStandIn) -> Iterator[Frontend]:
     """The stand-in reached as from outside Grid'5000: SSH to the test user on a private sshd.
 
