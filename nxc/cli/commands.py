@@ -10,7 +10,19 @@ import importlib
 
 import typer
 
-COMMAND_MODULES: list[str] = ["start", "status", "clean", "build", "check", "init", "stop", "driver", "run", "connect", "bench"]
+COMMAND_MODULES: list[str] = [
+    "start",
+    "status",
+    "clean",
+    "build",
+    "check",
+    "init",
+    "stop",
+    "driver",
+    "run",
+    "connect",
+    "bench",
+]
 
 
 def register_all(app: typer.Typer) -> None:
