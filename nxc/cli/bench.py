@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from nxc.bench.sweep import SweepPoint
 
 bench_app = typer.Typer(
-    help="Benchmark sweeps (fio, IOR, mdtest) on client nodes, results under artifact/bench.",
+    help="Benchmark sweeps (fio, IOR, mdtest) on client nodes.",
     no_args_is_help=True,
 )
 

@@ -63,7 +63,10 @@ def driver(
         typer.Option(help="Seconds a node may take to answer after a (re)start."),
     ] = 900.0,
 ) -> None:
-    """Run a test script against the running nodes (exit code 1 if it fails), or a REPL."""
+    """Run a test script against the running nodes, or open a REPL.
+
+    The exit code is 1 when the script fails.
+    """
     from nxc.cli.app import settings
     from nxc.driver.session import run_session, script_from_file, script_from_manifest
     from nxc.project import find_project

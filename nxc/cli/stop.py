@@ -21,7 +21,7 @@ def stop(
         ),
     ] = False,
 ) -> None:
-    """Stop a deployment; safe to repeat, and works after an interrupted 'nxc start'."""
+    """Stop a deployment (safe to repeat, even after an interrupted start)."""
     from nxc.cli.app import settings
     from nxc.deploy import stop_deployment
     from nxc.project import find_project
