@@ -21,7 +21,7 @@ def stop(
         ),
     ] = False,
 ) -> None:
-    """Stop a deployment (safe to repeat, even after an interrupted start)."""
+    """Stop a deployment and undo all it started; safe to repeat."""
     from nxc.cli.app import settings
     from nxc.deploy import stop_deployment
     from nxc.project import find_project
