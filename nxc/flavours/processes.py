@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 
 PROC = Path("/proc")
+KILL_WAIT = 5.0
+"""Seconds to wait for killed processes to end and be collected."""
 
 
 def command_line(pid: int) -> list[str] | None:
@@ -45,10 +47,28 @@ def find_marked(marker: str) -> list[int]:
     return sorted(found)
 
 
-def _reap(pid: int) -> None:
-    """Collect ``pid`` if it is our own exited child (no-op otherwise)."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
+def _finished(pid: int, marker: str) -> bool:
+    """Whether ``pid`` has ended: collected if it is our own child, else no longer ours.
+
+    A dying process loses its command line before it becomes a zombie, so for a child of
+    ours only its collection proves it is over (and leaves no zombie behind).
+    """
+    try:
+        collected, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # not our child: its own parent collects it
+        return not is_ours(pid, marker)
+    return collected == pid
+
+
+def _wait_finished(pids: list[int], marker: str, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for every one of ``pids`` to end; whether they all did."""
+    pending = set(pids)
+    deadline = time.monotonic() + timeout
+    while True:
+        pending = {pid for pid in pending if not _finished(pid, marker)}
+        if not pending or time.monotonic() >= deadline:
+            return not pending
+        time.sleep(0.05)
 
 
 def terminate(pids: list[int], marker: str, grace: float = 5.0) -> list[int]:
@@ -61,24 +81,11 @@ def terminate(pids: list[int], marker: str, grace: float = 5.0) -> list[int]:
         for pid in ours:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            for pid in ours:
-                _reap(pid)
-            if not any(is_ours(pid, marker) for pid in ours):
-                for pid in ours:
-                    _reap(pid)
-                return ours
-            time.sleep(0.05)
+        if _wait_finished(ours, marker, grace):
+            return ours
     for pid in ours:
         if is_ours(pid, marker):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 5.0
-    while time.monotonic() < deadline and any(is_ours(pid, marker) for pid in ours):
-        for pid in ours:
-            _reap(pid)
-        time.sleep(0.05)
-    for pid in ours:  # a child of ours that just died is a zombie until collected
-        _reap(pid)
+    _wait_finished(ours, marker, KILL_WAIT)
     return ours

@@ -18,6 +18,7 @@ import contextlib
 import json
 import secrets
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
     from nxc.deployment import Deployment, DeploymentStore, Node
     from nxc.manifest import Manifest
 
+NIX_STORE = Path("/nix/store")
+"""Shared read-only with every guest when it exists (a NixOS guest needs it; the test bed does not)."""
 SHARED_TAG = "nxcshared"
 DEFAULT_MEMORY = "256M"
 CONSOLE_TAIL_LINES = 15
@@ -347,6 +350,7 @@ class VmFlavour(Flavour):
                 mac=node.mac or "",
                 ssh_port=node.ssh_port,
                 marker=marker,
+                store_dir=NIX_STORE if NIX_STORE.is_dir() else None,
                 shared_dir=shared_dir,
                 shared_tag=SHARED_TAG,
                 forwards=tuple((h, g) for h, g in node.extra.get("forwards", [])),
@@ -554,6 +558,17 @@ def _exited(pid: int | None, marker: str) -> bool:
     return not processes.is_ours(pid, marker)
 
 
+def _exit_status(pid: int | None) -> str:
+    """How a QEMU this process started ended, as far as it can be known."""
+    process = _CHILDREN.get(pid) if pid else None
+    code = process.returncode if process is not None else None
+    if code is None:
+        return "it is no longer running"
+    if code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exit status {code}"
+
+
 async def _wait_all_ready(
     deployment: Deployment,
     progress: ProgressHook,
@@ -571,9 +586,11 @@ async def _wait_all_ready(
         ready_line = f"nxc-ready {node.hostname}".encode()
         while time.monotonic() < deadline:
             if _exited(node.pid, marker):
+                last_lines = tail(Path(node.extra["qemu_log"])) or tail(console)
                 raise ExternalCommandError(
-                    f"QEMU of {node.hostname} exited before the node was ready:\n"
-                    f"{tail(Path(node.extra['qemu_log'])) or tail(console)}",
+                    f"QEMU of {node.hostname} exited before the node was ready "
+                    f"({_exit_status(node.pid)}):\n"
+                    f"{last_lines or '(nothing in its log or on its console)'}",
                     Path(node.extra["qemu_log"]),
                 )
             if node.hostname not in booted and _contains(console, ready_line):

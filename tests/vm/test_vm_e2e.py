@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 from nxc import keys
 from nxc.deploy import live_states, start_deployment, stop_deployment
 from nxc.deployment import Deployment, DeploymentState
-from nxc.errors import NodeTimeoutError
+from nxc.errors import ExternalCommandError, NodeTimeoutError
 from nxc.flavours import LiveState, Stage
 from nxc.flavours.vm import VmFlavour
 from nxc.plan import plan_nodes
@@ -162,6 +163,35 @@ def test_a_node_missing_the_timeout_is_named_with_its_console(
     record = vm_project.store.load("testbed::vm")
     assert record.state is DeploymentState.failed
     assert marked_processes(record.resources["marker"]) == []
+
+
+def test_a_qemu_killed_while_booting_is_named_with_how_it_ended(
+    vm_project: VmProject, vm_cleanup: list
+) -> None:
+    record = vm_project.store.path_for("testbed::vm")
+
+    def kill_node2_once_launched() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if record.exists() and launched(record):
+                pid = json.loads(record.read_text())["nodes"][1]["pid"]
+                os.kill(pid, signal.SIGKILL)
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_node2_once_launched)
+    killer.start()
+    try:
+        with pytest.raises(ExternalCommandError) as exited:
+            start(vm_project, vm_cleanup, 2)
+    finally:
+        killer.join()
+    message = str(exited.value)
+    assert "QEMU of node2 exited before the node was ready (killed by SIGKILL)" in message
+    assert "node2.qemu.log" in message
+    failed = vm_project.store.load("testbed::vm")
+    assert failed.state is DeploymentState.failed
+    assert marked_processes(failed.resources["marker"]) == []
 
 
 START_SCRIPT = """
