@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -160,10 +161,38 @@ def start(
         bool,
         typer.Option("--wait-machine-file", "-W", help="g5k: wait for the -m file to appear."),
     ] = False,
+    oar_type: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--oar-type",
+            metavar="TYPE",
+            help="g5k: OAR job type of --oar (repeatable; default: deploy).",
+            show_default=False,
+        ),
+    ] = None,
+    oar_properties: Annotated[
+        str | None,
+        typer.Option(
+            "--oar-properties",
+            metavar="SQL",
+            help="g5k: OAR properties the hosts of --oar must have, e.g. \"cluster='dahu'\".",
+            show_default=False,
+        ),
+    ] = None,
     site: Annotated[
         str | None,
         typer.Option(
             "--site", help="g5k: run OAR commands through 'ssh SITE'.", show_default=False
+        ),
+    ] = None,
+    ssh_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--ssh-config",
+            metavar="FILE",
+            help="g5k: OpenSSH client configuration reaching the frontend and the hosts "
+            "(default: ~/.ssh/config).",
+            show_default=False,
         ),
     ] = None,
     retries: Annotated[
@@ -190,7 +219,18 @@ def start(
     plan = _plan(manifest_path, roles_file, role or [], flavour, composition, tag)
     options = _flavour_options(plan.flavour, accel, memory, cpus, forward or [], disk_size, timeout)
     options |= _g5k_options(
-        plan.flavour, oar, oar_job, machine_file, wait_machine_file, site, retries
+        plan.flavour,
+        HostOptions(
+            oar=oar,
+            oar_job=oar_job,
+            oar_types=tuple(oar_type or ()),
+            oar_properties=oar_properties,
+            machine_file=machine_file,
+            wait_machine_file=wait_machine_file,
+            site=site,
+            ssh_config=ssh_config,
+            retries=retries,
+        ),
     )
     _launch(plan, manifest_path, options, foreground, test_script, interactive)
 
@@ -280,47 +320,84 @@ def _flavour_options(
 G5K_FLAVOURS = ("g5k-ramdisk", "g5k-nfs-store", "g5k-image")
 
 
-def _g5k_options(
-    flavour: str,
-    oar: str | None,
-    oar_job: int | None,
-    machine_file: Path | None,
-    wait_machine_file: bool,
-    site: str | None,
-    retries: int | None,
-) -> dict[str, object]:
+@dataclass(frozen=True)
+class HostOptions:
+    """The ``nxc start`` options saying where Grid'5000 hosts come from and how to reach them."""
+
+    oar: str | None = None
+    oar_job: int | None = None
+    oar_types: tuple[str, ...] = ()
+    oar_properties: str | None = None
+    machine_file: Path | None = None
+    wait_machine_file: bool = False
+    site: str | None = None
+    ssh_config: Path | None = None
+    retries: int | None = None
+
+    def given(self) -> list[str]:
+        """The options given on the command line, by name."""
+        values = {
+            "--oar": self.oar,
+            "--oar-job": self.oar_job,
+            "--oar-type": self.oar_types or None,
+            "--oar-properties": self.oar_properties,
+            "-m": self.machine_file,
+            "-W": self.wait_machine_file or None,
+            "--site": self.site,
+            "--ssh-config": self.ssh_config,
+            "--retries": self.retries,
+        }
+        return [name for name, value in values.items() if value is not None]
+
+
+def _g5k_options(flavour: str, chosen: HostOptions) -> dict[str, object]:
     """Keyword arguments of the Grid'5000 flavours: where the hosts come from, retries."""
-    given = [oar, oar_job, machine_file, site, retries, wait_machine_file or None]
+    given = chosen.given()
     if flavour not in G5K_FLAVOURS:
-        if any(value is not None for value in given):
+        if given:
             raise InputError(
-                "--oar, --oar-job, -m, -W, --site and --retries only apply to the Grid'5000 "
-                f"flavours ({', '.join(G5K_FLAVOURS)}), not {flavour}; drop them"
+                f"{', '.join(given)} only apply to the Grid'5000 flavours "
+                f"({', '.join(G5K_FLAVOURS)}), not {flavour}; drop them"
             )
         return {}
     from nxc.flavours.g5khosts import HostSource
     from nxc.platforms.oar import Frontend, OarRequest, job_id_from_environment
 
-    frontend = Frontend(host=site)
-    request = OarRequest(oar, job_types=("deploy",)) if oar is not None else None
+    if chosen.oar is None and (chosen.oar_types or chosen.oar_properties is not None):
+        raise InputError("--oar-type and --oar-properties shape a new reservation: add --oar")
+    ssh_options: tuple[str, ...] = ()
+    if chosen.ssh_config is not None:
+        if not chosen.ssh_config.is_file():
+            raise InputError(f"--ssh-config {chosen.ssh_config}: no such file")
+        ssh_options = ("-F", str(chosen.ssh_config.absolute()))
+    frontend = Frontend(host=chosen.site, ssh_options=ssh_options)
+    request = None
+    if chosen.oar is not None:
+        request = OarRequest(
+            chosen.oar,
+            job_types=chosen.oar_types or ("deploy",),
+            properties=chosen.oar_properties,
+        )
     hosts = HostSource(
         oar_request=request,
-        oar_job=oar_job,
-        machine_file=machine_file,
-        wait_for_file=wait_machine_file,
+        oar_job=chosen.oar_job,
+        machine_file=chosen.machine_file,
+        wait_for_file=chosen.wait_machine_file,
         frontend=frontend,
     )
-    no_hosts = request is None and oar_job is None and machine_file is None
+    no_hosts = request is None and chosen.oar_job is None and chosen.machine_file is None
     if no_hosts and job_id_from_environment() is None:
         raise InputError(
             f"-f {flavour}: no hosts given; reserve some with --oar 'nodes=N,walltime=H:MM', "
             "use a job with --oar-job ID, or list hosts in a file with -m FILE"
         )
     options: dict[str, object] = {"hosts": hosts}
-    if retries is not None:
-        if retries < 0:
-            raise InputError(f"--retries {retries} must be 0 or more")
-        options["retries"] = retries
+    if ssh_options:
+        options["host_ssh_options"] = ssh_options
+    if chosen.retries is not None:
+        if chosen.retries < 0:
+            raise InputError(f"--retries {chosen.retries} must be 0 or more")
+        options["retries"] = chosen.retries
     return options
 
 

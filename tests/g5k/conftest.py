@@ -20,7 +20,11 @@ from nxc.deployment import DeploymentStore
 from nxc.manifest import Artefacts, Composition, Manifest, Role
 from nxc.plan import Plan, PlannedNode
 from tests.g5k.hostvms import PARAMS, HostLab
-from tests.oar.conftest import OarStandIn, oar_standin  # noqa: F401 - fixture used here
+from tests.oar.conftest import (  # noqa: F401 - fixtures used here
+    OarStandIn,
+    oar_ssh_frontend,
+    oar_standin,
+)
 from tests.testbed.build import build
 
 HOST_COUNT = 3
@@ -86,7 +90,7 @@ def g5k_oar(oar_with_host_vms: OarStandIn, host_lab: HostLab) -> Iterator[OarSta
     oar_with_host_vms.delete_all_jobs()
 
 
-def kexec_manifest(guest, flavour: str = "g5k-ramdisk") -> Manifest:
+def kexec_manifest(guest, flavour: str = "g5k-ramdisk", test_script: str | None = None) -> Manifest:
     """A manifest whose composition boots the test-bed guest (roles ``server`` and ``client``)."""
     composition = Composition(
         "composition",
@@ -94,7 +98,7 @@ def kexec_manifest(guest, flavour: str = "g5k-ramdisk") -> Manifest:
             Role("server", "/nix/store/0000-role-server"),
             Role("client", "/nix/store/0000-role-client"),
         ),
-        None,
+        test_script,
         Artefacts(kernel=str(guest.kernel), initrd=str(guest.initrd), cmdline=PARAMS),
     )
     return Manifest(flavour, "x86_64-linux", (composition,), source="test manifest")

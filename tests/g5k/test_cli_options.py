@@ -59,6 +59,9 @@ def start(tmp_path: Path, *argv: str) -> str:
         (["--retries", "-1", "--oar-job", "3"], "--retries -1 must be 0 or more"),
         (["--oar", " "], "is not an OAR resource request"),
         ([], "no hosts given"),
+        (["--oar-job", "3", "--oar-type", "deploy"], "--oar-type and --oar-properties shape"),
+        (["--oar-job", "3", "--oar-properties", "x"], "shape a new reservation: add --oar"),
+        (["--oar", "nodes=1", "--ssh-config", "absent"], "--ssh-config absent: no such file"),
     ],
 )
 def test_bad_host_options_are_refused_in_one_line(tmp_path, manifest_file, options, message):
@@ -69,3 +72,5 @@ def test_bad_host_options_are_refused_in_one_line(tmp_path, manifest_file, optio
 def test_g5k_options_do_not_apply_to_the_vm_flavour(tmp_path, manifest_file):
     line = start(tmp_path, "--manifest", str(manifest_file("vm")), "--oar", "nodes=1")
     assert "only apply to the Grid'5000 flavours" in line
+    line = start(tmp_path, "--manifest", str(manifest_file("vm")), "--ssh-config", "c", "-W")
+    assert "-W, --ssh-config only apply to the Grid'5000 flavours" in line

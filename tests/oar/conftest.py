@@ -336,12 +336,43 @@ def _found(tool: str) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class SshFrontend:
+    """The stand-in's frontend over SSH: its address, client key and pinned host key."""
+
+    user: str
+    port: int
+    client_key: Path
+    known_hosts: Path
+
+    @property
+    def frontend(self) -> Frontend:
+        """The frontend as nxc's OAR layer reaches it with explicit options."""
+        return Frontend(
+            host=f"{self.user}@127.0.0.1",
+            ssh_options=(
+                "-p", str(self.port), "-i", str(self.client_key),
+                "-o", f"UserKnownHostsFile={self.known_hosts}",
+                "-o", "StrictHostKeyChecking=yes", "-o", "LogLevel=ERROR",
+            ),
+        )  # fmt: skip
+
+    def ssh_config(self, alias: str) -> str:
+        """An OpenSSH client configuration entry naming the frontend ``alias`` (a site name)."""
+        return (
+            f"Host {alias}\n"
+            f"  HostName 127.0.0.1\n  Port {self.port}\n  User {self.user}\n"
+            f"  IdentityFile {self.client_key}\n  IdentitiesOnly yes\n"
+            f"  UserKnownHostsFile {self.known_hosts}\n  StrictHostKeyChecking yes\n"
+        )
+
+
 @pytest.fixture(scope="package")
-def oar_ssh_frontend(oar_standin: OarStandIn) -> Iterator[Frontend]:
+def oar_ssh_frontend(oar_standin: OarStandIn) -> Iterator[SshFrontend]:
     """The stand-in reached as from outside Grid'5000: SSH to the test user on a private sshd.
 
-    A dedicated sshd listens on a free ``127.0.0.1`` port and accepts only a key generated
-    here; it is stopped (by pid) at the end of the session.
+    A dedicated sshd listens on a free ``127.0.0.1`` port, accepts only a key generated here
+    and has its host key pinned in a known_hosts file; it is stopped (by pid) at the end.
     """
     folder = oar_standin.workdir / "frontend-ssh"
     folder.mkdir()
@@ -350,6 +381,8 @@ def oar_ssh_frontend(oar_standin: OarStandIn) -> Iterator[Frontend]:
     (folder / "authorized_keys").write_text((folder / "client_key.pub").read_text())
     (folder / "authorized_keys").chmod(0o644)
     port = _free_port()
+    known_hosts = folder / "known_hosts"
+    known_hosts.write_text(f"[127.0.0.1]:{port} {(folder / 'host_key.pub').read_text()}")
     log = folder / "sshd.log"
     process = subprocess.Popen(
         [_tool("sshd"), "-D", "-f", "/dev/null", "-E", str(log),
@@ -360,13 +393,6 @@ def oar_ssh_frontend(oar_standin: OarStandIn) -> Iterator[Frontend]:
     )  # fmt: skip
     try:
         _wait_port("127.0.0.1", port, "frontend sshd", log)
-        yield Frontend(
-            host=f"{oar_standin.user}@127.0.0.1",
-            ssh_options=(
-                "-p", str(port), "-i", str(folder / "client_key"),
-                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                "-o", "LogLevel=ERROR",
-            ),
-        )  # fmt: skip
+        yield SshFrontend(oar_standin.user, port, folder / "client_key", known_hosts)
     finally:
         _kill_tree(process.pid)

@@ -174,7 +174,7 @@ def test_wait_flag_waits_for_the_nodefile_a_job_writes(oar, oar_standin):
 
 def test_reservation_through_an_ssh_frontend(oar_standin, oar_ssh_frontend, record_property):
     """nxc outside Grid'5000: every OAR command goes through SSH to the frontend."""
-    remote = Oar(oar_ssh_frontend)
+    remote = Oar(oar_ssh_frontend.frontend)
     started = time.monotonic()
     job = remote.reserve(OarRequest("nodes=2", walltime="0:05:00", job_types=("deploy",)))
     hosts = remote.wait_running(job, timeout=START_TIMEOUT, poll_interval=0.1)
@@ -182,7 +182,7 @@ def test_reservation_through_an_ssh_frontend(oar_standin, oar_ssh_frontend, reco
     record_property("oar_ssh_submit_to_running_seconds", round(latency, 2))
     print(f"OAR submit-to-running latency through SSH: {latency:.2f} s")
     try:
-        assert job.frontend == oar_ssh_frontend
+        assert job.frontend == oar_ssh_frontend.frontend
         assert len(hosts.names) == 2 and set(hosts.names) <= set(oar_standin.hosts)
     finally:
         assert remote.release(job) is True
