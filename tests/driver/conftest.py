@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 
 from nxc import keys
-from nxc.deployment import Deployment, DeploymentState, DeploymentStore, Node, NodeState
+from nxc.deployment import Deployment, DeploymentState, DeploymentStore
 from nxc.driver.deployment_backend import open_driver
 from nxc.driver.driver import Driver
 from nxc.driver.logger import DriverLogger, LogLevel
 from nxc.flavours.base import REGISTRY
-from tests.driver.nsflavour import FLAVOUR_NAME, REGISTRY_ENTRY, NamespaceFlavour
+from tests.driver.nsflavour import FLAVOUR_NAME, REGISTRY_ENTRY, NamespaceFlavour, namespace_node
 from tests.netns import NamespaceHosts
 from tests.vm.conftest import testbed_guest, vm_cleanup, vm_project  # noqa: F401 (vm tests)
 
@@ -95,18 +95,7 @@ def ns_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Namespac
     NODE_SHARED_DIR.mkdir(exist_ok=True)
     try:
         hosts.up()
-        nodes = [
-            Node(
-                hostname=host.hostname,
-                role=role,
-                address=host.address,
-                ssh_host=host.ssh_host,
-                host_key=host.host_key,
-                state=NodeState.ready,
-                extra={"namespace": host.namespace, "folder": str(host.folder)},
-            )
-            for host, role in zip(hosts.hosts, ROLES, strict=True)
-        ]
+        nodes = [namespace_node(host, role) for host, role in zip(hosts.hosts, ROLES, strict=True)]
         shared = store.state_dir(name) / "shared"
         shared.mkdir()
         deployment = Deployment(

@@ -23,13 +23,26 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
-from nxc.deployment import Deployment, DeploymentStore, Node
+from nxc.deployment import Deployment, DeploymentStore, Node, NodeState
 from nxc.flavours.base import Flavour, LiveState
 from nxc.transport.ssh import SshTransport
 from tests.netns import NamespaceHost
 
 FLAVOUR_NAME = "netnstest"
 REGISTRY_ENTRY = "tests.driver.nsflavour:NamespaceFlavour"
+
+
+def namespace_node(host: NamespaceHost, role: str, host_key: str | None = None) -> Node:
+    """A ready deployment node for ``host`` (``host_key`` overrides the host's own sshd key)."""
+    return Node(
+        hostname=host.hostname,
+        role=role,
+        address=host.address,
+        ssh_host=host.ssh_host,
+        host_key=host_key or host.host_key,
+        state=NodeState.ready,
+        extra={"namespace": host.namespace, "folder": str(host.folder)},
+    )
 
 
 def namespace_host(node: Node) -> NamespaceHost:

@@ -14,12 +14,12 @@ import time
 import pytest
 
 from nxc import keys
-from nxc.deployment import Deployment, DeploymentState, DeploymentStore, Node, NodeState
+from nxc.deployment import Deployment, DeploymentState, DeploymentStore
 from nxc.driver.deployment_backend import open_driver
 from nxc.driver.errors import RequestedAssertionFailed
 from nxc.driver.logger import DriverLogger, LogLevel
 from tests.driver.conftest import _can_run_namespaces
-from tests.driver.nsflavour import FLAVOUR_NAME, NamespaceFlavour
+from tests.driver.nsflavour import FLAVOUR_NAME, NamespaceFlavour, namespace_node
 from tests.driver.systemd_container import SystemdContainer, missing_requirement
 from tests.netns import NamespaceHosts
 
@@ -40,15 +40,7 @@ def systemd_deployment(tmp_path_factory):
         host.kill()  # the container's own sshd takes over port 22 of this namespace
         container = SystemdContainer(host, project / "container", public)
         container.start()
-        node = Node(
-            hostname=host.hostname,
-            role="systemd",
-            address=host.address,
-            ssh_host=host.ssh_host,
-            host_key=container.host_key,
-            state=NodeState.ready,
-            extra={"namespace": host.namespace, "folder": str(host.folder)},
-        )
+        node = namespace_node(host, "systemd", host_key=container.host_key)
         deployment = Deployment(
             "systemdtest", FLAVOUR_NAME, nodes=[node], state=DeploymentState.running
         )
