@@ -22,6 +22,7 @@ test_packages=(
     docker.io                          # docker flavour (tests start their own dockerd)
     kexec-tools zstd                   # test-bed guest variants, kexec tests
     oar-server oar-server-pgsql oar-node oar-user postgresql   # Grid'5000 stand-in (OAR)
+    nfs-ganesha nfs-ganesha-vfs rpcbind   # g5k-nfs-store tests: user-space NFS server (no nfsd)
 )
 
 apt=yes

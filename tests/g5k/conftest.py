@@ -4,12 +4,15 @@
 (see :mod:`tests.g5k.hostvms`); after each test, ``lab`` boots again those a test left kexec'd
 or altered. ``g5k_oar`` declares the VMs' addresses as ``deploy=YES`` nodes of the real OAR
 server of ``tests/oar/conftest.py``; requests select them with :data:`VM_PROPERTIES` so that
-the stand-in's namespace nodes are never given to a kexec deployment.
+the stand-in's namespace nodes are never given to a kexec deployment. ``nfs_store`` exports
+this machine's ``/nix/store`` to the VMs over NFS (:mod:`tests.g5k.nfsserver`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +20,10 @@ from pathlib import Path
 import pytest
 
 from nxc.deployment import DeploymentStore
+from nxc.errors import MissingToolError
 from nxc.manifest import Artefacts, Composition, Manifest, Role
 from nxc.plan import Plan, PlannedNode
+from tests.g5k import nfsserver
 from tests.g5k.hostvms import PARAMS, HostLab
 from tests.oar.conftest import (  # noqa: F401 - fixtures used here
     OarStandIn,
@@ -114,3 +119,33 @@ def two_node_plan(flavour: str = "g5k-ramdisk") -> Plan:
 @pytest.fixture
 def store(tmp_path: Path) -> DeploymentStore:
     return DeploymentStore(tmp_path / "deploy")
+
+
+@pytest.fixture
+def nfs_store(host_lab: HostLab, tmp_path: Path) -> Iterator[Path]:
+    """This machine's ``/nix/store`` exported read-only over NFSv3 on the host VMs' bridge.
+
+    The store is created when missing and given a marker folder when empty (so that the nodes
+    have something to list); both are removed afterwards, and the server is stopped by pid.
+    """
+    try:
+        nfsserver.tools()
+    except MissingToolError as missing:
+        pytest.skip(str(missing))
+    nix_store = Path("/nix/store")
+    made = [folder for folder in (nix_store.parent, nix_store) if not folder.exists()]
+    nix_store.mkdir(parents=True, exist_ok=True)
+    marker = nix_store / f"{secrets.token_hex(16)}-nxc-nfs-marker"
+    if not any(nix_store.iterdir()):
+        marker.mkdir()
+    server = nfsserver.NfsServer(tmp_path / "nfs", nix_store, host_lab.gateway)
+    try:
+        server.start()
+        yield nix_store
+    finally:
+        server.stop()
+        if marker.exists():
+            marker.rmdir()
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()

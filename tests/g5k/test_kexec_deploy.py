@@ -3,9 +3,10 @@
 The hosts are QEMU (TCG) VMs booted by the fixtures in their "standard environment"; a
 deployment reserves them through the real OAR server of the stand-in (or reads a machine file),
 pushes the test-bed guest's kernel and initrd (the composition's), kexecs them, and waits for
-the nodes to answer SSH with their new pinned host keys. Nothing is mocked. The NFS mount of
-``g5k-nfs-store`` itself is not exercised: no NFS server can run here (no ``nfsd`` in this
-kernel); its info and kernel parameter are checked on the booted nodes.
+the nodes to answer SSH with their new pinned host keys. Nothing is mocked. This machine's
+kernel has no ``nfsd``: for ``g5k-nfs-store`` the ``nfs_store`` fixture exports its
+``/nix/store`` with NFS-Ganesha, a user-space NFS server, on the hosts' bridge, and the nodes
+mount it read-only over NFSv3 as the frontend's store.
 """
 
 from __future__ import annotations
@@ -140,6 +141,34 @@ def test_nfs_store_with_info_over_http_on_an_existing_job(lab, g5k_oar, testbed_
     assert not processes.is_ours(server["pid"], server["token"])
     assert oar.job_state(job.job_id) == "Running", "a job the user reserved must be kept"
     oar.release(type(job)(job.job_id, True, job.frontend))
+
+
+def test_nfs_store_is_mounted_read_only_from_the_frontend(
+    lab, testbed_guest, store, nfs_store, tmp_path
+):
+    """The nodes mount this machine's /nix/store (NFS-Ganesha on the bridge) over NFSv3."""
+    machine_file = tmp_path / "nodes"
+    machine_file.write_text("\n".join(lab.hosts[:2]) + "\n")
+    hosts = HostSource(machine_file=machine_file, check_with_oar=False)
+    deployment = start_deployment(
+        store,
+        kexec_manifest(testbed_guest, "g5k-nfs-store"),
+        two_node_plan("g5k-nfs-store"),
+        flavour(lab, NfsStoreFlavour, hosts=hosts),
+    )
+    expected = sorted(path.name for path in nfs_store.iterdir())
+    for node in deployment.nodes:
+        mounts = on_node(store, deployment, node.hostname, "cat /proc/mounts").splitlines()
+        entry = next(line.split() for line in mounts if line.split()[1] == "/nix/store")
+        assert entry[:3] == [f"{lab.gateway}:/nix/store", "/nix/store", "nfs"]
+        assert {"ro", "vers=3", "nolock"} <= set(entry[3].split(","))
+        listing = on_node(store, deployment, node.hostname, "ls -1A /nix/store")
+        assert sorted(listing.split()) == expected
+        refused = on_node(
+            store, deployment, node.hostname, "mkdir /nix/store/written 2>&1 || echo refused"
+        )
+        assert "Read-only file system" in refused and "refused" in refused
+    stop_deployment(store, deployment.name)
 
 
 def test_node_that_does_not_come_back_is_kexeced_again(lab, testbed_guest, store, tmp_path):

@@ -24,6 +24,8 @@ MODULES = [
     "crc32c_generic",
     "ext4",
 ]
+# Loaded by node-setup only when the kernel command line names an NFS store (nxc.nfs_store=).
+NFS_MODULES = ["nfsv3"]
 SSH_PACKAGES = ["openssh-server", "openssh-sftp-server", "openssh-client"]
 # fio is left out: Debian's build links Ceph and GlusterFS (80 MB of libraries), too big for a
 # 128 MB guest whose root lives in RAM.
@@ -111,6 +113,15 @@ def add_nxc_scripts(tree: Tree, modules_dir: Path) -> None:
     tree.file("usr/lib/nxc/modules.order", "".join(f"{n}\n" for n, _ in order).encode())
 
 
+def add_nfs_client(tree: Tree, modules_dir: Path) -> None:
+    """The NFSv3 client modules (not loaded at boot) that mount ``nxc.nfs_store=`` stores."""
+    loaded = {name for name, _ in kmod.load_order(modules_dir, MODULES)}
+    order = [(n, d) for n, d in kmod.load_order(modules_dir, NFS_MODULES) if n not in loaded]
+    for name, data in order:
+        tree.file(f"usr/lib/nxc/modules/{name}.ko", data)
+    tree.file("usr/lib/nxc/nfs-modules.order", "".join(f"{n}\n" for n, _ in order).encode())
+
+
 def make_busybox(unpacked: dict[str, Path], modules_dir: Path) -> Tree:
     """The busybox variant: busybox init runs the node contract, then sshd."""
     tree = Tree()
@@ -118,6 +129,7 @@ def make_busybox(unpacked: dict[str, Path], modules_dir: Path) -> Tree:
     add_busybox(tree, unpacked["busybox-static"])
     add_programs(tree, unpacked, PROGRAMS)
     add_nxc_scripts(tree, modules_dir)
+    add_nfs_client(tree, modules_dir)
     tree.file("etc/inittab", (GUEST / "inittab").read_bytes())
     tree.symlink("init", "/usr/bin/busybox")
     return tree
