@@ -106,7 +106,7 @@ def test_wait_until_fails_retries_until_failure(node, tmp_path):
 def test_sleep_sleeps_on_the_node(node):
     started = time.monotonic()
     node.sleep(1)
-    assert 1 <= time.monotonic() - started < 5
+    assert time.monotonic() - started >= 1  # no upper bound: a loaded machine may lag
 
 
 def test_wait_for_file(node, tmp_path):
