@@ -1,8 +1,10 @@
 """Deployment records: what was started, where, and everything ``nxc stop`` must undo.
 
 A record is the JSON file ``deploy/<composition>::<flavour>[::tag].json``; next to it,
-``deploy/<name>.d/`` holds the deployment's private state (SSH client key, ``known_hosts``,
-sockets, logs) and ``deploy/<name>.lock`` serialises the nxc processes working on it.
+``deploy/<name>.d/`` holds the deployment's state (``known_hosts``, logs) and
+``deploy/<name>.lock`` serialises the nxc processes working on it. Private keys are kept
+outside the project, under :func:`secrets_root`: ``nix build path:<project>`` copies the whole
+project folder into the world-readable Nix store.
 
 A flavour writes the record *before* it launches anything, then updates it as things start::
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -340,12 +343,49 @@ def _json_type(value: object) -> str:
     return names.get(type(value), type(value).__name__)
 
 
+def secrets_root() -> Path:
+    """Where every project's deployments keep their private keys (never inside a project).
+
+    ``$XDG_STATE_HOME/nxc/secrets``, by default ``~/.local/state/nxc/secrets``.
+    """
+    state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state_home) / "nxc" / "secrets"
+
+
 class DeploymentStore:
     """The records of one project's ``deploy/`` folder, their state folders and locks."""
 
     def __init__(self, deploy_dir: Path, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
         self.deploy_dir = Path(deploy_dir)
         self.lock_timeout = lock_timeout
+
+    @property
+    def secrets_dir(self) -> Path:
+        """This project's folder under :func:`secrets_root`, named after its ``deploy/`` path."""
+        digest = hashlib.sha256(str(self.deploy_dir.resolve()).encode()).hexdigest()[:16]
+        return secrets_root() / digest
+
+    def secret_dir(self, name: str) -> Path:
+        """The deployment's private folder (mode 0700, outside the project), created if missing."""
+        parse_name(name)
+        folder = self.secrets_dir / name
+        try:
+            for level in (secrets_root().parent, secrets_root(), self.secrets_dir, folder):
+                level.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as error:
+            raise DeploymentRecordError(
+                f"cannot create {folder} for the deployment's private keys "
+                f"({error.strerror or error}); set XDG_STATE_HOME to a writable folder"
+            ) from None
+        return folder
+
+    def holds_secrets(self, path: Path) -> bool:
+        """Whether ``path`` lies in this project's private folder (safe for nxc to remove)."""
+        return self.secrets_dir.resolve() in Path(path).resolve().parents
+
+    def remove_secrets(self) -> None:
+        """Remove every private key of this project's deployments."""
+        shutil.rmtree(self.secrets_dir, ignore_errors=True)
 
     # --- paths ---------------------------------------------------------------------------
 
@@ -367,7 +407,7 @@ class DeploymentStore:
 
     def client_key_path(self, name: str) -> Path:
         """The deployment's SSH client private key (the public key is ``<path>.pub``)."""
-        return self.state_dir(name) / "id_ed25519"
+        return self.secret_dir(name) / "id_ed25519"
 
     def known_hosts_path(self, name: str) -> Path:
         """The ``known_hosts`` file pinning every node's host key."""

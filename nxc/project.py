@@ -105,7 +105,8 @@ class Project:
         return DeploymentStore(self.deploy_dir)
 
     def clean(self, force: bool = False) -> list[Path]:
-        """Remove ``build/ deploy/ artifact/``; return the folders that existed.
+        """Remove ``build/ deploy/ artifact/`` and the deployments' private keys; return the
+        folders that existed.
 
         Refuses with :class:`DeploymentActiveError` while a deployment is recorded as
         starting, running or stopping (its processes would be orphaned), and with
@@ -128,6 +129,7 @@ class Project:
             return self._remove_work_dirs()
 
     def _remove_work_dirs(self) -> list[Path]:
+        self.deployments.remove_secrets()
         removed = [folder for folder in self.work_dirs if folder.exists() or folder.is_symlink()]
         for folder in removed:
             try:

@@ -125,7 +125,7 @@ class DockerFlavour(Flavour):
         marker = f"nxc-{secrets.token_hex(6)}"
         subnet = netalloc.choose_subnet(name, _taken_subnets(api, store, name, url))
         state_dir = store.state_dir(name).absolute()
-        secret_dir = state_dir / "secrets"
+        secret_dir = store.secret_dir(name) / "nodes"
         shared_dir = state_dir / "shared"
         compose_file = state_dir / COMPOSE_FILE
         deployment.resources = {

@@ -183,7 +183,7 @@ class KexecFlavour(Flavour):
         }
         with store.lock(deployment.name):
             name = deployment.name
-            secret_dir = store.state_dir(name).absolute() / "secrets"
+            secret_dir = store.secret_dir(name) / "nodes"
             deployment.resources = {
                 "secret_dir": str(secret_dir),
                 "oar": None,
@@ -388,7 +388,7 @@ class KexecFlavour(Flavour):
             processes.terminate([int(server["pid"])], str(server["token"]), grace=0 if force else 2)
         release(resources.get("oar"))
         secret_dir = resources.get("secret_dir")
-        if secret_dir and store.deploy_dir.resolve() in Path(secret_dir).resolve().parents:
+        if secret_dir and store.holds_secrets(Path(secret_dir)):
             shutil.rmtree(secret_dir, ignore_errors=True)
         for node in deployment.nodes:
             node.state = NodeState.stopped

@@ -281,7 +281,7 @@ class VmFlavour(Flavour):
         state_dir = store.state_dir(name).absolute()
         log_dir = store.log_dir(name).absolute()
         run_dir = Path(tempfile.gettempdir()) / marker
-        secret_dir = state_dir / "secrets"
+        secret_dir = store.secret_dir(name) / "nodes"
         shared_dir = state_dir / "shared"
         deployment.resources = {
             "marker": marker,
@@ -512,10 +512,9 @@ class VmFlavour(Flavour):
 
 
 def _is_inside_marked(folder: Path, marker: str, store: DeploymentStore) -> bool:
-    """Only remove folders nxc made: under the state folder, or named after the marker."""
-    state_dir = store.deploy_dir.resolve()
+    """Only remove folders nxc made: its private folder, or named after the marker."""
     resolved = folder.resolve()
-    return (bool(marker) and resolved.name == marker) or state_dir in resolved.parents
+    return (bool(marker) and resolved.name == marker) or store.holds_secrets(resolved)
 
 
 def _poweroff_over_ssh(

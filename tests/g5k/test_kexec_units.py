@@ -58,7 +58,7 @@ def test_big_deployments_get_a_url_served_with_a_token_and_stopped_from_the_reco
     (as after a crash of nxc start) stops it from the record."""
     store = DeploymentStore(tmp_path / "deploy")
     deployment = _deployment(60)
-    secret_dir = store.state_dir(deployment.name) / "secrets"
+    secret_dir = store.secret_dir(deployment.name) / "nodes"
     secret_dir.mkdir()
     deployment.resources = {"secret_dir": str(secret_dir)}
     flavour = KexecFlavour(info_address="127.0.0.1")

@@ -146,7 +146,15 @@ def test_state_folder_and_key_paths(store):
     folder = store.state_dir("composition::vm")
     assert folder == store.deploy_dir / "composition::vm.d"
     assert folder.stat().st_mode & 0o777 == 0o700
-    assert store.client_key_path("composition::vm").parent == folder
+    private = store.secret_dir("composition::vm")
+    assert store.client_key_path("composition::vm").parent == private
+    assert store.deploy_dir.parent not in private.parents  # never inside the project
+    assert private.stat().st_mode & 0o777 == 0o700
+    assert store.holds_secrets(private / "nodes" / "node1.host_key")
+    assert not store.holds_secrets(folder)
+    assert DeploymentStore(store.deploy_dir.parent / "elsewhere").secrets_dir != store.secrets_dir
+    store.remove_secrets()
+    assert not private.exists()
     assert store.known_hosts_path("composition::vm") == folder / "known_hosts"
     assert store.log_dir("composition::vm").is_dir()
 

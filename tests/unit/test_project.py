@@ -226,10 +226,13 @@ def test_clean_removes_all_working_folders_even_read_only_ones(tmp_path):
     project = Project(make_flake(tmp_path))
     target = populate(project)
     record(project, "composition::vm", DeploymentState.stopped)
-    DeploymentStore(project.deploy_dir).state_dir("composition::vm")
+    store = DeploymentStore(project.deploy_dir)
+    store.state_dir("composition::vm")
+    private = store.secret_dir("composition::vm")
     removed = project.clean()
     assert removed == project.work_dirs
     assert not any(folder.exists() for folder in project.work_dirs)
+    assert not private.exists()  # the deployments' keys, kept outside the project
     assert target.read_text() == "not ours"
     assert project.flake_file.is_file()
 

@@ -52,7 +52,7 @@ def fake_deployment(tmp_path: Path, marker: str, node_pids: list[int], switch_pi
     run_dir.mkdir()
     with socket.socket(socket.AF_UNIX) as sock:
         sock.bind(str(run_dir / "node1.qmp"))
-    secrets = store.state_dir("fake::vm") / "secrets"
+    secrets = store.secret_dir("fake::vm") / "nodes"
     secrets.mkdir()
     (secrets / "node1.host_key").write_text("private")
     nodes = [
