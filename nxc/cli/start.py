@@ -365,12 +365,12 @@ def _g5k_options(flavour: str, chosen: HostOptions) -> dict[str, object]:
 
     if chosen.oar is None and (chosen.oar_types or chosen.oar_properties is not None):
         raise InputError("--oar-type and --oar-properties shape a new reservation: add --oar")
-    ssh_options: tuple[str, ...] = ()
-    if chosen.ssh_config is not None:
-        if not chosen.ssh_config.is_file():
-            raise InputError(f"--ssh-config {chosen.ssh_config}: no such file")
-        ssh_options = ("-F", str(chosen.ssh_config.absolute()))
-    frontend = Frontend(host=chosen.site, ssh_options=ssh_options)
+    from nxc.transport import sshconfig
+
+    if chosen.ssh_config is not None and not chosen.ssh_config.is_file():
+        raise InputError(f"--ssh-config {chosen.ssh_config}: no such file")
+    config = sshconfig.config_file(chosen.ssh_config)
+    frontend = Frontend(host=chosen.site, ssh_options=tuple(sshconfig.openssh_options(config)))
     request = None
     if chosen.oar is not None:
         request = OarRequest(
@@ -392,8 +392,8 @@ def _g5k_options(flavour: str, chosen: HostOptions) -> dict[str, object]:
             "use a job with --oar-job ID, or list hosts in a file with -m FILE"
         )
     options: dict[str, object] = {"hosts": hosts}
-    if ssh_options:
-        options["host_ssh_options"] = ssh_options
+    if chosen.ssh_config is not None:
+        options["ssh_config"] = chosen.ssh_config
     if chosen.retries is not None:
         if chosen.retries < 0:
             raise InputError(f"--retries {chosen.retries} must be 0 or more")

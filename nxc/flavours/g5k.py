@@ -47,6 +47,7 @@ from nxc.flavours.g5khosts import HostSource, acquire_hosts, release
 from nxc.flavours.sshready import SshAnswer, ssh_answer
 from nxc.infoserver import InfoServer, start_info_server
 from nxc.platforms.oar import Oar, OarJob
+from nxc.transport import sshconfig
 
 if TYPE_CHECKING:
     from nxc.deployment import Deployment, DeploymentStore, Node
@@ -108,6 +109,7 @@ class KexecFlavour(Flavour):
         hosts: HostSource | None = None,
         host_user: str = "root",
         host_ssh_options: Sequence[str] = (),
+        ssh_config: Path | None = None,
         retries: int = 0,
         timeout: float | None = None,
         info_delivery: str = "auto",
@@ -122,7 +124,11 @@ class KexecFlavour(Flavour):
             )
         self.hosts = hosts or HostSource()
         self.host_user = host_user
-        self.host_ssh_options = tuple(host_ssh_options)
+        self.ssh_config = sshconfig.config_file(ssh_config)
+        self.host_ssh_options = (
+            *sshconfig.openssh_options(self.ssh_config),
+            *host_ssh_options,
+        )
         self.retries = retries
         self.timeout = DEFAULT_READY_TIMEOUT if timeout is None else timeout
         self.info_delivery = info_delivery
@@ -190,6 +196,7 @@ class KexecFlavour(Flavour):
                 "hosts": [],
                 "unused_hosts": [],
                 "info_server": None,
+                sshconfig.RECORD_KEY: sshconfig.to_record(self.ssh_config),
             }
             store.save(deployment)
             job = self._hosts(deployment, store)
@@ -363,7 +370,7 @@ class KexecFlavour(Flavour):
         self, nodes: list[Node], progress: ProgressHook, oar: Oar | None, job: OarJob | None
     ) -> dict[str, str]:
         """Wait for ``nodes`` to answer with their pinned keys; those missing → reason."""
-        missing = asyncio.run(_wait_back(nodes, self.timeout, progress, oar, job))
+        missing = asyncio.run(_wait_back(nodes, self.timeout, progress, oar, job, self.ssh_config))
         reason = f"no SSH answer with its new host key within {self.timeout:.0f} s"
         return dict.fromkeys(missing, reason)
 
@@ -406,7 +413,8 @@ class KexecFlavour(Flavour):
                 ended = False  # OAR unreachable from here: the nodes' answers decide
             if ended:
                 return {node.hostname: LiveState.DEAD for node in deployment.nodes}
-        return asyncio.run(_probe_all(deployment.nodes))
+        config = sshconfig.from_record(deployment.resources)
+        return asyncio.run(_probe_all(deployment.nodes, config))
 
 
 class NfsStoreFlavour(KexecFlavour):
@@ -447,6 +455,7 @@ async def _wait_back(
     progress: ProgressHook,
     oar: Oar | None,
     job: OarJob | None,
+    ssh_config: sshconfig.SshConfig,
 ) -> list[str]:
     """Wait until each node answers with its pinned key; the hostnames still missing."""
     deadline = time.monotonic() + timeout
@@ -456,7 +465,11 @@ async def _wait_back(
         while time.monotonic() < deadline:
             remaining = max(deadline - time.monotonic(), 0.1)
             answer = await ssh_answer(
-                node.ssh_host, node.ssh_port, node.host_key or "", min(SSH_ATTEMPT, remaining)
+                node.ssh_host,
+                node.ssh_port,
+                node.host_key or "",
+                min(SSH_ATTEMPT, remaining),
+                ssh_config,
             )
             # Another key is the host's previous system, still up or going down: keep waiting.
             if answer is SshAnswer.PINNED:
@@ -489,10 +502,10 @@ async def _wait_back(
     return [node.hostname for node in nodes if node.hostname in waiting]
 
 
-async def _probe_all(nodes: list[Node]) -> dict[str, LiveState]:
+async def _probe_all(nodes: list[Node], ssh_config: sshconfig.SshConfig) -> dict[str, LiveState]:
     async def probe(node: Node) -> LiveState:
         answer = await ssh_answer(
-            node.ssh_host, node.ssh_port, node.host_key or "", timeout=PROBE_TIMEOUT
+            node.ssh_host, node.ssh_port, node.host_key or "", PROBE_TIMEOUT, ssh_config
         )
         return LiveState.READY if answer is SshAnswer.PINNED else LiveState.RUNNING
 

@@ -10,6 +10,7 @@ import asyncio
 from enum import Enum
 
 from nxc.errors import TransportError
+from nxc.transport.sshconfig import SshConfig, asyncssh_config
 
 
 class SshAnswer(Enum):
@@ -25,13 +26,23 @@ def key_fields(public_line: str) -> str:
     return " ".join(public_line.split()[:2])
 
 
-async def ssh_answer(host: str, port: int, pinned: str, timeout: float = 5.0) -> SshAnswer:
-    """Try one SSH key exchange with ``host:port`` and compare the key with ``pinned``."""
+async def ssh_answer(
+    host: str, port: int, pinned: str, timeout: float = 5.0, ssh_config: SshConfig = None
+) -> SshAnswer:
+    """Try one SSH key exchange with ``host:port`` and compare the key with ``pinned``.
+
+    ``ssh_config`` (see :mod:`nxc.transport.sshconfig`) may route it through a jump host.
+    """
     import asyncssh
 
     try:
         key = await asyncio.wait_for(
-            asyncssh.get_server_host_key(host, port, server_host_key_algs=["ssh-ed25519"]),
+            asyncssh.get_server_host_key(
+                host,
+                port,
+                server_host_key_algs=["ssh-ed25519"],
+                config=asyncssh_config(ssh_config),
+            ),
             timeout,
         )
     except (OSError, TimeoutError, asyncssh.Error, EOFError):

@@ -31,6 +31,13 @@ from nxc.fanout import GroupResult, HostResult, fan_out
 from nxc.keys import pinned_host_key, ssh_argv, write_known_hosts
 from nxc.transport.base import Command, OutputCallback, SshEndpoint, Transport
 from nxc.transport.loop import LoopThread
+from nxc.transport.sshconfig import (
+    NO_CONFIG,
+    SshConfig,
+    asyncssh_config,
+    from_record,
+    openssh_options,
+)
 
 if TYPE_CHECKING:
     import asyncssh
@@ -155,12 +162,14 @@ class AsyncSshTransport:
         user: str = "root",
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        ssh_config: SshConfig = NO_CONFIG,
     ) -> None:
         import asyncssh
 
         self.endpoints = {endpoint.hostname: endpoint for endpoint in endpoints}
         self.user = user
         self.connect_timeout = connect_timeout
+        self.ssh_config = ssh_config
         self._pinned = {host: _pinned_key(ep) for host, ep in self.endpoints.items()}
         try:
             self._client_key = asyncssh.read_private_key(str(client_key))
@@ -199,7 +208,7 @@ class AsyncSshTransport:
                     known_hosts=([self._pinned[host]], [], []),
                     client_keys=[self._client_key],
                     agent_path=None,
-                    config=None,
+                    config=asyncssh_config(self.ssh_config),
                     preferred_auth="publickey",
                     connect_timeout=max(remaining, 0.2),
                     keepalive_interval=KEEPALIVE_INTERVAL,
@@ -442,11 +451,13 @@ class SshTransport(Transport):
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         command_timeout: float | None = None,
+        ssh_config: SshConfig = NO_CONFIG,
     ) -> None:
         self._endpoints = {endpoint.hostname: endpoint for endpoint in endpoints}
         self.client_key = client_key
         self.known_hosts = known_hosts
         self.user = user
+        self.ssh_config = ssh_config
         self.command_timeout = command_timeout
         self._loop = LoopThread()
 
@@ -457,6 +468,7 @@ class SshTransport(Transport):
                 user=user,
                 max_concurrency=max_concurrency,
                 connect_timeout=connect_timeout,
+                ssh_config=ssh_config,
             )
 
         try:
@@ -472,12 +484,14 @@ class SshTransport(Transport):
     ) -> SshTransport:
         """The transport of a recorded deployment: its nodes, client key and pinned keys.
 
-        The deployment's ``known_hosts`` is (re)written from the record if it is missing.
+        The deployment's ``known_hosts`` is (re)written from the record if it is missing, and
+        the OpenSSH configuration it recorded (:mod:`nxc.transport.sshconfig`) is honoured.
         ``options`` are those of the constructor (``max_concurrency``, ``connect_timeout``...).
         """
         known_hosts = store.known_hosts_path(deployment.name)
         if not known_hosts.exists():
             write_known_hosts(known_hosts, deployment.nodes)
+        options.setdefault("ssh_config", from_record(deployment.resources))
         return cls(
             deployment.nodes,
             store.client_key_path(deployment.name),
@@ -551,7 +565,12 @@ class SshTransport(Transport):
                 "so it cannot start an OpenSSH session; pass known_hosts="
             )
         return ssh_argv(
-            self._endpoints[host], self.client_key, self.known_hosts, command, user=self.user
+            self._endpoints[host],
+            self.client_key,
+            self.known_hosts,
+            command,
+            user=self.user,
+            extra_options=openssh_options(self.ssh_config),
         )
 
     def close(self) -> None:

@@ -1,11 +1,13 @@
 """``nxc start -f g5k-ramdisk --oar ... && nxc driver -t && nxc stop`` through the real CLI.
 
 Everything is real and run as a user outside Grid'5000 would: OAR commands go over SSH to
-the stand-in's frontend (a private sshd for the OAR test user), the hosts (test-bed VMs
-standing for Grid'5000 nodes, see :mod:`tests.g5k.hostvms`) are reached as root, and both
-are described in one OpenSSH client configuration given with ``--ssh-config``, as a
-Grid'5000 user's ``~/.ssh/config`` would describe a site and its nodes. Only Grid'5000
-itself is replaced: by the OAR server of ``tests/oar/conftest.py`` and the host VMs.
+the stand-in's frontend (a private sshd for the OAR test user), and the hosts (test-bed VMs
+standing for Grid'5000 nodes, see :mod:`tests.g5k.hostvms`) are reached as root through that
+frontend with ``ProxyJump``, all described in one OpenSSH client configuration given with
+``--ssh-config``, as a Grid'5000 user's ``~/.ssh/config`` describes a site and its nodes.
+The frontend's sshd log proves that OpenSSH (pushing the boot files, kexec) and nxc's own
+SSH (readiness, the driver) both went through the jump. Only Grid'5000 itself is replaced:
+by the OAR server of ``tests/oar/conftest.py`` and the host VMs.
 """
 
 from __future__ import annotations
@@ -42,10 +44,17 @@ def ssh_config(path: Path, frontend, lab) -> Path:
     path.write_text(
         frontend.ssh_config(SITE)
         + "Host 10.215.0.*\n"
+        + f"  ProxyJump {SITE}\n"
         + f"  User root\n  IdentityFile {lab.deploy_key}\n  IdentitiesOnly yes\n"
         + f"  UserKnownHostsFile {lab.known_hosts}\n  StrictHostKeyChecking yes\n"
     )
     return path
+
+
+def jumps(frontend) -> int:
+    """Connections to the hosts that the frontend's sshd forwarded so far (``ProxyJump``)."""
+    lines = frontend.log.read_text(errors="replace").splitlines()
+    return sum("direct_tcpip" in line and "target 10.215.0." in line for line in lines)
 
 
 def test_reserve_kexec_drive_and_stop_through_the_cli(
@@ -58,6 +67,7 @@ def test_reserve_kexec_drive_and_stop_through_the_cli(
     manifest.write_text(json.dumps(to_dict(kexec_manifest(testbed_guest, test_script=TEST_SCRIPT))))
     config = ssh_config(tmp_path / "ssh_config", oar_ssh_frontend, lab)
 
+    jumped = jumps(oar_ssh_frontend)
     started = time.monotonic()
     start = nxc(
         "start", "-f", "g5k-ramdisk", "--manifest", str(manifest),
@@ -69,6 +79,8 @@ def test_reserve_kexec_drive_and_stop_through_the_cli(
     assert start.returncode == 0, start.stderr
     print(f"nxc start (reservation + kexec of 2 hosts): {time.monotonic() - started:.1f} s")
     assert "composition::g5k-ramdisk: 2 node(s) ready" in start.stdout
+    assert jumps(oar_ssh_frontend) > jumped, "the hosts were not reached through the frontend"
+    jumped = jumps(oar_ssh_frontend)
 
     status = nxc("status", "--json", cwd=project)
     assert status.returncode == 0, status.stderr
@@ -88,6 +100,7 @@ def test_reserve_kexec_drive_and_stop_through_the_cli(
         "nodes reach each other by hostname",
     ]
     assert suite.get("failures") == "0"
+    assert jumps(oar_ssh_frontend) >= jumped + 2, "the driver did not go through the frontend"
 
     stop = nxc("stop", cwd=project)
     assert stop.returncode == 0, stop.stderr

@@ -344,6 +344,8 @@ class SshFrontend:
     port: int
     client_key: Path
     known_hosts: Path
+    log: Path
+    """The sshd's log, at ``DEBUG1``: it shows each connection forwarded for a ``ProxyJump``."""
 
     @property
     def frontend(self) -> Frontend:
@@ -389,10 +391,10 @@ def oar_ssh_frontend(oar_standin: OarStandIn) -> Iterator[SshFrontend]:
          "-o", f"ListenAddress=127.0.0.1:{port}", "-o", f"HostKey={folder / 'host_key'}",
          "-o", f"AuthorizedKeysFile={folder / 'authorized_keys'}", "-o", "StrictModes=no",
          "-o", f"AllowUsers={oar_standin.user}", "-o", "PasswordAuthentication=no", "-o", "UsePAM=yes",
-         "-o", f"PidFile={folder / 'sshd.pid'}"],
+         "-o", f"PidFile={folder / 'sshd.pid'}", "-o", "LogLevel=DEBUG1"],
     )  # fmt: skip
     try:
         _wait_port("127.0.0.1", port, "frontend sshd", log)
-        yield SshFrontend(oar_standin.user, port, folder / "client_key", known_hosts)
+        yield SshFrontend(oar_standin.user, port, folder / "client_key", known_hosts, log)
     finally:
         _kill_tree(process.pid)
