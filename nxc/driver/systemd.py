@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
-from nxc.driver.errors import RequestedAssertionFailed
+from nxc.driver.errors import MachineError, RequestedAssertionFailed
 from nxc.driver.polling import retry
 
 
@@ -88,8 +88,14 @@ class SystemdCalls:
     def wait_for_unit(self, unit: str, user: str | None = None, timeout: int | float = 900) -> None:
         """Wait until ``unit`` is active; raise at once if it fails or stays inactive."""
 
-        def is_active(_last_try: bool) -> bool:
-            state = self.get_unit_property(unit, "ActiveState", user)
+        def is_active(last_try: bool) -> bool:
+            try:
+                state = self.get_unit_property(unit, "ActiveState", user)
+            except MachineError:
+                # Unreachable for a moment (rebooting): a miss, as in wait_until_succeeds.
+                if last_try:
+                    raise
+                return False
             if state == "failed":
                 raise RequestedAssertionFailed(f'unit "{unit}" reached state "failed"')
             if state == "inactive":

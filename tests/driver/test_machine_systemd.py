@@ -104,6 +104,19 @@ def test_wait_for_unit_times_out(machine):
         machine.wait_for_unit("nxc-stuck.service", timeout=2)
 
 
+def test_wait_for_unit_rides_over_a_node_unreachable_for_a_moment(machine):
+    """sshd (and every SSH session) goes away for a few seconds, as in a reboot; a timer of
+    the container's systemd brings it back."""
+    machine.succeed("systemd-run --on-active=5 systemctl start ssh.service")
+    machine.succeed(
+        "setsid sh -c 'sleep 0.5; systemctl stop ssh.service; pkill -x sshd' "
+        "</dev/null >/dev/null 2>&1 &"
+    )
+    time.sleep(2)  # sshd is down now
+    machine.wait_for_unit("ssh.service", timeout=60)
+    assert machine.succeed("echo back").strip() == "back"
+
+
 def test_start_job_stop_job_and_require_unit_state(machine):
     status, _ = machine.start_job("nxc-demo.service")
     assert status == 0
