@@ -88,7 +88,8 @@ class DeploymentNodeBackend:
 
     def reboot(self) -> None:
         """Reboot through the flavour's ``reboot_node`` if it has one, else shut the node down
-        and start it again, else (the flavour can do neither) ask the guest to reboot."""
+        and start it again, else (the flavour can do neither) ask the guest to reboot, when
+        that brings it back in the composition."""
         reboot_node = getattr(self.flavour, "reboot_node", None)
         if reboot_node is not None:
             reboot_node(self.deployment, self.store, self.hostname)
@@ -96,6 +97,12 @@ class DeploymentNodeBackend:
         try:
             self.flavour.shutdown_node(self.deployment, self.store, self.hostname)
         except UnsupportedOperationError:
+            if not self.flavour.guest_reboot_keeps_system:
+                raise UnsupportedOperationError(
+                    f"flavour '{self.flavour.name}' can't reboot {self.hostname}: its firmware "
+                    "would boot the host's own system, not the kexec'd composition; redeploy "
+                    "('nxc stop', then 'nxc start'), or use g5k-image (installed on disk)"
+                ) from None
             self._guest_reboot()
             return
         self.flavour.start_node(self.deployment, self.store, self.hostname)

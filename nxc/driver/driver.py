@@ -95,6 +95,7 @@ class Driver:
             "os": os,
             "test_script": self.test_script,
             "Machine": Machine,
+            "BaseMachine": Machine,
         }
         for machine in self.machines:
             symbols[pythonize_name(machine.name)] = machine

@@ -302,6 +302,10 @@ class Machine(SystemdCalls):
                 else:
                     shutil.copy2(staged, destination)
 
+    def copy_from_vm(self, source: str, target_dir: str = "") -> None:
+        """The NixOS test driver's older name of :meth:`copy_from_machine`."""
+        self.copy_from_machine(source, target_dir)
+
     def copy_from_host_via_shell(self, source: str, target: str) -> None:
         """Copy a host file to ``target`` through the command channel (no shared folder)."""
         with self.nested(f"copying {source} from the host to {target}"):

@@ -61,6 +61,9 @@ class Flavour(ABC):
     """Where and how the nodes of a deployment run."""
 
     name: ClassVar[str]
+    guest_reboot_keeps_system: ClassVar[bool] = True
+    """Whether a node rebooting itself comes back in the composition (not so after a kexec:
+    the firmware boots the host's own system)."""
 
     def check_tools(self) -> None:  # noqa: B027 - flavours without external programs keep it
         """Raise :class:`~nxc.errors.MissingToolError` if an external program is missing."""

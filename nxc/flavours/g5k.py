@@ -103,6 +103,7 @@ class KexecFlavour(Flavour):
 
     name: ClassVar[str] = "g5k-ramdisk"
     boot_method: ClassVar[str] = "kexec"
+    guest_reboot_keeps_system: ClassVar[bool] = False
 
     def __init__(
         self,

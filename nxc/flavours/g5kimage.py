@@ -73,6 +73,7 @@ class ImageFlavour(KexecFlavour):
 
     name: ClassVar[str] = "g5k-image"
     boot_method: ClassVar[str] = "Kadeploy"
+    guest_reboot_keeps_system: ClassVar[bool] = True  # the image is installed on the disk
 
     def __init__(self, kadeploy_timeout: float = KADEPLOY_TIMEOUT, **options) -> None:
         super().__init__(**options)

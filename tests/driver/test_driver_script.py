@@ -35,6 +35,7 @@ def test_symbols_of_a_test_script(driver):
         assert name in symbols, name
     assert symbols["node_2"].name == "node-2"
     assert "machine" not in symbols  # three nodes: no single `machine`
+    assert isinstance(symbols["node_1"], symbols["BaseMachine"])  # type hints of newer scripts
 
 
 def test_machine_symbol_when_there_is_one_node(driver):

@@ -31,6 +31,8 @@ def test_copy_a_file_both_ways(node, tmp_path, through):
     node.succeed(f"echo from-node > {tmp_path}/result.txt")
     node.copy_from_machine(f"{tmp_path}/result.txt", "results")
     assert (node.out_dir / "results" / "result.txt").read_text() == "from-node\n"
+    node.copy_from_vm(f"{tmp_path}/result.txt", "older-name")  # what older scripts call
+    assert (node.out_dir / "older-name" / "result.txt").read_text() == "from-node\n"
 
 
 @pytest.mark.parametrize("through", ["shared folder", "sftp"])

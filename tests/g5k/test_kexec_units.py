@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from nxc.deployment import Deployment, DeploymentStore, Node
-from nxc.errors import InputError, ManifestError
+from nxc.driver.deployment_backend import DeploymentNodeBackend
+from nxc.errors import InputError, ManifestError, UnsupportedOperationError
 from nxc.flavours import kexec, processes
 from nxc.flavours.g5k import KexecFlavour, NfsStoreFlavour, kexec_info
 from nxc.flavours.g5khosts import HostSource
@@ -158,3 +159,14 @@ def test_kexec_script_loads_with_the_command_line_then_executes_detached(local_s
     load, execute = calls.read_text().splitlines()
     assert load == f"-l|/r/kernel|--initrd=/r/initrd|--command-line={line}|"
     assert execute == "-e|"
+
+
+@pytest.mark.parametrize("cls", [KexecFlavour, NfsStoreFlavour])
+def test_reboot_is_refused_rather_than_leaving_the_host_in_its_own_system(tmp_path, cls):
+    """A guest reboot after a kexec comes back in Grid'5000's standard environment: the
+    driver's ``reboot()`` refuses, naming why, before touching the node (no transport used)."""
+    store = DeploymentStore(tmp_path / "deploy")
+    deployment = _deployment(1, cls.name)
+    backend = DeploymentNodeBackend(deployment, store, cls(), None, "node0")
+    with pytest.raises(UnsupportedOperationError, match="would boot the host's own system"):
+        backend.reboot()
