@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from nxc.errors import InputError
+
 if TYPE_CHECKING:
     from nxc.nix_cli import NixCommand
     from nxc.project import Project
@@ -57,12 +59,19 @@ def open_flake_outputs(
     from nxc.nix_cli import NixCommand
     from nxc.project import find_project
 
+    try:
+        extra_flags = shlex.split(nix_flags or "")
+    except ValueError as error:
+        raise InputError(
+            f"--nix-flags {nix_flags!r}: {error}; quote it as a shell would, "
+            "e.g. --nix-flags '--option cores 2'"
+        ) from None
     project = find_project(settings.envdir)
     builder.check_flavour(flavour, "-f/--flavour")
     overrides = builder.setup_overrides(variant, list(params or []))
     nix = NixCommand.find(
         show_trace=show_trace,
-        extra_flags=shlex.split(nix_flags or ""),
+        extra_flags=extra_flags,
         offline=True if offline else None,
     )
     nix.env_overrides = overrides

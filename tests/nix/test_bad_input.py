@@ -99,6 +99,13 @@ def test_bad_param(tmp_path: Path):
     _assert_one_clear_error(result, 2, "-p 'oops': expected KEY=VALUE")
 
 
+@pytest.mark.parametrize("command", ["build", "check"])
+def test_unbalanced_nix_flags(tmp_path: Path, command: str):
+    (tmp_path / "flake.nix").write_text("{ outputs = _: { }; }")
+    result = run_nxc(command, "--nix-flags", "--option cores '2", cwd=tmp_path)
+    _assert_one_clear_error(result, 2, '--nix-flags "--option cores \'2": No closing quotation')
+
+
 @pytest.mark.nix
 def test_test_script_from_a_file(fixture_project):
     (fixture_project / "test.py").write_text("a.succeed('true')\n")
