@@ -10,6 +10,7 @@ then stops them).
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -311,7 +312,7 @@ def _flavour_options(
             f"{', '.join(VM_ONLY_OPTIONS)} only apply to the vm flavour, not {flavour}; drop them"
         )
     if timeout is not None:
-        if timeout <= 0:
+        if not (math.isfinite(timeout) and timeout > 0):
             raise InputError(f"--timeout {timeout:g}: must be a positive number of seconds")
         given["timeout"] = timeout
     return given

@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
+import re
 import secrets
 import shutil
 import signal
@@ -52,6 +54,9 @@ NIX_STORE = Path("/nix/store")
 SHARED_TAG = "nxcshared"
 DEFAULT_MEMORY = "256M"
 CONSOLE_TAIL_LINES = 15
+MAX_CPUS = 255
+"""The most virtual CPUs QEMU's default machine type takes."""
+DISK_SIZE = re.compile(r"[1-9][0-9]*[KMGT]?", re.IGNORECASE)
 POLL_INTERVAL = 0.5
 SSH_ATTEMPT_BOOTING = 5.0
 SSH_ATTEMPT_READY = 20.0
@@ -200,8 +205,15 @@ class VmFlavour(Flavour):
     ) -> None:
         if accel is not None and accel not in qemu.ACCELS:
             raise InputError(f"--accel '{accel}' is unknown; give one of {', '.join(qemu.ACCELS)}")
-        if cpus < 1:
-            raise InputError(f"--cpus {cpus} must be at least 1")
+        if not 1 <= cpus <= MAX_CPUS:
+            raise InputError(f"--cpus {cpus} must be between 1 and {MAX_CPUS}")
+        if disk_size is not None and not DISK_SIZE.fullmatch(disk_size):
+            raise InputError(
+                f"--disk-size {disk_size!r} is not a size; write a number with an optional "
+                "K, M, G or T suffix, e.g. 2G"
+            )
+        if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+            raise InputError(f"--timeout {timeout:g}: must be a positive number of seconds")
         self.accel = accel
         self.memory_mib = qemu.parse_memory(memory)
         self.cpus = cpus
@@ -388,7 +400,7 @@ class VmFlavour(Flavour):
         progress: ProgressHook,
     ) -> None:
         for node in deployment.nodes:
-            node.pid = _spawn(launches[node.hostname], Path(node.extra["qemu_log"]))
+            node.pid = _spawn(launches[node.hostname], Path(node.extra["qemu_log"]), fresh=True)
             node.state = NodeState.launching
             progress(node.hostname, Stage.LAUNCHED)
         store.save(deployment)
@@ -533,9 +545,13 @@ def _poweroff_over_ssh(
         subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
 
 
-def _spawn(argv: list[str], log: Path) -> int:
-    """Start ``argv`` detached (own session, no terminal), output to ``log``; its pid."""
-    with log.open("ab") as output:
+def _spawn(argv: list[str], log: Path, fresh: bool = False) -> int:
+    """Start ``argv`` detached (own session, no terminal), output to ``log``; its pid.
+
+    A ``fresh`` start empties the log (messages of an earlier deployment would mislead);
+    a restart of the same node appends to it.
+    """
+    with log.open("wb" if fresh else "ab") as output:
         process = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,

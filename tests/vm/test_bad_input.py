@@ -115,6 +115,13 @@ def test_vm_options_are_checked() -> None:
         VmFlavour(memory="100M")
     with pytest.raises(InputError, match="--cpus 0"):
         VmFlavour(cpus=0)
+    with pytest.raises(InputError, match="--cpus 100000 must be between 1 and 255"):
+        VmFlavour(cpus=100000)
+    with pytest.raises(InputError, match="--disk-size 'banana' is not a size"):
+        VmFlavour(disk_size="banana")
+    with pytest.raises(InputError, match="--timeout nan: must be a positive number"):
+        VmFlavour(timeout=float("nan"))
+    assert VmFlavour(disk_size="2G", cpus=2, timeout=30).disk_size == "2G"
 
 
 def test_registry_gives_the_vm_flavour_and_refuses_unknown_ones() -> None:

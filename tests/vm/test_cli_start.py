@@ -100,6 +100,23 @@ def test_cli_refuses_too_little_and_too_much_memory(fake_boot_project) -> None:
     assert_no_record(root)
 
 
+@pytest.mark.parametrize(
+    ("option", "needle"),
+    [
+        (["--disk-size", "banana"], "--disk-size 'banana' is not a size"),
+        (["--cpus", "100000"], "--cpus 100000 must be between 1 and 255"),
+        (["--timeout", "nan"], "--timeout nan: must be a positive number"),
+    ],
+)
+def test_cli_refuses_bad_vm_options_before_writing_anything(
+    fake_boot_project, option: list[str], needle: str
+) -> None:
+    root, manifest = fake_boot_project
+    result = nxc("start", "--manifest", str(manifest), *option, cwd=root)
+    assert needle in one_error_line(result, 2)
+    assert_no_record(root)
+
+
 def test_cli_names_the_missing_tool_package(fake_boot_project, tmp_path: Path) -> None:
     root, manifest = fake_boot_project
     bin_dir = tmp_path / "bin"

@@ -169,6 +169,8 @@ def test_a_qemu_killed_while_booting_is_named_with_how_it_ended(
     vm_project: VmProject, vm_cleanup: list
 ) -> None:
     record = vm_project.store.path_for("testbed::vm")
+    stale = vm_project.store.log_dir("testbed::vm") / "node2.qemu.log"
+    stale.write_text("qemu-system-x86_64: a message of an earlier deployment\n")
 
     def kill_node2_once_launched() -> None:
         deadline = time.monotonic() + 120
@@ -189,6 +191,7 @@ def test_a_qemu_killed_while_booting_is_named_with_how_it_ended(
     message = str(exited.value)
     assert "QEMU of node2 exited before the node was ready (killed by SIGKILL)" in message
     assert "node2.qemu.log" in message
+    assert "earlier deployment" not in message
     failed = vm_project.store.load("testbed::vm")
     assert failed.state is DeploymentState.failed
     assert marked_processes(failed.resources["marker"]) == []
