@@ -25,7 +25,11 @@ def test_unknown_command_is_a_usage_error():
 
 
 def test_unexpected_file_system_error_is_one_line(monkeypatch, capsys):
-    """An OSError nxc did not anticipate gives one line and exit 1; --debug adds the traceback."""
+    """An OSError nxc did not anticipate gives one line and exit 1; --debug adds the traceback.
+
+    The error is injected: the tests run as root, which file permissions do not stop, so a
+    real PermissionError cannot be produced here.
+    """
     import pytest
 
     from nxc import project

@@ -282,17 +282,14 @@ def test_write_atomic_replaces_content_and_sets_mode(tmp_path):
     assert os.listdir(tmp_path) == ["f"]
 
 
-def test_write_atomic_failure_leaves_old_content_and_no_temp(tmp_path, monkeypatch):
-    path = tmp_path / "f"
-    path.write_text("old")
-
-    def failing_replace(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "replace", failing_replace)
-    with pytest.raises(OSError, match="disk full"):
-        write_atomic(path, "new")
-    assert path.read_text() == "old"
+def test_write_atomic_failure_leaves_the_target_and_no_temp(tmp_path):
+    """The final rename really fails (the target is a folder that is not empty)."""
+    target = tmp_path / "f"
+    target.mkdir()
+    (target / "kept").write_text("old")
+    with pytest.raises(OSError):
+        write_atomic(target, "new")
+    assert (target / "kept").read_text() == "old"
     assert os.listdir(tmp_path) == ["f"]
 
 
