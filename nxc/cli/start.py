@@ -71,6 +71,15 @@ def start(
         bool,
         typer.Option("--interactive", "-I", help="Open the driver's REPL once the nodes are up."),
     ] = False,
+    junit_xml: Annotated[
+        Path | None,
+        typer.Option(
+            "--junit-xml",
+            metavar="PATH",
+            help="With -t: write a JUnit XML report there.",
+            show_default=False,
+        ),
+    ] = None,
     tag: Annotated[
         str | None,
         typer.Option(
@@ -216,6 +225,8 @@ def start(
         raise InputError("give -t/--test-script or --foreground, not both")
     if interactive and (test_script or foreground):
         raise InputError("give -I/--interactive alone, not with -t/--test-script or --foreground")
+    if junit_xml is not None and not test_script:
+        raise InputError("--junit-xml reports on the test script: add -t/--test-script")
     manifest_path = manifest or _latest_build(flavour, composition)
     plan = _plan(manifest_path, roles_file, role or [], flavour, composition, tag)
     options = _flavour_options(plan.flavour, accel, memory, cpus, forward or [], disk_size, timeout)
@@ -233,7 +244,7 @@ def start(
             retries=retries,
         ),
     )
-    _launch(plan, manifest_path, options, foreground, test_script, interactive)
+    _launch(plan, manifest_path, options, foreground, test_script, interactive, junit_xml)
 
 
 def _plan(
@@ -409,6 +420,7 @@ def _launch(
     foreground: bool,
     test_script: bool,
     interactive: bool = False,
+    junit_xml: Path | None = None,
 ) -> None:
     import inspect
 
@@ -428,6 +440,11 @@ def _launch(
         raise InputError(f"--timeout does not apply to the {plan.flavour} flavour; drop it")
     flavour = cls(**options)
     built = manifest_module.load(manifest_path)
+    script = None
+    if test_script:
+        from nxc.driver.session import script_of_composition
+
+        script = script_of_composition(manifest_path, plan.composition)  # before anything boots
     with _progress(len(plan.nodes)) as progress:
         deployment = start_deployment(store, built, plan, flavour, progress)
     ready = f"{deployment.name}: {len(deployment.nodes)} node(s) ready"
@@ -437,14 +454,15 @@ def _launch(
         typer.echo(
             f"{ready} (see 'nxc status {deployment.name}', stop with 'nxc stop {deployment.name}')"
         )
-    if test_script:
-        from nxc.driver.session import run_session, script_from_manifest
+    if script is not None:
+        from nxc.driver.session import run_session
 
         try:
             outcome = run_session(
                 deployment,
                 store,
-                script_from_manifest(deployment),
+                script,
+                junit_xml=junit_xml,
                 out_dir=project.artifact_dir / "driver",
                 boot_timeout=900.0,
                 verbose=settings.verbose > 0,
@@ -452,6 +470,8 @@ def _launch(
         finally:
             stop_deployment(store, deployment.name)
         typer.echo(f"stopped {deployment.name}")
+        if junit_xml is not None:
+            typer.echo(f"JUnit report: {junit_xml}", err=True)
         if outcome is not None and not outcome.passed:
             typer.echo("test script FAILED", err=True)
             raise typer.Exit(1)

@@ -39,17 +39,22 @@ def script_from_file(path: Path) -> TestScript:
 
 def script_from_manifest(deployment: Deployment) -> TestScript:
     """The composition's test script from the build manifest the deployment was started from."""
-    from nxc import manifest
-
     if not deployment.manifest:
         raise ManifestError(
             f"deployment {deployment.name} does not record its build manifest; give the test "
             "script as a file: nxc driver FILE"
         )
-    composition = manifest.load(Path(deployment.manifest)).composition(deployment.composition)
+    return script_of_composition(Path(deployment.manifest), deployment.composition)
+
+
+def script_of_composition(manifest_path: Path, composition_name: str) -> TestScript:
+    """The test script of ``composition_name`` in the build manifest at ``manifest_path``."""
+    from nxc import manifest
+
+    composition = manifest.load(manifest_path).composition(composition_name)
     if not composition.test_script:
         raise ManifestError(
-            f"composition '{composition.name}' has no testScript in {deployment.manifest}; add "
+            f"composition '{composition.name}' has no testScript in {manifest_path}; add "
             "one to the composition and rebuild, or give a file: nxc driver FILE"
         )
     return TestScript(composition.test_script, f"<testScript of {composition.name}>")

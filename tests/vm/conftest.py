@@ -34,7 +34,12 @@ def testbed_guest(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path,
 
 
 def write_manifest(
-    path: Path, kernel: Path, initrd: Path, cmdline: str, flavour: str = "vm"
+    path: Path,
+    kernel: Path,
+    initrd: Path,
+    cmdline: str,
+    flavour: str = "vm",
+    test_script: str | None = None,
 ) -> Path:
     """A one-composition (``testbed``, role ``node``) build manifest booting the guest."""
     data = {
@@ -50,6 +55,7 @@ def write_manifest(
                     }
                 },
                 "artefacts": {"kernel": str(kernel), "initrd": str(initrd), "cmdline": cmdline},
+                "test_script": test_script,
             }
         },
     }

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,43 @@ def test_foreground_stops_on_ctrl_c(vm_project: VmProject, vm_cleanup: list) -> 
     assert marked_processes(stopped.resources["marker"]) == []
 
 
+PASSING_SCRIPT = """\
+start_all()
+with subtest("the node answers"):
+    machine.succeed("test $(hostname) = node")
+"""
+FAILING_SCRIPT = """\
+start_all()
+with subtest("a check that fails"):
+    machine.succeed("false")
+"""
+
+
+@pytest.mark.vm
+@pytest.mark.parametrize(("script", "code"), [(PASSING_SCRIPT, 0), (FAILING_SCRIPT, 1)])
+def test_start_t_runs_the_script_then_stops_whatever_its_outcome(
+    vm_project: VmProject, vm_cleanup: list, testbed_guest, tmp_path: Path, script: str, code: int
+) -> None:
+    vm_cleanup.append((vm_project.store, "testbed::vm"))
+    kernel, initrd, cmdline = testbed_guest
+    manifest = write_manifest(
+        tmp_path / "scripted.json", kernel, initrd, cmdline, test_script=script
+    )
+    report = tmp_path / "report.xml"
+    run = nxc(
+        "start", "--manifest", str(manifest), "--accel", "tcg", "--memory", "192M",
+        "--timeout", "900", "-t", "--junit-xml", str(report),
+        cwd=vm_project.root, timeout=1000,
+    )  # fmt: skip
+    assert run.returncode == code, run.stdout + run.stderr
+    assert "stopped testbed::vm" in run.stdout
+    stopped = vm_project.store.load("testbed::vm")
+    assert stopped.state is DeploymentState.stopped
+    assert marked_processes(stopped.resources["marker"]) == []
+    suite = ET.parse(report).getroot().find("testsuite")
+    assert suite.get("failures") == ("0" if code == 0 else "1")
+
+
 @pytest.fixture
 def fake_boot_project(tmp_path: Path) -> tuple[Path, Path]:
     """A project whose vm manifest names boot files that exist (never booted here)."""
@@ -115,6 +153,17 @@ def test_cli_refuses_bad_vm_options_before_writing_anything(
     result = nxc("start", "--manifest", str(manifest), *option, cwd=root)
     assert needle in one_error_line(result, 2)
     assert_no_record(root)
+
+
+def test_start_t_without_a_test_script_is_refused_before_anything_boots(
+    fake_boot_project,
+) -> None:
+    root, manifest = fake_boot_project
+    result = nxc("start", "--manifest", str(manifest), "-t", cwd=root)
+    assert "has no testScript" in one_error_line(result, 2)
+    assert_no_record(root)
+    lone = nxc("start", "--manifest", str(manifest), "--junit-xml", "r.xml", cwd=root)
+    assert "add -t/--test-script" in one_error_line(lone, 2)
 
 
 def test_cli_names_the_missing_tool_package(fake_boot_project, tmp_path: Path) -> None:
