@@ -8,6 +8,7 @@ subtest that is running, so a JUnit report can show each subtest's own output.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,6 +66,7 @@ class DriverLogger:
         self._depth = 0
         self._open_subtests: list[SubtestRecord] = []
         self._print_serial = True
+        self._lock = threading.Lock()  # console lines come from another thread
 
     # -- plain lines ------------------------------------------------------------------------
 
@@ -153,15 +155,16 @@ class DriverLogger:
     ) -> None:
         machine = (attributes or {}).get("machine")
         line = f"{machine}: {message}" if machine else message
-        text = "  " * self._depth + line
-        self.output.append(text)
-        for record in self._open_subtests:
-            record.output.append(text)
-        if level < self.level:
-            return
-        if self.color and style:
-            text = "  " * self._depth + f"{style}{line}{_RESET}"
-        print(text, file=self.stream, flush=True)
+        with self._lock:
+            text = "  " * self._depth + line
+            self.output.append(text)
+            for record in self._open_subtests:
+                record.output.append(text)
+            if level < self.level:
+                return
+            if self.color and style:
+                text = "  " * self._depth + f"{style}{line}{_RESET}"
+            print(text, file=self.stream, flush=True)
 
 
 def _is_terminal(stream: TextIO) -> bool:

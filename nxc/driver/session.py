@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING
 
 from nxc.driver.driver import ScriptOutcome
 from nxc.driver.logger import DriverLogger, LogLevel
-from nxc.errors import InputError, ManifestError
+from nxc.errors import InputError, ManifestError, NxcError
 
 if TYPE_CHECKING:
     from nxc.deployment import Deployment, DeploymentStore
+    from nxc.flavours.base import Flavour
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ def run_session(
     verbose: bool = False,
 ) -> ScriptOutcome | None:
     """Run ``script`` on the deployment's nodes (``None``: open the REPL instead)."""
+    from nxc.driver.console import ConsoleFollower
     from nxc.driver.deployment_backend import open_driver
     from nxc.driver.junit import write_junit_xml
     from nxc.driver.repl import run_repl
@@ -96,7 +98,19 @@ def run_session(
         if script is None:
             run_repl(driver.test_symbols())
             return None
-        outcome = driver.run_script(script.source, script.name)
+        with ConsoleFollower(_console_logs(flavour, deployment), logger):
+            outcome = driver.run_script(script.source, script.name)
     if junit_xml is not None:
         write_junit_xml(junit_xml, deployment.name, logger, outcome)
     return outcome
+
+
+def _console_logs(flavour: Flavour, deployment: Deployment) -> dict[str, Path]:
+    """Each node's console log file, for the flavours that keep one (and can give it now)."""
+    logs = {}
+    for node in deployment.nodes:
+        try:
+            logs[node.hostname] = flavour.console_log(deployment, node.hostname)
+        except NxcError:
+            continue
+    return logs

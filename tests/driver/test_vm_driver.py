@@ -1,7 +1,8 @@
 """``nxc driver`` on the vm flavour: two QEMU test-bed guests (TCG), driven by the real CLI.
 
 Runs ``scripts/vm_lifecycle.py`` (shared folder over 9p, copies, crash and restart through
-QEMU, block through QMP, reboot) and reads its JUnit report back.
+QEMU, block through QMP, reboot), reads its JUnit report back and finds the nodes' console
+lines in the driver's log.
 """
 
 from __future__ import annotations
@@ -41,3 +42,5 @@ def test_vm_lifecycle_script(vm_project: VmProject, vm_cleanup: list, tmp_path: 
         "reboot",
     ]
     assert suite.get("failures") == "0"
+    # The consoles are in the log, as in NixOS tests: node2's fresh boot after its restart.
+    assert "node2 # nxc-ready node2" in run.stderr
