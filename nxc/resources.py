@@ -2,7 +2,8 @@
 
 In a checkout they sit at the repository root (``flake.nix``, ``templates/``,
 ``compositions/``) next to the ``nxc`` package. An installed wheel carries them as
-``nxc/_data/...`` (``pyproject.toml`` force-includes them there).
+``nxc/_data/...`` (``pyproject.toml`` force-includes them there), the templates next to the
+flake (``nxc/_data/flake/templates``) whose ``templates`` and ``checks`` outputs use them.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def flake_url() -> str:
 
 def templates_dir() -> Path:
     """The folder of project templates (one sub-folder per template)."""
-    found = _first_existing(PACKAGE_DIR.parent / "templates", DATA_DIR / "templates")
+    found = _first_existing(PACKAGE_DIR.parent / "templates", DATA_DIR / "flake" / "templates")
     if found is None:
         raise ProjectError("this nxc installation ships no templates; reinstall nxc")
     return found
