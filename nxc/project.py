@@ -152,8 +152,9 @@ def find_project(envdir: Path | None = None, cwd: Path | None = None) -> Project
     if envdir is not None:
         folder = envdir if envdir.is_absolute() else here / envdir
         if not folder.is_dir():
+            what = "is a file, not a folder" if folder.exists() else "no such folder"
             raise ProjectError(
-                f"-d/--envdir {envdir}: no such folder; give the folder holding the project's "
+                f"-d/--envdir {envdir}: {what}; give the folder holding the project's "
                 f"{FLAKE_FILE} (create one with 'nxc init')"
             )
         project = _project_in(folder.absolute())
