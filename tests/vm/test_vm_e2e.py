@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -133,14 +134,19 @@ def test_eight_nodes_are_all_ready(vm_project: VmProject, vm_cleanup: list) -> N
 
 def test_two_tagged_deployments_side_by_side(vm_project: VmProject, vm_cleanup: list) -> None:
     first = start(vm_project, vm_cleanup, 1, tag="a")
-    second = start(vm_project, vm_cleanup, 1, tag="b", forwards=["node1:22"])
+    second = start(vm_project, vm_cleanup, 1, tag="b", forwards=["node1:22"], disk_size="64M")
     assert first.name != second.name
     assert first.resources["marker"] != second.resources["marker"]
     assert first.resources["subnet"] != second.resources["subnet"]
     assert not set(first.resources["ports"]) & set(second.resources["ports"])
     forwarded = second.node("node1").extra["forwards"][0][0]
     assert forwarded in second.resources["ports"]
+    with socket.create_connection(("127.0.0.1", forwarded), timeout=30) as through:
+        assert through.recv(64).startswith(b"SSH-2.0-")  # the guest's sshd, via the forward
     assert ssh(vm_project, first, "node1", "hostname").stdout.strip() == "node1"
+    disk = ssh(vm_project, second, "node1", "cat /sys/block/vda/size; echo x > /dev/vda && echo ok")
+    assert disk.stdout.split() == [str(64 * 2048), "ok"], disk.stderr  # 512-byte sectors
+    assert ssh(vm_project, first, "node1", "test -e /sys/block/vda").returncode != 0
     stop_deployment(vm_project.store, first.name)
     assert_cleaned(vm_project, first)
     assert VmFlavour().probe(second) == {"node1": LiveState.READY}
