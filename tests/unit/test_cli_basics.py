@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from nxc import __version__
 
 
@@ -30,8 +32,6 @@ def test_unexpected_file_system_error_is_one_line(monkeypatch, capsys):
     The error is injected: the tests run as root, which file permissions do not stop, so a
     real PermissionError cannot be produced here.
     """
-    import pytest
-
     from nxc import project
     from nxc.cli import main
 
@@ -49,3 +49,26 @@ def test_unexpected_file_system_error_is_one_line(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         main(["--debug", "status"])
     assert "Traceback" in capsys.readouterr().err
+
+
+HEAVY_MODULES = ("asyncssh", "docker", "execo", "rich", "jinja2", "libtmux", "ruamel", "yaml")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["start", "--help"], ["status"]])
+def test_cli_start_up_imports_no_heavy_module(tmp_path, argv) -> None:
+    """Start-up stays fast: the libraries of a command are imported by the command itself."""
+    probe = (
+        "import sys\n"
+        "from nxc.cli import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"heavy = {HEAVY_MODULES!r}\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))\n"
+    )
+    (tmp_path / "flake.nix").write_text("{ outputs = _: { }; }\n")
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr
