@@ -3,7 +3,9 @@
 ``docker_engine`` starts its own ``dockerd`` (vfs storage, no iptables, no default bridge, its
 own socket, data and exec roots under a fresh temporary folder) once per session and, at the
 end, removes every container and network it holds, stops it (only that pid and the containerd
-it started), checks no ``docker0`` was left, and deletes its folders.
+it started), checks no ``docker0`` was left, and deletes its folders. Where this machine's
+capability bounding set is not full, its runtime is ``bounded_runc.py`` (runc minus the
+missing capabilities, which privileged containers would ask for and runc refuse).
 
 The NixOS container system cannot be built here (no nixpkgs), so ``standin_image`` imports the
 test bed's busybox guest (its initramfs is a whole root file system following the node
@@ -19,6 +21,7 @@ import gzip
 import io
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -97,6 +100,7 @@ def docker_engine() -> Iterator[Engine]:
         f"--exec-root={root / 'exec'}",
         f"--pidfile={root / 'dockerd.pid'}",
         f"--host=unix://{socket}",
+        *_runtime_options(root),
     ]
     had_docker0 = Path("/sys/class/net/docker0").exists()
     process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -108,6 +112,20 @@ def docker_engine() -> Iterator[Engine]:
         _teardown(engine, process, had_docker0)
         log.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _runtime_options(root: Path) -> list[str]:
+    """dockerd options making ``bounded_runc`` its runtime where this machine's bounding set
+    lacks capabilities that privileged containers are given; none elsewhere."""
+    from tests.docker.bounded_runc import missing_capabilities
+
+    if not missing_capabilities():
+        return []
+    launcher = root / "bounded-runc"
+    script = shlex.join([sys.executable, str(HERE / "bounded_runc.py")])
+    launcher.write_text(f'#!/bin/sh\nexec {script} "$@"\n')
+    launcher.chmod(0o755)
+    return [f"--add-runtime=bounded-runc={launcher}", "--default-runtime=bounded-runc"]
 
 
 def _wait_engine(engine: Engine, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -155,8 +173,11 @@ def docker_host(docker_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Engin
     return docker_engine
 
 
-def standin_rootfs_tar(initrd: Path) -> bytes:
-    """The test-bed guest's initramfs as a tar of a root file system, plus the entry point."""
+def standin_rootfs_tar(
+    initrd: Path, entrypoint: Path | None = HERE / "standin" / "container-boot"
+) -> bytes:
+    """The test-bed guest's initramfs as a tar of a root file system, plus ``entrypoint`` (if
+    any) at :data:`ENTRYPOINT`."""
     with tempfile.TemporaryDirectory(prefix="nxc-standin-") as folder:
         unpacked = Path(folder) / "root"
         unpacked.mkdir()
@@ -176,27 +197,45 @@ def standin_rootfs_tar(initrd: Path) -> bytes:
                 if relative.startswith(SKIPPED_IN_IMAGE) or relative == ENTRYPOINT[1:]:
                     continue
                 tar.add(str(path), arcname=relative, recursive=False)
-            tar.add(str(HERE / "standin" / "container-boot"), arcname=ENTRYPOINT[1:])
+            if entrypoint is not None:
+                tar.add(str(entrypoint), arcname=ENTRYPOINT[1:])
         return buffer.getvalue()
 
 
 @pytest.fixture(scope="session")
 def standin_image(docker_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> str:
     """``nxc-testbed-standin:<key>``: the test-bed root file system imported into the engine."""
+    return import_variant(
+        docker_engine, tmp_path_factory, "busybox", STANDIN_REPOSITORY, ENTRYPOINT
+    )
+
+
+def import_variant(
+    engine: Engine,
+    tmp_path_factory: pytest.TempPathFactory,
+    variant: str,
+    repository: str,
+    command: str,
+    entrypoint: Path | None = HERE / "standin" / "container-boot",
+) -> str:
+    """Build the test-bed guest ``variant``, import its root file system (with ``entrypoint``)
+    as ``repository:<key>`` running ``command``; the image's name."""
     from tests.testbed.build import build
 
-    artifacts = build("busybox", tmp_path_factory.mktemp("guest"))
+    artifacts = build(variant, tmp_path_factory.mktemp(f"guest-{variant}"))
     tag = artifacts.info()["key"]
-    data = standin_rootfs_tar(artifacts.initrd)
-    api = docker_engine.api()
-    api.import_image_from_data(
-        data, repository=STANDIN_REPOSITORY, tag=tag, changes=[f'CMD ["{ENTRYPOINT}"]']
+    data = standin_rootfs_tar(artifacts.initrd, entrypoint)
+    engine.api().import_image_from_data(
+        data, repository=repository, tag=tag, changes=[f'CMD ["{command}"]']
     )
-    return f"{STANDIN_REPOSITORY}:{tag}"
+    return f"{repository}:{tag}"
 
 
-def write_manifest(path: Path, image: str, composition: str = "testbed") -> Path:
-    """A one-composition (role ``node``) docker manifest running ``image``."""
+def write_manifest(
+    path: Path, image: str, composition: str = "testbed", container: dict | None = None
+) -> Path:
+    """A one-composition (role ``node``) docker manifest running ``image`` (its container
+    description is ``container``, by default the busybox stand-in's entry point)."""
     data = {
         "nxc_manifest": 1,
         "flavour": "docker",
@@ -210,7 +249,9 @@ def write_manifest(path: Path, image: str, composition: str = "testbed") -> Path
                     }
                 },
                 "test_script": "start_all()\n",
-                "artefacts": {"containers": {"node": {"image": image, "command": [ENTRYPOINT]}}},
+                "artefacts": {
+                    "containers": {"node": container or {"image": image, "command": [ENTRYPOINT]}}
+                },
             }
         },
     }
@@ -273,3 +314,43 @@ def nxc(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+SYSTEMD_REPOSITORY = "nxc-testbed-systemd"
+SYSTEMD = "/usr/lib/systemd/systemd"
+
+
+@pytest.fixture(scope="session")
+def systemd_image(docker_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """``nxc-testbed-systemd:<key>``: the test bed's systemd variant imported into the engine,
+    running systemd itself (not the variant's ``/init``, which loads kernel modules: in a
+    privileged container they would go into this machine's kernel). Its units apply the node
+    contract from the bind-mounted ``/etc/nxc`` files, start sshd and print the readiness line."""
+    return import_variant(
+        docker_engine, tmp_path_factory, "systemd", SYSTEMD_REPOSITORY, SYSTEMD, entrypoint=None
+    )
+
+
+def systemd_container(image: str) -> dict:
+    """The manifest's container description running ``image`` as nxc runs a NixOS container
+    system (see ``docker_containers``): systemd as PID 1, privileged, its halt signal as stop
+    signal, ``container=docker``."""
+    from nxc.flavours.docker_containers import NIXOS_STOP_SIGNAL
+
+    return {
+        "image": image,
+        "command": [SYSTEMD],
+        "privileged": True,
+        "stop_signal": NIXOS_STOP_SIGNAL,
+        "environment": {"container": "docker"},
+    }
+
+
+@pytest.fixture
+def systemd_project(tmp_path: Path, docker_host: Engine, systemd_image: str) -> DockerProject:
+    """A fresh project whose manifest runs the systemd image as a NixOS container system."""
+    (tmp_path / "flake.nix").write_text("{ outputs = _: { }; }\n")
+    manifest = write_manifest(
+        tmp_path / "manifest.json", systemd_image, container=systemd_container(systemd_image)
+    )
+    return DockerProject(tmp_path, manifest)
