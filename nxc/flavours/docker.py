@@ -45,6 +45,8 @@ from nxc.flavours.docker_engine import (
 from nxc.flavours.sshready import SshAnswer, other_key_error, ssh_answer
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import docker
 
     from nxc.deployment import Deployment, DeploymentStore, Node
@@ -246,9 +248,19 @@ class DockerFlavour(Flavour):
         network_id = (resources.get("network") or {}).get("id")
         if marker or recorded or network_id:
             api = connect(resources.get("engine") or engine_url(self.engine))
-            _refresh_logs(api, deployment, store)
+            log_dir = store.log_dir(deployment.name)
+            nodes = {
+                node.extra["container_id"]: node
+                for node in deployment.nodes
+                if node.extra.get("container_id")
+            }
+
+            def save_log(container_id: str) -> None:
+                if container_id in nodes:  # once stopped: the log ends with the shutdown
+                    _save_log(api, nodes[container_id], log_dir)
+
             interrupted = any(not node.extra.get("container_id") for node in deployment.nodes)
-            _remove_containers(api, marker, recorded, force, settle=interrupted)
+            _remove_containers(api, marker, recorded, force, settle=interrupted, stopped=save_log)
             with api_errors("list the deployment's networks and volumes"):
                 networks = api.networks(filters=_f(marker))
                 volumes = (api.volumes(filters=_f(marker)) or {}).get("Volumes") or []
@@ -401,11 +413,17 @@ def _ignore_missing(action: Any, identifier: str, what: str) -> None:
 
 
 def _remove_containers(
-    api: docker.APIClient, marker: str | None, recorded: list[str], force: bool, settle: bool
+    api: docker.APIClient,
+    marker: str | None,
+    recorded: list[str],
+    force: bool,
+    settle: bool,
+    stopped: Callable[[str], None] = lambda container_id: None,
 ) -> None:
     """Remove the recorded containers and those carrying the marker, stopping them gracefully
-    (all at once) unless ``force``. After an interrupted start (``settle``), creations the
-    engine was still finishing when ``nxc start`` died show up late: keep looking a while."""
+    (all at once) unless ``force``; ``stopped`` is called with each id between its stop and
+    its removal. After an interrupted start (``settle``), creations the engine was still
+    finishing when ``nxc start`` died show up late: keep looking a while."""
     from concurrent.futures import ThreadPoolExecutor
 
     deadline = time.monotonic() + (SETTLE_TIME if settle else 0.0)
@@ -417,7 +435,7 @@ def _remove_containers(
         pending = [c for c in _with_marked(recorded, marked) if c not in removed]
         if pending:
             with ThreadPoolExecutor(max_workers=min(16, len(pending))) as pool:
-                list(pool.map(lambda c: _remove_container(api, c, grace), pending))
+                list(pool.map(lambda c: _remove_container(api, c, grace, stopped), pending))
             removed.extend(pending)
         elif time.monotonic() >= deadline:
             return
@@ -425,12 +443,15 @@ def _remove_containers(
             time.sleep(POLL_INTERVAL)
 
 
-def _remove_container(api: docker.APIClient, container_id: str, grace: int) -> None:
+def _remove_container(
+    api: docker.APIClient, container_id: str, grace: int, stopped: Callable[[str], None]
+) -> None:
     """Stop (``grace`` seconds for its stop signal to work) and remove one container."""
     if grace:
         _ignore_missing(
             lambda c: api.stop(c, timeout=grace), container_id, f"stop {container_id[:12]}"
         )
+    stopped(container_id)
     _ignore_missing(
         lambda c: api.remove_container(c, v=True, force=True),
         container_id,
