@@ -213,6 +213,15 @@ def start(
             show_default=False,
         ),
     ] = None,
+    nfs_server: Annotated[
+        str | None,
+        typer.Option(
+            "--nfs-server",
+            metavar="ADDRESS",
+            help="g5k-nfs-store: the NFS server exporting /nix/store (default: this machine).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Start the nodes of a built composition."""
     if dry_run:
@@ -242,6 +251,7 @@ def start(
             site=site,
             ssh_config=ssh_config,
             retries=retries,
+            nfs_server=nfs_server,
         ),
     )
     _launch(plan, manifest_path, options, foreground, test_script, interactive, junit_xml)
@@ -345,6 +355,7 @@ class HostOptions:
     site: str | None = None
     ssh_config: Path | None = None
     retries: int | None = None
+    nfs_server: str | None = None
 
     def given(self) -> list[str]:
         """The options given on the command line, by name."""
@@ -358,6 +369,7 @@ class HostOptions:
             "--site": self.site,
             "--ssh-config": self.ssh_config,
             "--retries": self.retries,
+            "--nfs-server": self.nfs_server,
         }
         return [name for name, value in values.items() if value is not None]
 
@@ -410,6 +422,12 @@ def _g5k_options(flavour: str, chosen: HostOptions) -> dict[str, object]:
         if chosen.retries < 0:
             raise InputError(f"--retries {chosen.retries} must be 0 or more")
         options["retries"] = chosen.retries
+    if chosen.nfs_server is not None:
+        if flavour != "g5k-nfs-store":
+            raise InputError(f"--nfs-server is for g5k-nfs-store, not {flavour}; drop it")
+        if not chosen.nfs_server.strip() or any(c.isspace() for c in chosen.nfs_server):
+            raise InputError(f"--nfs-server {chosen.nfs_server!r} is not a host address")
+        options["nfs_server"] = chosen.nfs_server
     return options
 
 

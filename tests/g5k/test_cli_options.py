@@ -62,6 +62,7 @@ def start(tmp_path: Path, *argv: str) -> str:
         (["--oar-job", "3", "--oar-type", "deploy"], "--oar-type and --oar-properties shape"),
         (["--oar-job", "3", "--oar-properties", "x"], "shape a new reservation: add --oar"),
         (["--oar", "nodes=1", "--ssh-config", "absent"], "--ssh-config absent: no such file"),
+        (["--oar-job", "3", "--nfs-server", "10.0.0.9"], "--nfs-server is for g5k-nfs-store"),
     ],
 )
 def test_bad_host_options_are_refused_in_one_line(tmp_path, manifest_file, options, message):
@@ -74,3 +75,16 @@ def test_g5k_options_do_not_apply_to_the_vm_flavour(tmp_path, manifest_file):
     assert "only apply to the Grid'5000 flavours" in line
     line = start(tmp_path, "--manifest", str(manifest_file("vm")), "--ssh-config", "c", "-W")
     assert "-W, --ssh-config only apply to the Grid'5000 flavours" in line
+
+
+def test_nfs_server_reaches_the_nodes_kernel_parameter():
+    """``--nfs-server`` becomes the server the nodes mount the store from."""
+    from nxc.cli.start import HostOptions, _g5k_options
+    from nxc.deployment import Deployment, Node
+    from nxc.flavours.g5k import NfsStoreFlavour
+
+    options = _g5k_options("g5k-nfs-store", HostOptions(oar_job=3, nfs_server="10.0.0.9"))
+    deployment = Deployment("c", "g5k-nfs-store", nodes=[Node("n1", "n", "10.1.0.1", "10.1.0.1")])
+    flavour = NfsStoreFlavour(**options)
+    assert flavour.extra_params(deployment) == ["nxc.nfs_store=10.0.0.9:/nix/store"]
+    assert flavour.extra_info(deployment)["nix_store"]["server"] == "10.0.0.9"
