@@ -53,8 +53,9 @@ def start_info_server(info_file: Path, address: str, log: Path) -> InfoServer:
     """
     token = secrets.token_urlsafe(24)
     port_file = info_file.with_name(f"infoserver-{token[:8]}.port")
-    argv = [sys.executable, "-m", "nxc.infoserver", str(info_file), "--bind", address]
-    argv += ["--token", token, "--port-file", str(port_file)]
+    # "--option=value": a token may start with "-", which argparse would take for an option.
+    argv = [sys.executable, "-m", "nxc.infoserver", str(info_file), f"--bind={address}"]
+    argv += [f"--token={token}", f"--port-file={port_file}"]
     with log.open("ab") as output:
         process = subprocess.Popen(
             argv,

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from nxc import infoserver
 from nxc.deployment import Deployment, DeploymentStore, Node
 from nxc.driver.deployment_backend import DeploymentNodeBackend
 from nxc.errors import InputError, ManifestError, UnsupportedOperationError
@@ -170,3 +171,21 @@ def test_reboot_is_refused_rather_than_leaving_the_host_in_its_own_system(tmp_pa
     backend = DeploymentNodeBackend(deployment, store, cls(), None, "node0")
     with pytest.raises(UnsupportedOperationError, match="would boot the host's own system"):
         backend.reboot()
+
+
+def test_info_server_takes_a_token_that_starts_with_a_dash(tmp_path, monkeypatch):
+    """Tokens are random URL-safe text, and one in 64 starts with "-" (a CI run met one:
+    the server took it for an option and never listened). The token is fixed here to that
+    case; the server, its process and the HTTP answer are real."""
+    dash_first = "-starts-with-a-dash-0123456789ab"
+    monkeypatch.setattr(infoserver.secrets, "token_urlsafe", lambda _: dash_first)
+    info_file = tmp_path / "info.json"
+    info_file.write_text('{"version": 1}')
+    server = infoserver.start_info_server(info_file, "127.0.0.1", tmp_path / "server.log")
+    try:
+        assert server.token.startswith("-")
+        with urllib.request.urlopen(server.url, timeout=5) as answer:
+            assert json.loads(answer.read()) == {"version": 1}
+    finally:
+        processes.terminate([server.pid], server.token, grace=2)
+    assert not processes.is_ours(server.pid, server.token)
