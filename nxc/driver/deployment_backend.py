@@ -11,6 +11,8 @@ The shared folder (``/tmp/shared`` on every node) is the host folder the flavour
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +20,7 @@ from nxc.driver.backend import CommandResult, SharedDir
 from nxc.driver.driver import Driver
 from nxc.driver.logger import DriverLogger
 from nxc.driver.machine import Machine
-from nxc.errors import TransportError, UnsupportedOperationError
+from nxc.errors import DeploymentRecordError, TransportError, UnsupportedOperationError
 
 if TYPE_CHECKING:
     from nxc.deployment import Deployment, DeploymentStore
@@ -28,6 +30,22 @@ if TYPE_CHECKING:
 #: How long a guest-initiated reboot may take to bring the node down.
 REBOOT_DOWN_TIMEOUT = 120.0
 _BOOT_ID = "cat /proc/sys/kernel/random/boot_id"
+
+
+@contextmanager
+def record_keys(deployment: Deployment, store: DeploymentStore) -> Iterator[None]:
+    """Report a key missing from the record (a flavour reading ``node.extra[...]`` of a
+    hand-edited or truncated record) as the corrupted-record error, not a ``KeyError``."""
+    from nxc.deployment import CORRUPT_RECORD_HINT
+
+    try:
+        yield
+    except KeyError as error:
+        key = error.args[0] if error.args else "?"
+        raise DeploymentRecordError(
+            f"{store.path_for(deployment.name)}: corrupted record: {key!r} is missing; "
+            f"{CORRUPT_RECORD_HINT}"
+        ) from None
 
 
 class DeploymentNodeBackend:
@@ -72,24 +90,32 @@ class DeploymentNodeBackend:
         """Whether the flavour finds the node's machine/process alive."""
         from nxc.flavours.base import LiveState
 
-        return self.flavour.probe(self.deployment).get(self.hostname) != LiveState.DEAD
+        with self._record():
+            return self.flavour.probe(self.deployment).get(self.hostname) != LiveState.DEAD
 
     def start(self) -> None:
         """Start the node through the flavour."""
-        self.flavour.start_node(self.deployment, self.store, self.hostname)
+        with self._record():
+            self.flavour.start_node(self.deployment, self.store, self.hostname)
 
     def shutdown(self) -> None:
         """Shut the node down through the flavour."""
-        self.flavour.shutdown_node(self.deployment, self.store, self.hostname)
+        with self._record():
+            self.flavour.shutdown_node(self.deployment, self.store, self.hostname)
 
     def crash(self) -> None:
         """Crash the node through the flavour."""
-        self.flavour.crash_node(self.deployment, self.store, self.hostname)
+        with self._record():
+            self.flavour.crash_node(self.deployment, self.store, self.hostname)
 
     def reboot(self) -> None:
         """Reboot through the flavour's ``reboot_node`` if it has one, else shut the node down
         and start it again, else (the flavour can do neither) ask the guest to reboot, when
         that brings it back in the composition."""
+        with self._record():
+            self._reboot()
+
+    def _reboot(self) -> None:
         reboot_node = getattr(self.flavour, "reboot_node", None)
         if reboot_node is not None:
             reboot_node(self.deployment, self.store, self.hostname)
@@ -109,19 +135,25 @@ class DeploymentNodeBackend:
 
     def block(self) -> None:
         """Cut the node off the other nodes through the flavour."""
-        self.flavour.block_node(self.deployment, self.hostname)
+        with self._record():
+            self.flavour.block_node(self.deployment, self.hostname)
 
     def unblock(self) -> None:
         """Reconnect the node through the flavour."""
-        self.flavour.unblock_node(self.deployment, self.hostname)
+        with self._record():
+            self.flavour.unblock_node(self.deployment, self.hostname)
 
     def console_log(self) -> str:
         """The node's console output so far, as the flavour logs it."""
-        path = self.flavour.console_log(self.deployment, self.hostname)
+        with self._record():
+            path = self.flavour.console_log(self.deployment, self.hostname)
         try:
             return path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
+
+    def _record(self) -> AbstractContextManager[None]:
+        return record_keys(self.deployment, self.store)
 
     def _guest_reboot(self) -> None:
         """``systemctl reboot`` (or ``reboot``) on the node; return once it went down."""

@@ -73,7 +73,7 @@ def run_session(
 ) -> ScriptOutcome | None:
     """Run ``script`` on the deployment's nodes (``None``: open the REPL instead)."""
     from nxc.driver.console import ConsoleFollower
-    from nxc.driver.deployment_backend import open_driver
+    from nxc.driver.deployment_backend import open_driver, record_keys
     from nxc.driver.junit import write_junit_xml
     from nxc.driver.repl import run_repl
     from nxc.flavours import get_flavour
@@ -85,7 +85,9 @@ def run_session(
         )
     logger = DriverLogger(level=LogLevel.DEBUG if verbose else LogLevel.INFO)
     flavour = get_flavour(deployment.flavour)
-    with flavour.transport(deployment, store) as transport:
+    with record_keys(deployment, store):
+        transport = flavour.transport(deployment, store)
+    with transport:
         driver = open_driver(
             deployment,
             store,
@@ -98,7 +100,9 @@ def run_session(
         if script is None:
             run_repl(driver.test_symbols())
             return None
-        with ConsoleFollower(_console_logs(flavour, deployment), logger):
+        with record_keys(deployment, store):
+            console_logs = _console_logs(flavour, deployment)
+        with ConsoleFollower(console_logs, logger):
             outcome = driver.run_script(script.source, script.name)
     if junit_xml is not None:
         write_junit_xml(junit_xml, deployment.name, logger, outcome)
