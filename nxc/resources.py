@@ -112,6 +112,35 @@ def create_project(template: str, target: Path, nxc_url: str) -> int:
         ) from None
 
 
+CI_WORKFLOWS = {"github": Path(".github/workflows/nxc.yml"), "gitlab": Path(".gitlab-ci.yml")}
+"""Hosted CI service -> where ``nxc init --ci`` writes its workflow in the project."""
+
+
+def add_ci_workflow(target: Path, service: str) -> Path:
+    """Write the CI workflow for ``service`` (a key of :data:`CI_WORKFLOWS`) into ``target``.
+
+    The workflow builds the project's composition for ``vm`` and runs ``nxc start -t``.
+    Returns the file written; raises :class:`ProjectError` for an unknown service or a file
+    that exists already.
+    """
+    if service not in CI_WORKFLOWS:
+        raise ProjectError(
+            f"--ci {service}: unknown CI service; use one of: {', '.join(CI_WORKFLOWS)}"
+        )
+    destination = target / CI_WORKFLOWS[service]
+    if destination.exists():
+        raise ProjectError(f"{destination} already exists; move it away to add nxc's workflow")
+    source = templates_dir() / "ci" / f"{service}.yml"
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.write_text(source.read_text())
+    except OSError as error:
+        raise ProjectError(
+            f"{destination}: cannot write the CI workflow ({error.strerror or error})"
+        ) from None
+    return destination
+
+
 def _copy_template(source: Path, target: Path, nxc_url: str) -> int:
     """Copy the files of the template folder ``source`` into ``target``; return their count."""
     import shutil

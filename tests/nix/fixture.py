@@ -21,9 +21,14 @@ TESTBED_FILES = ("vmlinuz", "initrd", "testbed.json")
 
 
 def nix_environment() -> dict[str, str]:
-    """Environment for nix/nxc: offline, and /bin/busybox visible in the Nix sandbox."""
+    """Environment for nix/nxc: offline, and /bin/busybox visible in the Nix sandbox.
+
+    ``NXC_TEST_NIX_ONLINE=1`` (set by ``scripts/test-nixos.sh``) keeps Nix online, for the
+    ``nixos`` tests that fetch nixpkgs and its binary cache.
+    """
     env = dict(os.environ)
-    env["NXC_NIX_OFFLINE"] = "1"
+    if env.get("NXC_TEST_NIX_ONLINE") != "1":
+        env["NXC_NIX_OFFLINE"] = "1"
     env["NIX_CONFIG"] = "extra-sandbox-paths = /bin/busybox"
     return env
 
