@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -78,6 +79,20 @@ def _wrap_in_shell(command: str, timeout: float | None) -> str:
 
 def _seconds(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _failure(status: int, timeout: int | float | None, elapsed: float) -> str:
+    """How a command failed: ``timed out after N s`` when its node-side timeout ended it.
+
+    GNU ``timeout`` exits 124; busybox's ``timeout`` (test-bed guests, small containers) kills
+    the command with SIGTERM instead, so the shell ends killed by it (status -15 over SSH, 143
+    from a shell): that counts as the timeout only once the timeout has actually elapsed.
+    """
+    if timeout is not None:
+        killed = status in (-signal.SIGTERM, 128 + signal.SIGTERM) and elapsed >= timeout
+        if status == 124 or killed:
+            return f"timed out after {_seconds(timeout)} s (exit code {status})"
+    return f"failed (exit code {status})"
 
 
 def _tail(text: str, lines: int = FAILURE_OUTPUT_LINES) -> str:
@@ -186,12 +201,14 @@ class Machine(SystemdCalls):
             with self.nested(f"must succeed: {command}"):
                 self.run_callbacks()
                 self.connect()
+                started = time.monotonic()
                 result = self._run(command, timeout, quiet=True)
                 if result.status != 0:
                     shown = self._log_output(result)
+                    elapsed = time.monotonic() - started
                     raise RequestedAssertionFailed(
-                        f"command `{command}` failed (exit code {result.status})"
-                        + self._timeout_note(result.status, timeout)
+                        f"command `{command}` "
+                        + _failure(result.status, timeout, elapsed)
                         + (f" on {self.name}; output:\n{shown}" if shown else f" on {self.name}")
                     )
                 output += result.stdout
@@ -550,12 +567,6 @@ class Machine(SystemdCalls):
 
     def _quietly(self) -> AbstractContextManager[None]:
         return _QuietCommands(self)
-
-    @staticmethod
-    def _timeout_note(status: int, timeout: int | float | None) -> str:
-        if status == 124 and timeout is not None:
-            return f" (timed out after {_seconds(timeout)} s)"
-        return ""
 
 
 class _QuietCommands(AbstractContextManager[None]):
