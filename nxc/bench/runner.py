@@ -3,6 +3,7 @@ with the deployment's connection parameters (its key and pinned host keys)."""
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Callable
 from dataclasses import asdict
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 
 ProgressCallback = Callable[[SweepPoint, BenchResult], None]
 CHECK_TIMEOUT = 60.0
+#: The exit code of OpenSSH's client when it could not connect or the connection failed.
+SSH_FAILED = 255
 
 
 class _Clients:
@@ -57,7 +60,7 @@ class _Clients:
         """Raise :class:`MissingToolError` naming the nodes where ``program`` is missing."""
         check = f"command -v {shlex.quote(program)} >/dev/null"
         runs = self.run([check] * len(self.nodes), CHECK_TIMEOUT, "tool check")
-        unreachable = [host for host, process in runs if process.exit_code == 255]
+        unreachable = [host for host, process in runs if exit_code(process) == SSH_FAILED]
         if unreachable:
             raise TransportError(
                 f"cannot reach {', '.join(unreachable)} over SSH; check 'nxc status' "
@@ -73,17 +76,34 @@ class _Clients:
             )
 
 
+def exit_code(process: Any) -> int | None:
+    """The exit code of an execo process (``-N`` when killed by signal N), ``None`` if it has
+    none.
+
+    execo 2.8 stores the raw wait status of the local ``ssh`` (65280 for exit 255), other
+    versions (and ``TaktukRemote``) the decoded code: a value past 255 is a wait status and is
+    decoded; a value up to 255 is taken as an exit code (so the raw status of a process killed
+    by a signal, 1 to 127, reads as that exit code: still a failure).
+    """
+    value = process.exit_code
+    if value is None:
+        return None
+    if value > 255:
+        return os.waitstatus_to_exitcode(value)
+    return value
+
+
 def _succeeded(process: Any) -> bool:
     """Whether an execo process ran to the end with exit code 0 (``ok`` ignores exit codes
     here, since they are ignored to keep execo quiet)."""
-    return process.finished_ok and process.exit_code == 0 and not process.timeouted
+    return process.finished_ok and exit_code(process) == 0 and not process.timeouted
 
 
 def _failure(host: str, process: Any, point: SweepPoint) -> TransportError:
     if process.timeouted:
         reason = "timed out (raise --timeout)"
     else:
-        reason = f"exited with {process.exit_code}"
+        reason = f"exited with {exit_code(process)}"
     tail = (process.stderr or process.stdout or "").strip().splitlines()[-3:]
     return TransportError(f"{point.label} on {host}: {reason}: {' | '.join(tail)}")
 
