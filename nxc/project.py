@@ -225,6 +225,8 @@ def load_config(path: Path) -> ProjectConfig:
     values: dict[str, str | None] = {}
     for key in ("composition", "default_flavour", "platform"):
         value = data.get(key)
+        if key == "default_flavour" and value == "":
+            value = None  # NixOS-Compose's `nxc init` writes "" for "no default"
         if value is not None and (not isinstance(value, str) or not value):
             raise ProjectError(
                 f"{path}:{_line_of_key(text, key)}: '{key}' must be a non-empty string or "

@@ -2,7 +2,9 @@
 #
 # `seamFor` turns the caller's arguments into the seam, the only place nixpkgs is touched
 # (seam/nixos.nix for real builds, tests/fixtures/nixlib/seam.nix for the test suite):
-#   pkgs, lib, modulesPath            handed to compositions
+#   pkgs, lib                         handed to compositions
+#   compositionModulesPath            handed to compositions as modulesPath (<nixpkgs>/nixos,
+#                                     as NixOS-Compose does; roles keep NixOS' own modulesPath)
 #   evalRole { compositionName, roleName, module, flavour, setup }
 #                                     -> { system = <derivation>; }
 #   artefacts { compositionName, flavour, roles }
@@ -88,7 +90,8 @@ let
       );
 
   compositionArgs = flavourMeta: {
-    inherit (seam) pkgs lib modulesPath;
+    inherit (seam) pkgs lib;
+    modulesPath = seam.compositionModulesPath;
     inherit system nur helpers;
     flavour = flavourMeta;
     setup = setupValue;

@@ -146,6 +146,13 @@ def test_old_nixos_compose_nxc_json_with_envdir_and_absolute_composition(tmp_pat
     assert project.default_flavour is None
 
 
+def test_empty_default_flavour_means_unset(tmp_path):
+    """NixOS-Compose projects write "default_flavour": "" for no default."""
+    path = tmp_path / "nxc.json"
+    path.write_text('{"composition": "composition.nix", "default_flavour": ""}')
+    assert load_config(path).default_flavour is None
+
+
 def test_null_default_flavour_is_accepted(tmp_path):
     path = tmp_path / "nxc.json"
     path.write_text('{"composition": "composition.nix", "default_flavour": null}')

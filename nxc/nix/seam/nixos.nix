@@ -77,6 +77,8 @@ in
 {
   pkgs = thePkgs;
   inherit lib modulesPath;
+  # NixOS-Compose hands compositions <nixpkgs>/nixos ("${modulesPath}/tests/ssh-keys.nix")
+  compositionModulesPath = "${nixpkgsInput}/nixos";
 
   evalRole =
     {

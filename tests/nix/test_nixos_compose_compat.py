@@ -1,0 +1,73 @@
+"""What NixOS-Compose projects rely on, evaluated by real Nix (offline, through the seams).
+
+The real NixOS seam runs with tests/fixtures/fakenixpkgs standing in for nixpkgs (which cannot
+be fetched here); the `nixos`-marked test uses real nixpkgs where Nix has network.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from nxc.manifest import load
+from tests.nix.conftest import NIX_LIBRARY, REPO, run_nxc
+
+pytestmark = pytest.mark.nix
+
+FAKE = REPO / "tests" / "fixtures" / "fakenixpkgs"
+
+
+def _seam_project(root: Path, composition: str) -> Path:
+    """A project using the real NixOS seam with the fake nixpkgs and ``composition`` (Nix)."""
+    project = root / "project"
+    project.mkdir()
+    shutil.copytree(NIX_LIBRARY, project / "nxc-nix")
+    shutil.copytree(FAKE, project / "fakenixpkgs")
+    flake = (FAKE / "project-flake.nix").read_text()
+    start = flake.index("composition = {")
+    end = flake.index("};\n      };\n    };\n}", start)
+    (project / "flake.nix").write_text(
+        flake[:start] + f"composition = {composition};" + flake[end + 2 :]
+    )
+    return project
+
+
+def test_compositions_get_nixpkgs_nixos_as_modules_path(tmp_path: Path, requires_nix):
+    """NixOS-Compose passes <nixpkgs>/nixos: users write "${modulesPath}/tests/ssh-keys.nix"."""
+    project = _seam_project(
+        tmp_path,
+        '{ modulesPath, ... }: { roles.server = { }; testScript = "${modulesPath}"; }',
+    )
+    result = run_nxc("build", "-f", "vm", cwd=project)
+    assert result.returncode == 0, result.stderr
+    manifest = load(project / "build" / "composition::vm" / "manifest.json")
+    given = Path(manifest.compositions[0].test_script or "")
+    assert given.name == "nixos" and given.parent.name.endswith("-fakenixpkgs"), given
+    assert (given.parent / "lib.nix").is_file()
+
+
+def test_empty_default_flavour_builds_with_f(fixture_project: Path):
+    """A NixOS-Compose nxc.json ("default_flavour": "") works with an explicit -f."""
+    (fixture_project / "nxc.json").write_text(
+        '{"composition": "composition.nix", "default_flavour": ""}'
+    )
+    result = run_nxc("build", "-f", "vm", cwd=fixture_project)
+    assert result.returncode == 0, result.stderr
+    assert (fixture_project / "build" / "composition::vm" / "manifest.json").is_file()
+
+
+@pytest.mark.nixos
+def test_a_composition_importing_nixos_test_keys_builds(tmp_path: Path, requires_nix):
+    """Needs Nix with network access to nixpkgs: the NixOS-Compose idiom evaluates for real."""
+    assert run_nxc("init", "-t", "basic", "p", cwd=tmp_path).returncode == 0
+    project = tmp_path / "p"
+    (project / "composition.nix").write_text(
+        "{ pkgs, modulesPath, ... }: {\n"
+        '  roles.node = { imports = [ "${modulesPath}/tests/common/user-account.nix" ]; };\n'
+        '  testScript = "node.succeed(\\"id alice\\")";\n'
+        "}\n"
+    )
+    result = run_nxc("build", "-f", "vm", "--dry-run", cwd=project, timeout=3600)
+    assert result.returncode == 0, result.stderr
