@@ -180,6 +180,8 @@ class Deployment:
     updated_at: float = 0.0
     resources: dict[str, Any] = field(default_factory=dict)
     """Flavour-owned: everything stop must undo (pids, sockets, folders, networks, OAR job)."""
+    started_by: dict[str, int] | None = None
+    """The ``nxc start`` process that wrote the record: see :func:`process_identity`."""
 
     def __post_init__(self) -> None:
         deployment_name(self.composition, self.flavour, self.tag)
@@ -196,6 +198,15 @@ class Deployment:
     def is_active(self) -> bool:
         """True while the deployment may own live resources (starting, running, stopping)."""
         return self.state in ACTIVE_STATES
+
+    @property
+    def starter_gone(self) -> bool:
+        """True if the record says ``starting`` but the ``nxc start`` that wrote it is gone."""
+        return (
+            self.state is DeploymentState.starting
+            and self.started_by is not None
+            and not process_alive(self.started_by)
+        )
 
     def roles(self) -> dict[str, list[str]]:
         """Role → hostnames, in node order."""
@@ -232,6 +243,7 @@ class Deployment:
             "updated_at": self.updated_at,
             "manifest": self.manifest,
             "resources": self.resources,
+            "started_by": self.started_by,
             "nodes": [node.to_dict() for node in self.nodes],
         }
 
@@ -264,9 +276,45 @@ class Deployment:
                 created_at=fields.time("created_at"),
                 updated_at=fields.time("updated_at"),
                 resources=fields.optional("resources", dict) or {},
+                started_by=_identity(fields.optional("started_by", dict)),
             )
         except InputError as error:
             raise ValueError(str(error)) from None
+
+
+def process_identity(pid: int | None = None) -> dict[str, int]:
+    """A process (default: this one) as its pid and start time, so a reused pid is not it.
+
+    The start time is field 22 of ``/proc/<pid>/stat`` (clock ticks since boot), 0 if unknown.
+    """
+    pid = os.getpid() if pid is None else pid
+    return {"pid": pid, "start_time": _start_time(pid) or 0}
+
+
+def process_alive(identity: dict[str, int]) -> bool:
+    """Whether the process :func:`process_identity` described still runs (same pid and start)."""
+    current = _start_time(identity["pid"])
+    if current is None:
+        return False
+    return identity["start_time"] in (0, current)
+
+
+def _start_time(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()
+    return int(fields[19]) if len(fields) > 19 else None
+
+
+def _identity(data: dict[str, Any] | None) -> dict[str, int] | None:
+    if data is None:
+        return None
+    values = {key: data.get(key) for key in ("pid", "start_time")}
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values.values()):
+        raise ValueError("'started_by' must hold a 'pid' and a 'start_time' (integers)")
+    return values  # type: ignore[return-value]
 
 
 class _Fields:
