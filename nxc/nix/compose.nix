@@ -168,20 +168,26 @@ let
         let
           count = loaded.rolesDistribution.${roleName} or 1;
         in
-        if unknownCounted != [ ] then
-          throw "nxc: rolesDistribution of composition '${compositionName}' names unknown role '${builtins.head unknownCounted}'; roles: ${builtins.concatStringsSep ", " (builtins.attrNames loaded.roles)}"
-        else if builtins.isInt count && count >= 1 then
+        if builtins.isInt count && count >= 1 then
           count
         else
           throw "nxc: rolesDistribution.${roleName} of composition '${compositionName}' must be a positive integer, got ${builtins.toJSON count}";
+      # NixOS-Compose ignores counts of roles the composition lacks: a warning (a trace), once.
+      warnUnknownCounted =
+        if unknownCounted == [ ] then
+          (value: value)
+        else
+          builtins.trace "nxc: warning: rolesDistribution of composition '${compositionName}' names ${builtins.concatStringsSep ", " unknownCounted}, not among its roles (${builtins.concatStringsSep ", " (builtins.attrNames loaded.roles)}); ignored";
     in
     {
       inherit roles;
       manifest = {
-        roles = builtins.mapAttrs (roleName: role: {
-          system = "${role.system}";
-          default_count = defaultCount roleName;
-        }) roles;
+        roles = warnUnknownCounted (
+          builtins.mapAttrs (roleName: role: {
+            system = "${role.system}";
+            default_count = defaultCount roleName;
+          }) roles
+        );
         test_script = testScript;
         inherit artefacts;
       };

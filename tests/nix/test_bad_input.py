@@ -47,15 +47,11 @@ def test_unknown_flavour_in_compose_call(fixture_project):
         ('"roles"', ("must be a function", "got a string")),
         ("{ roles = { db = 42; }; }", ("role 'db'", "is not a NixOS module", "got a int")),
         (
-            "{ roles.a = { }; rolesDistribution = { a = 2; b = 3; }; }",
-            ("rolesDistribution", "unknown role 'b'", "roles: a"),
-        ),
-        (
             "{ roles.a = { }; rolesDistribution.a = 0; }",
             ("rolesDistribution.a", "positive integer, got 0"),
         ),
     ],
-    ids=["not-a-function", "role-not-a-module", "distribution-unknown-role", "distribution-zero"],
+    ids=["not-a-function", "role-not-a-module", "distribution-zero"],
 )
 def test_bad_composition_is_one_clear_error(fixture_project, composition, needles):
     (fixture_project / "composition.nix").write_text(composition)

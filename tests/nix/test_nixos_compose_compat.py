@@ -58,6 +58,20 @@ def test_empty_default_flavour_builds_with_f(fixture_project: Path):
     assert (fixture_project / "build" / "composition::vm" / "manifest.json").is_file()
 
 
+def test_counted_role_absent_from_roles_is_a_warning(fixture_project: Path):
+    """NixOS-Compose ignores a rolesDistribution entry naming no role; nxc warns and builds."""
+    (fixture_project / "composition.nix").write_text(
+        "{ roles.a = { }; rolesDistribution = { a = 2; b = 3; }; }"
+    )
+    result = run_nxc("build", "-f", "vm", cwd=fixture_project)
+    assert result.returncode == 0, result.stderr
+    assert "rolesDistribution of composition 'composition' names b, not among its roles (a)" in (
+        result.stderr
+    )
+    manifest = load(fixture_project / "build" / "composition::vm" / "manifest.json")
+    assert {r.name: r.default_count for r in manifest.compositions[0].roles} == {"a": 2}
+
+
 @pytest.mark.nixos
 def test_a_composition_importing_nixos_test_keys_builds(tmp_path: Path, requires_nix):
     """Needs Nix with network access to nixpkgs: the NixOS-Compose idiom evaluates for real."""
