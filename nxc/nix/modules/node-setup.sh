@@ -51,3 +51,18 @@ if jq -e '.shared_dir.type == "9p"' "$NXC_RUN/info.json" > /dev/null; then
     mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 "$tag" /tmp/shared \
         || nxc_error "cannot mount the shared folder (9p tag $tag) on /tmp/shared"
 fi
+
+# 6. NixOS-Compose's files, which its projects' scripts and units read: deployment.json
+#    ({"deployment": {address: {role, host}}, "ssh_key.pub"}), deployment-hosts, role,
+#    hostname, ip_addr
+mkdir -p "$NXC_ETC"
+nxc_etc_write() {
+    cat > "$NXC_ETC/.$1.tmp" && mv -f "$NXC_ETC/.$1.tmp" "$NXC_ETC/$1"
+}
+jq '{deployment: (.nodes | map({key: .address, value: {role: (.role // ""), host: .hostname}})
+     | from_entries), "ssh_key.pub": (.authorized_keys[0]? // "")}' "$NXC_RUN/info.json" \
+    | nxc_etc_write deployment.json
+jq -r '.nodes[] | "\(.address) \(.hostname)"' "$NXC_RUN/info.json" | nxc_etc_write deployment-hosts
+jq -r '.role // ""' "$self" | nxc_etc_write role
+echo "$hostname" | nxc_etc_write hostname
+echo "$address" | nxc_etc_write ip_addr
