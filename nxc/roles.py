@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nxc import userfiles
 from nxc.errors import RolesError
 
 HOSTNAME_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?")
@@ -123,11 +124,14 @@ def parse_role_options(texts: Iterable[str]) -> dict[str, RoleQuantity]:
 def read_roles_file(path: Path) -> dict[str, RoleQuantity]:
     """Read a roles file: YAML (JSON when the name ends in ``.json``) mapping roles to values.
 
-    A UTF-8 byte order mark (left by some Windows editors) is ignored.
+    A UTF-8 byte order mark (left by some Windows editors) is ignored. Only a regular file of
+    at most :data:`nxc.userfiles.MAX_BYTES` is read.
     """
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = userfiles.read_text(path, encoding="utf-8-sig")
+    except userfiles.UserFileRefused as error:
+        raise RolesError(f"{source}: {error}; give a YAML or JSON roles file") from None
     except FileNotFoundError:
         raise RolesError(f"{source}: roles file not found; check the path") from None
     except IsADirectoryError:

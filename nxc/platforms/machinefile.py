@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from nxc import userfiles
 from nxc.errors import MachineFileError, NodeTimeoutError, ResourceLimitError
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ def parse_machine_file(text: str, source: str) -> list[str]:
 def read_machine_file(path: Path) -> list[str]:
     """Hosts listed in the machine file at ``path`` (repeats collapsed, order kept)."""
     try:
-        text = path.read_text()
+        text = userfiles.read_text(path)
     except FileNotFoundError:
         raise MachineFileError(
             f"machine file {path} does not exist; give an existing file to -m, or add -W "
@@ -122,8 +123,14 @@ def wait_for_machine_file(path: Path, timeout: float, poll_interval: float = 1.0
 
 def _hosts_if_ready(path: Path) -> list[str] | None:
     try:
-        return parse_machine_file(path.read_text(), f"machine file {path}") or None
-    except (OSError, UnicodeDecodeError, MachineFileError):
+        text = userfiles.read_text(path)
+    except userfiles.UserFileRefused as error:  # waiting will not make it a machine file
+        raise MachineFileError(f"machine file {path} cannot be read: {error}") from None
+    except (OSError, UnicodeDecodeError):
+        return None
+    try:
+        return parse_machine_file(text, f"machine file {path}") or None
+    except MachineFileError:
         return None
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -279,3 +282,49 @@ def test_yaml_boolean_role_name_says_to_quote_it(tmp_path):
         read_roles_file(path)
     quoted = write(tmp_path, "quoted.yaml", "'on': 2\n")
     assert hostnames(read_roles_file(quoted)) == {"on": ("on1", "on2")}
+
+
+def _read_roles_in_child(path: Path) -> subprocess.CompletedProcess[str]:
+    """``read_roles_file(path)`` in a child limited to 1 GiB of memory (the old code read
+    ``/dev/zero`` until memory ran out) and stopped after 60 s (it blocked on a FIFO)."""
+    code = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
+        "from pathlib import Path\n"
+        "from nxc.errors import RolesError\n"
+        "from nxc.roles import read_roles_file\n"
+        "try:\n"
+        "    read_roles_file(Path(sys.argv[1]))\n"
+        "except RolesError as error:\n"
+        "    print(error)\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("zero", "is a character device, not a regular file"),
+        ("fifo", "is a FIFO (named pipe), not a regular file"),
+    ],
+)
+def test_a_roles_file_that_is_not_a_regular_file_is_refused(tmp_path, name, expected):
+    if name == "fifo":
+        path = tmp_path / "roles.yaml"
+        os.mkfifo(path)
+    else:
+        path = Path("/dev/zero")
+    done = _read_roles_in_child(path)
+    assert done.stderr == ""
+    assert done.stdout == f"{path}: {expected}; give a YAML or JSON roles file\n"
+
+
+def test_a_roles_file_over_one_mib_is_refused(tmp_path):
+    path = tmp_path / "roles.yaml"
+    path.write_text("node: 1\n" + "#" * (1 << 20))
+    with pytest.raises(RolesError, match=r"roles.yaml: is larger than 1 MiB, too large"):
+        read_roles_file(path)
+    path.write_text("node: 1\n" + "#" * ((1 << 20) - 9))
+    assert read_roles_file(path)["node"].count == 1
