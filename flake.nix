@@ -50,6 +50,19 @@
         let
           pkgs = nixpkgs.legacyPackages.${system};
           python = pkgs.python3Packages;
+          # execo is not in nixpkgs: built from its PyPI sdist (setup.py imports distutils,
+          # which setuptools' build backend provides on Python >= 3.12)
+          execo = python.buildPythonPackage rec {
+            pname = "execo";
+            version = "2.8.2";
+            pyproject = true;
+            src = pkgs.fetchPypi {
+              inherit pname version;
+              hash = "sha256-OO59TcPl1X5a7KjpIw/gAhKdy8GXeMihUrEjec7h3lo=";
+            };
+            build-system = [ python.setuptools ];
+            pythonImportsCheck = [ "execo" ];
+          };
           nxc = python.buildPythonApplication {
             pname = "nxc";
             version = "0.1.0";
@@ -65,9 +78,8 @@
               rich
               libtmux
               docker
+              execo
             ];
-            # execo is not packaged in nixpkgs: the Grid'5000 bench drivers need it from PyPI
-            pythonRemoveDeps = [ "execo" ];
             makeWrapperArgs = [
               "--prefix PATH : ${
                 pkgs.lib.makeBinPath [
@@ -85,11 +97,21 @@
         if hasSources then
           {
             default = nxc;
-            inherit nxc;
+            inherit nxc execo;
+            # NixOS-Compose's name, and its poetry2nix `dependencyEnv` (nxc with its Python
+            # dependencies on one PYTHONPATH) that dev shells and `apps` of its users name
+            nixos-compose = nxc // {
+              # an application provides no module until toPythonModule (python-packages-base.nix)
+              dependencyEnv = python.python.withPackages (_: [ (python.toPythonModule nxc) ]);
+            };
           }
         else
           { }
       );
+
+      # NixOS-Compose's flakes name `defaultPackage.<system>` (pre-`packages.default` Nix)
+      defaultPackage =
+        if hasSources then builtins.mapAttrs (_: packages: packages.default) self.packages else { };
 
       devShells = forAllSystems (
         system:
@@ -115,6 +137,14 @@
         {
           default = shell;
           nxcShell = shell;
+          # NixOS-Compose's full shell adds the Grid'5000 and Docker tools
+          nxcShellFull = shell.overrideAttrs (previous: {
+            nativeBuildInputs = (previous.nativeBuildInputs or [ ]) ++ [
+              pkgs.docker-client
+              pkgs.taktuk
+              pkgs.kexec-tools
+            ];
+          });
         }
       );
 

@@ -6,17 +6,34 @@ be fetched here); the `nixos`-marked test uses real nixpkgs where Nix has networ
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from nxc.manifest import load
-from tests.nix.conftest import NIX_LIBRARY, REPO, run_nxc
+from tests.nix.conftest import NIX_LIBRARY, REPO, nix_environment, run_nxc
 
 pytestmark = pytest.mark.nix
 
 FAKE = REPO / "tests" / "fixtures" / "fakenixpkgs"
+NIX_FLAGS = ["--extra-experimental-features", "nix-command flakes", "--no-update-lock-file"]
+OFFLINE_FLAGS = ["--option", "substituters", "", "--option", "flake-registry", ""]
+ROOT_FLAGS = ["--option", "build-users-group", ""] if os.geteuid() == 0 else []
+
+
+def _nix(*args: str, online: bool = False, timeout: int = 120) -> subprocess.CompletedProcess[str]:
+    flags = NIX_FLAGS + ROOT_FLAGS + ([] if online else OFFLINE_FLAGS)
+    return subprocess.run(
+        ["nix", *args, *flags],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=nix_environment(),
+    )
 
 
 def _seam_project(root: Path, composition: str) -> Path:
@@ -85,3 +102,49 @@ def test_a_composition_importing_nixos_test_keys_builds(tmp_path: Path, requires
     )
     result = run_nxc("build", "-f", "vm", "--dry-run", cwd=project, timeout=3600)
     assert result.returncode == 0, result.stderr
+
+
+def test_flake_has_the_outputs_nixos_compose_projects_name(requires_nix):
+    """Names only: the values need nixpkgs (the `nixos` test below builds them)."""
+
+    def names(attr: str) -> list[str]:
+        result = _nix("eval", "--json", f"path:{REPO}#{attr}", "--apply", "builtins.attrNames")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    assert {"default", "nxc", "nixos-compose", "execo"} <= set(names("packages.x86_64-linux"))
+    assert {"nxcShell", "nxcShellFull"} <= set(names("devShells.x86_64-linux"))
+    assert names("defaultPackage") == ["aarch64-linux", "x86_64-linux"]
+
+
+@pytest.mark.nixos
+def test_nixos_compose_package_has_every_python_dependency(requires_nix, tmp_path: Path):
+    """Needs Nix with network access to nixpkgs and PyPI (execo's sdist, pinned by hash)."""
+    env_link = tmp_path / "env"
+    built = _nix(
+        "build",
+        "-o",
+        str(env_link),
+        f"path:{REPO}#nixos-compose.dependencyEnv",
+        online=True,
+        timeout=3 * 3600,
+    )
+    assert built.returncode == 0, built.stderr
+    imported = subprocess.run(
+        [str(env_link / "bin" / "python3"), "-c", "import nxc, execo, asyncssh, yaml"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert imported.returncode == 0, imported.stderr
+    app_link = tmp_path / "app"
+    assert (
+        _nix(
+            "build", "-o", str(app_link), f"path:{REPO}#nxc", online=True, timeout=3 * 3600
+        ).returncode
+        == 0
+    )
+    version = subprocess.run(
+        [str(app_link / "bin" / "nxc"), "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert version.returncode == 0 and version.stdout.startswith("nxc "), version.stderr
