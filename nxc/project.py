@@ -30,6 +30,7 @@ from typing import Any
 
 from nxc.deployment import DeploymentStore
 from nxc.errors import DeploymentActiveError, ProjectError
+from nxc.userfiles import read_text
 
 FLAKE_FILE = "flake.nix"
 NXC_JSON = "nxc.json"
@@ -206,7 +207,7 @@ def _project_in(folder: Path) -> Project | None:
 def load_config(path: Path) -> ProjectConfig:
     """Read and check an ``nxc.json``; :class:`ProjectError` naming the line and the fix."""
     try:
-        text = path.read_text()
+        text = read_text(path)
     except (OSError, UnicodeDecodeError) as error:
         raise ProjectError(f"{path}: cannot read it ({error}); fix or remove it") from None
     try:

@@ -1,4 +1,4 @@
-"""Bounded reads of user files: machine files (``-m``, ``-W``) and the helper.
+"""Bounded reads of user files: machine files (``-m``, ``-W``), ``nxc.json`` and the helper.
 
 Each read of a FIFO runs in a child process stopped after 60 s, since the code before the
 guard blocked on it for ever; the reads of ``/dev/zero`` run in a child limited to 1 GiB.
@@ -23,7 +23,9 @@ resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 from pathlib import Path
 from nxc.errors import NxcError
 from nxc.platforms import read_machine_file, wait_for_machine_file
-call = {"read": read_machine_file, "wait": lambda p: wait_for_machine_file(p, 30)}[sys.argv[1]]
+from nxc.project import load_config
+call = {"read": read_machine_file, "wait": lambda p: wait_for_machine_file(p, 30),
+        "nxc.json": load_config}[sys.argv[1]]
 try:
     call(Path(sys.argv[2]))
 except NxcError as error:
@@ -65,6 +67,15 @@ def test_a_machine_file_over_the_limit_is_refused(tmp_path: Path) -> None:
     path.write_text("host-1\n" * (MAX_BYTES // 7 + 1))
     with pytest.raises(MachineFileError, match="is larger than 1 MiB"):
         read_machine_file(path)
+
+
+def test_a_fifo_nxc_json_is_refused(fifo: Path) -> None:
+    done = _in_child("nxc.json", fifo)
+    assert done.stderr == ""
+    assert done.stdout == (
+        f"ProjectError {fifo}: cannot read it (is a FIFO (named pipe), not a regular file); "
+        "fix or remove it\n"
+    )
 
 
 def test_read_text_reads_up_to_the_limit_and_keeps_open_errors(tmp_path: Path) -> None:
