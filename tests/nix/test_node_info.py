@@ -39,18 +39,23 @@ def _info(nodes: list[dict]) -> dict:
     }
 
 
+def _env(tmp_path: Path, fw_cfg: bool = False, etc: bool = False, consoles: str = "") -> dict:
+    """node-info.sh's sources redirected under tmp_path (absent unless asked for)."""
+    return {
+        "PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
+        "NXC_RUN": str(tmp_path / "run"),
+        "NXC_FW_CFG": str(tmp_path / "fw_cfg" if fw_cfg else tmp_path / "absent"),
+        "NXC_CMDLINE": str(tmp_path / "cmdline"),
+        "NXC_ETC": str(tmp_path / "etc" if etc else tmp_path / "absent"),
+        "NXC_CONSOLES": consoles,
+    }
+
+
 def _run(shell: str, tmp_path: Path, cmdline: str = "", fw_cfg: bool = False, etc: bool = False):
     if shutil.which("jq") is None or not Path(shell.split()[0]).exists():
         pytest.skip(f"needs jq and {shell}")
     run = tmp_path / "run"
-    env = {
-        "PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
-        "NXC_RUN": str(run),
-        "NXC_FW_CFG": str(tmp_path / "fw_cfg" if fw_cfg else tmp_path / "absent"),
-        "NXC_CMDLINE": str(tmp_path / "cmdline"),
-        "NXC_ETC": str(tmp_path / "etc" if etc else tmp_path / "absent"),
-        "NXC_CONSOLES": "",
-    }
+    env = _env(tmp_path, fw_cfg=fw_cfg, etc=etc)
     (tmp_path / "cmdline").write_text(f"console=ttyS0 {cmdline}\n")
     script = f'. "{SCRIPT}"; nxc_find_info && nxc_find_self && echo "system=$NXC_SYSTEM"'
     result = subprocess.run(
@@ -177,12 +182,7 @@ def test_stage_two_applies_the_entry_in_fresh_namespaces(shell: str, tmp_path: P
     )
     (tmp_path / "cmdline").write_text(cmdline)
     env = {
-        "PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
-        "NXC_RUN": str(tmp_path / "run"),
-        "NXC_FW_CFG": str(tmp_path / "absent"),
-        "NXC_CMDLINE": str(tmp_path / "cmdline"),
-        "NXC_ETC": str(tmp_path / "absent"),
-        "NXC_CONSOLES": "",
+        **_env(tmp_path),
         "NXC_NODE_INFO": str(SCRIPT),
         "NXC_HOSTS_FILE": str(tmp_path / "hosts"),
         "NXC_SSH_DIR": str(tmp_path / "ssh"),
@@ -211,3 +211,41 @@ def test_stage_two_applies_the_entry_in_fresh_namespaces(shell: str, tmp_path: P
     public = (tmp_path / "ssh" / "ssh_host_ed25519_key.pub").read_text().split()[:2]
     assert public == (tmp_path / "key.pub").read_text().split()[:2]
     assert os.uname().nodename != "node1"  # the host's own hostname is untouched
+
+
+# Variables of nixpkgs' stage-1-init.sh still read after the postMountCommands that source
+# node-info.sh: fail() (the rescue shell on /dev/$console) and the hand-over to stage 2.
+STAGE1_VARIABLES = {
+    "console": "ttyS0",
+    "targetRoot": "/mnt-root",
+    "stage2Init": "/run/current-system/init",
+    "allowShell": "1",
+    "panicOnFail": "",
+    "reply": "",
+}
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_an_error_leaves_stage_one_variables_alone(shell: str, tmp_path: Path):
+    """nxc_error writes to every console in NXC_CONSOLES (here a file standing for one) and
+    leaves $console, which stage 1's rescue shell opens, as stage 1 set it."""
+    if shutil.which("jq") is None or not Path(shell.split()[0]).exists():
+        pytest.skip(f"needs jq and {shell}")
+    console_file = tmp_path / "console"
+    console_file.write_text("")
+    env = _env(tmp_path, consoles=str(console_file))
+    (tmp_path / "cmdline").write_text("console=ttyS0,115200\n")
+    assignments = "; ".join(f'{name}="{value}"' for name, value in STAGE1_VARIABLES.items())
+    report = " ".join(f'{name}="${name}"' for name in STAGE1_VARIABLES)
+    script = (
+        f'{assignments}; . "{SCRIPT}"; '
+        'nxc_find_info && nxc_find_self; nxc_error "role system /x is not in this node\'s store"; '
+        f"echo {report}"
+    )
+    result = subprocess.run(
+        [*shell.split(), "-c", script], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [f"{name}={value}" for name, value in STAGE1_VARIABLES.items()]
+    assert "nxc-error: no deployment info (fw_cfg opt/nxc/info" in result.stderr
+    assert console_file.read_text() == "nxc-error: role system /x is not in this node's store\n"

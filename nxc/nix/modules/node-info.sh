@@ -10,10 +10,11 @@ NXC_ETC=${NXC_ETC:-/etc/nxc}
 NXC_CONSOLES=${NXC_CONSOLES-/dev/console /dev/ttyS0}
 NXC_SYSTEM=""
 
+# Its loop variable is not `console`: stage 1's fail() opens its rescue shell on /dev/$console.
 nxc_error() {
     echo "nxc-error: $*" >&2
-    for console in $NXC_CONSOLES; do
-        [ -w "$console" ] && echo "nxc-error: $*" > "$console" 2>/dev/null
+    for nxc_console in $NXC_CONSOLES; do
+        [ -w "$nxc_console" ] && echo "nxc-error: $*" > "$nxc_console" 2>/dev/null
     done
     return 1
 }
