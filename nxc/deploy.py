@@ -19,9 +19,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nxc.deployment import Deployment, DeploymentState, DeploymentStore, Node
-from nxc.errors import DeploymentActiveError, DeploymentLockedError, ManifestError, ProjectError
+from nxc.deployment import Deployment, DeploymentState, DeploymentStore, Node, process_identity
+from nxc.errors import (
+    DeploymentActiveError,
+    DeploymentLockedError,
+    DeploymentRecordError,
+    ManifestError,
+    ProjectError,
+)
 from nxc.flavours.base import REGISTRY, Flavour, LiveState, ProgressHook, flavour_class, no_progress
+from nxc.interrupts import shielded
 
 if TYPE_CHECKING:
     from nxc.manifest import Manifest
@@ -71,12 +78,7 @@ def start_deployment(
     name = plan.deployment_name
     with store.lock(name):
         if store.exists(name):
-            existing = store.load(name)
-            if existing.is_active:
-                raise DeploymentActiveError(
-                    f"deployment {name} is already {existing.state}; stop it first with "
-                    f"'nxc stop {name}', or start another one beside it with --tag"
-                )
+            _refuse_active(store.load(name))
         deployment = Deployment(
             composition=plan.composition,
             flavour=plan.flavour,
@@ -87,16 +89,65 @@ def start_deployment(
             ],
             manifest=manifest.source,
             state=DeploymentState.starting,
+            started_by=process_identity(),
         )
         store.save(deployment)
         try:
             flavour.start(deployment, manifest, store, progress)
-        except BaseException:
-            flavour.stop(deployment, store, force=True)
-            deployment.state = DeploymentState.failed
-            store.save(deployment)
+        except BaseException as error:
+            with shielded():
+                _undo_start(store, deployment, flavour, error)
             raise
     return deployment
+
+
+def _refuse_active(existing: Deployment) -> None:
+    """Refuse to start over a deployment that may still own live resources."""
+    name = existing.name
+    if existing.starter_gone:
+        pid = existing.started_by["pid"] if existing.started_by else "?"
+        raise DeploymentActiveError(
+            f"deployment {name} is recorded as starting, but the nxc start that was starting "
+            f"it (pid {pid}) is gone; clean up what it left with 'nxc stop {name}', then start "
+            "again"
+        )
+    if existing.is_active:
+        raise DeploymentActiveError(
+            f"deployment {name} is already {existing.state}; stop it first with "
+            f"'nxc stop {name}', or start another one beside it with --tag"
+        )
+
+
+def _undo_start(
+    store: DeploymentStore, deployment: Deployment, flavour: Flavour, error: BaseException
+) -> None:
+    """Stop what a failed or interrupted start launched, and record it as failed.
+
+    If the record cannot be written (a full disk, often the reason the start failed), say
+    what was done and what is left to run, rather than only that the save failed.
+    """
+    flavour.stop(deployment, store, force=True)
+    deployment.state = DeploymentState.failed
+    try:
+        store.save(deployment)
+    except DeploymentRecordError as save_error:
+        left = (
+            f"what it started was stopped, but its record still says 'starting' ({save_error}); "
+            f"once the record can be written, run 'nxc stop {deployment.name}'"
+        )
+        if isinstance(error, KeyboardInterrupt):
+            error.add_note(left)
+            return
+        raise DeploymentRecordError(
+            f"starting {deployment.name} failed ({_reason(error)}); {left}"
+        ) from error
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, OSError):
+        where = f" ({error.filename})" if error.filename else ""
+        return f"{error.strerror or error}{where}"
+    return str(error) or type(error).__name__
 
 
 def stop_deployment(
@@ -109,7 +160,7 @@ def stop_deployment(
     """
     deployment = store.load(name) if name else store.latest()
     flavour = flavour_class(deployment.flavour)()
-    with _locked(store, deployment.name, force):
+    with _locked(store, deployment.name, force), shielded():
         deployment = store.load(deployment.name)
         deployment.state = DeploymentState.stopping
         store.save(deployment)

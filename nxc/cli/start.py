@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import contextlib
 import math
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from nxc.deployment import DeploymentState
 from nxc.errors import InputError, ManifestError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from nxc.deployment import Deployment, DeploymentStore
     from nxc.plan import Plan
 
 
@@ -297,7 +298,20 @@ def _print_plan(plan: Plan, test_script: bool) -> None:
     typer.echo("\n".join(lines))
 
 
-VM_ONLY_OPTIONS = ("--accel", "--memory", "--cpus", "--forward", "--disk-size")
+VM_ONLY_OPTIONS = {
+    "accel": "--accel",
+    "memory": "--memory",
+    "cpus": "--cpus",
+    "forwards": "--forward",
+    "disk_size": "--disk-size",
+}
+"""The vm flavour's own options: flavour keyword → command-line option."""
+
+
+def only_apply(options: list[str], where: str) -> str:
+    """'--oar applies only to ...' / '-W, --ssh-config apply only to ...'."""
+    verb = "applies" if len(options) == 1 else "apply"
+    return f"{', '.join(options)} {verb} only to {where}"
 
 
 def _latest_build(flavour: str | None, composition: str | None) -> Path:
@@ -330,7 +344,8 @@ def _flavour_options(
         given["forwards"] = forward
     if flavour != "vm" and given:
         raise InputError(
-            f"{', '.join(VM_ONLY_OPTIONS)} only apply to the vm flavour, not {flavour}; drop them"
+            f"{only_apply([VM_ONLY_OPTIONS[key] for key in given], 'the vm flavour')}, "
+            f"not {flavour}; drop {'it' if len(given) == 1 else 'them'}"
         )
     if timeout is not None:
         if not (math.isfinite(timeout) and timeout > 0):
@@ -340,6 +355,7 @@ def _flavour_options(
 
 
 G5K_FLAVOURS = ("g5k-ramdisk", "g5k-nfs-store", "g5k-image")
+GRID5000_FLAVOURS = "the Grid'5000 flavours"
 
 
 @dataclass(frozen=True)
@@ -380,8 +396,9 @@ def _g5k_options(flavour: str, chosen: HostOptions) -> dict[str, object]:
     if flavour not in G5K_FLAVOURS:
         if given:
             raise InputError(
-                f"{', '.join(given)} only apply to the Grid'5000 flavours "
-                f"({', '.join(G5K_FLAVOURS)}), not {flavour}; drop them"
+                f"{only_apply(given, GRID5000_FLAVOURS)} "
+                f"({', '.join(G5K_FLAVOURS)}), not {flavour}; "
+                f"drop {'it' if len(given) == 1 else 'them'}"
             )
         return {}
     from nxc.flavours.g5khosts import HostSource
@@ -444,7 +461,7 @@ def _launch(
 
     from nxc import manifest as manifest_module
     from nxc.cli.app import settings
-    from nxc.deploy import hold_in_foreground, start_deployment, stop_deployment
+    from nxc.deploy import start_deployment, stop_deployment
     from nxc.flavours import flavour_class
     from nxc.project import find_project
 
@@ -463,10 +480,42 @@ def _launch(
         from nxc.driver.session import script_of_composition
 
         script = script_of_composition(manifest_path, plan.composition)  # before anything boots
-    with _progress(len(plan.nodes)) as progress:
-        deployment = start_deployment(store, built, plan, flavour, progress)
+    stops_after = test_script or foreground
+    try:
+        try:
+            with _progress(len(plan.nodes)) as progress:
+                deployment = start_deployment(store, built, plan, flavour, progress)
+        except KeyboardInterrupt as interrupt:
+            interrupt.add_note(_what_start_left(store, plan.deployment_name))
+            raise
+        _use(deployment, store, project.artifact_dir, script, junit_xml, interactive, foreground)
+    except KeyboardInterrupt as interrupt:
+        if stops_after and _started_here(store, plan.deployment_name):
+            stop_deployment(store, plan.deployment_name)
+        record = _ours(store, plan.deployment_name)
+        if stops_after and record is not None and record.state is DeploymentState.stopped:
+            interrupt.add_note(f"stopped {plan.deployment_name}")
+        raise
+    finally:
+        if stops_after and _started_here(store, plan.deployment_name):
+            stop_deployment(store, plan.deployment_name)  # -t and --foreground never leave nodes
+
+
+def _use(
+    deployment: Deployment,
+    store: DeploymentStore,
+    artifact_dir: Path,
+    script: str | None,
+    junit_xml: Path | None,
+    interactive: bool,
+    foreground: bool,
+) -> None:
+    """What ``nxc start`` does once the nodes are ready: report, run the script, REPL, hold."""
+    from nxc.cli.app import settings
+    from nxc.deploy import hold_in_foreground, stop_deployment
+
     ready = f"{deployment.name}: {len(deployment.nodes)} node(s) ready"
-    if test_script:
+    if script is not None:
         typer.echo(f"{ready}; running the test script, then stopping them")
     else:
         typer.echo(
@@ -481,7 +530,7 @@ def _launch(
                 store,
                 script,
                 junit_xml=junit_xml,
-                out_dir=project.artifact_dir / "driver",
+                out_dir=artifact_dir / "driver",
                 boot_timeout=900.0,
                 verbose=settings.verbose > 0,
             )
@@ -500,26 +549,45 @@ def _launch(
             deployment,
             store,
             None,
-            out_dir=project.artifact_dir / "driver",
+            out_dir=artifact_dir / "driver",
             verbose=settings.verbose > 0,
         )
         typer.echo(f"{deployment.name} keeps running; stop it with 'nxc stop {deployment.name}'")
     elif foreground:
+        from nxc.cli import install_signal_handlers
+
         typer.echo("staying in the foreground: Ctrl-C stops the nodes")
-        _interrupt_on(signal.SIGINT, signal.SIGTERM)
+        install_signal_handlers(force=True)
         with contextlib.suppress(KeyboardInterrupt):
             hold_in_foreground(store, deployment)
         typer.echo(f"stopped {deployment.name}")
 
 
-def _interrupt_on(*signals: signal.Signals) -> None:
-    """Turn these signals into KeyboardInterrupt (even where the shell ignored SIGINT)."""
+def _ours(store: DeploymentStore, name: str) -> Deployment | None:
+    """The record of ``name`` if this process wrote it (an earlier start's record is not)."""
+    from nxc.deployment import process_identity
 
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+    if not store.exists(name):
+        return None
+    record = store.load(name)
+    return record if record.started_by == process_identity() else None
 
-    for signum in signals:
-        signal.signal(signum, interrupt)
+
+def _started_here(store: DeploymentStore, name: str) -> bool:
+    """Whether this process started deployment ``name`` and it may still own live resources."""
+    record = _ours(store, name)
+    return record is not None and record.is_active
+
+
+def _what_start_left(store: DeploymentStore, name: str) -> str:
+    """For an interrupted start: what was cleaned up, read from the record this process wrote."""
+    record = _ours(store, name)
+    if record is None:
+        return f"nothing of {name} had started"
+    if record.is_active:
+        return f"{name} may still own resources (record: {record.state}); run 'nxc stop {name}'"
+    logs = store.deploy_dir / f"{name}.d" / "logs"
+    return f"stopped what {name} had started (record: {record.state}; logs in {logs})"
 
 
 @contextlib.contextmanager

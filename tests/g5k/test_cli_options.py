@@ -72,9 +72,9 @@ def test_bad_host_options_are_refused_in_one_line(tmp_path, manifest_file, optio
 
 def test_g5k_options_do_not_apply_to_the_vm_flavour(tmp_path, manifest_file):
     line = start(tmp_path, "--manifest", str(manifest_file("vm")), "--oar", "nodes=1")
-    assert "only apply to the Grid'5000 flavours" in line
+    assert "--oar applies only to the Grid'5000 flavours" in line and "drop it" in line
     line = start(tmp_path, "--manifest", str(manifest_file("vm")), "--ssh-config", "c", "-W")
-    assert "-W, --ssh-config only apply to the Grid'5000 flavours" in line
+    assert "-W, --ssh-config apply only to the Grid'5000 flavours" in line
 
 
 def test_nfs_server_reaches_the_nodes_kernel_parameter():
