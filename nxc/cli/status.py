@@ -64,16 +64,34 @@ def _probe(deployment: Deployment) -> dict[str, str] | None:
 
 def _print_deployments(deployments: list[Deployment]) -> None:
     rows = [
-        [d.name, d.flavour, str(d.state), str(len(d.nodes)), _when(d.created_at)]
-        for d in deployments
+        [d.name, d.flavour, _state(d), str(len(d.nodes)), _when(d.created_at)] for d in deployments
     ]
     _print_table(["NAME", "FLAVOUR", "STATE", "NODES", "CREATED"], rows)
+    for deployment in deployments:
+        _note_gone_starter(deployment)
+
+
+def _state(deployment: Deployment) -> str:
+    """The recorded state, marked when the ``nxc start`` behind a ``starting`` record is gone."""
+    if deployment.starter_gone:
+        return f"{deployment.state} (process gone)"
+    return str(deployment.state)
+
+
+def _note_gone_starter(deployment: Deployment) -> None:
+    if deployment.starter_gone:
+        pid = deployment.started_by["pid"] if deployment.started_by else "?"
+        typer.echo(
+            f"nxc: note: {deployment.name} says starting, but the nxc start that was starting "
+            f"it (pid {pid}) is gone; clean up what it left with 'nxc stop {deployment.name}'",
+            err=True,
+        )
 
 
 def _print_nodes(deployment: Deployment, live_states: dict[str, str] | None) -> None:
     roles = ", ".join(f"{role}={len(hosts)}" for role, hosts in deployment.roles().items())
     typer.echo(
-        f"{deployment.name}: {deployment.state}, flavour {deployment.flavour}, "
+        f"{deployment.name}: {_state(deployment)}, flavour {deployment.flavour}, "
         f"roles {roles or 'none'}, created {_when(deployment.created_at)}, "
         f"updated {_when(deployment.updated_at)}"
     )
@@ -82,12 +100,14 @@ def _print_nodes(deployment: Deployment, live_states: dict[str, str] | None) -> 
         headers.append("LIVE")
     rows = []
     for node in deployment.nodes:
-        row = [node.hostname, node.role, node.address, f"{node.ssh_host}:{node.ssh_port}"]
+        ssh = f"{node.ssh_host}:{node.ssh_port}" if node.ssh_host else "-"  # not yet known
+        row = [node.hostname, node.role, node.address or "-", ssh]
         row.append(str(node.state))
         if live_states is not None:
             row.append(live_states.get(node.hostname, "unknown"))
         rows.append(row)
     _print_table(headers, rows)
+    _note_gone_starter(deployment)
 
 
 def _when(timestamp: float) -> str:
