@@ -2,7 +2,7 @@
 #
 # `seamFor` turns the caller's arguments into the seam, the only place nixpkgs is touched
 # (seam/nixos.nix for real builds, tests/fixtures/nixlib/seam.nix for the test suite):
-#   pkgs, lib                         handed to compositions
+#   pkgs, lib, nur?                   handed to compositions
 #   compositionModulesPath            handed to compositions as modulesPath (<nixpkgs>/nixos,
 #                                     as NixOS-Compose does; roles keep NixOS' own modulesPath)
 #   evalRole { compositionName, roleName, module, flavour, setup }
@@ -25,6 +25,8 @@ seamFor:
   overlays ? [ ],
   setup ? null,
   nur ? null,
+  NUR ? null,
+  repoOverrides ? { },
   pkgs ? null,
   ...
 }:
@@ -45,6 +47,8 @@ let
       extraConfigurations
       overlays
       nur
+      NUR
+      repoOverrides
       pkgs
       ;
     setup = setupValue;
@@ -92,7 +96,9 @@ let
   compositionArgs = flavourMeta: {
     inherit (seam) pkgs lib;
     modulesPath = seam.compositionModulesPath;
-    inherit system nur helpers;
+    inherit system helpers;
+    # the seam builds NUR from `NUR`/`repoOverrides`; fixture seams leave the caller's `nur`
+    nur = seam.nur or nur;
     flavour = flavourMeta;
     setup = setupValue;
   };

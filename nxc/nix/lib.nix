@@ -4,5 +4,6 @@
   compose = import ./compose.nix seamFor;
   flavours = import ./flavours.nix;
   helpers = import ./helpers.nix;
+  nur = import ./nur.nix;
   inherit (import ./helpers.nix) makeMany makeManyById;
 }

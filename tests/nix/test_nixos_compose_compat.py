@@ -51,6 +51,55 @@ def _seam_project(root: Path, composition: str) -> Path:
     return project
 
 
+NUR_FLAKE = """{
+  inputs.NUR.url = "path:./fake-nur";
+  inputs.NUR.flake = false;
+  inputs.kapack.url = "path:./local-kapack";
+  inputs.kapack.flake = false;
+  outputs = { self, NUR, kapack }:
+    let
+      system = "x86_64-linux";
+      nixpkgs = { outPath = ./fakenixpkgs; lib = import ./fakenixpkgs/lib.nix; };
+      nxcLib = import ./nxc-nix/lib.nix { seamFor = import ./nxc-nix/seam/nixos.nix; };
+    in {
+      packages.${system} = nxcLib.compose {
+        inherit nixpkgs system NUR;
+        repoOverrides = { inherit kapack; };
+        composition = { pkgs, nur, ... }: {
+          roles.server = nur.repos.kapack.modules.oar;
+          testScript = "${pkgs.nur.repos.kapack.oar} ${nur.repos.upstream.tool}";
+        };
+      };
+    };
+}
+"""
+
+
+def test_nur_input_and_repo_overrides_reach_compositions(tmp_path: Path, requires_nix):
+    """`NUR` and `repoOverrides` given to lib.compose as NixOS-Compose projects give them:
+    compositions get `nur.repos.<name>` (modules too) and `pkgs.nur.repos.<name>.<pkg>`; a
+    local override replaces the repo. NUR itself is a stand-in (no network here)."""
+    project = _seam_project(tmp_path, "{ roles.server = { }; }")
+    (project / "flake.nix").write_text(NUR_FLAKE)
+    (project / "fake-nur").mkdir()
+    (project / "fake-nur" / "default.nix").write_text(
+        "{ nurpkgs, pkgs ? null, repoOverrides ? { } }: {\n"
+        '  repos.upstream.tool = "upstream-tool-for-${pkgs.system}";\n'
+        '  repos.kapack.oar = "kapack-from-nur";\n'
+        "}\n"
+    )
+    (project / "local-kapack").mkdir()
+    (project / "local-kapack" / "default.nix").write_text(
+        '{ pkgs }: { oar = "local-oar-for-${pkgs.system}"; modules.oar = { }; }\n'
+    )
+    result = run_nxc("build", "-f", "vm", cwd=project)
+    assert result.returncode == 0, result.stderr
+    manifest = load(project / "build" / "composition::vm" / "manifest.json")
+    assert manifest.compositions[0].test_script == (
+        "local-oar-for-x86_64-linux upstream-tool-for-x86_64-linux"
+    )
+
+
 def test_compositions_get_nixpkgs_nixos_as_modules_path(tmp_path: Path, requires_nix):
     """NixOS-Compose passes <nixpkgs>/nixos: users write "${modulesPath}/tests/ssh-keys.nix"."""
     project = _seam_project(

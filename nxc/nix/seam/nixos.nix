@@ -6,6 +6,8 @@
   extraConfigurations ? [ ],
   overlays ? [ ],
   nur ? null,
+  NUR ? null,
+  repoOverrides ? { },
   pkgs ? null,
   setup,
 }:
@@ -15,7 +17,17 @@ let
       throw "nxc: lib.compose needs `nixpkgs` (e.g. `inherit nixpkgs system;` in flake.nix)"
     else
       nixpkgs;
-  setupOverlays = setup.overlays or [ ];
+  # NixOS-Compose's `NUR` + `repoOverrides`: `nur.repos` for compositions, `pkgs.nur` by overlay
+  nurValue =
+    if NUR == null then
+      nur
+    else
+      import ../nur.nix {
+        inherit NUR repoOverrides system;
+        nixpkgs = nixpkgsInput;
+      };
+  nurOverlays = if NUR == null then [ ] else [ nurValue.overlay ];
+  setupOverlays = (setup.overlays or [ ]) ++ nurOverlays;
   thePkgs =
     if pkgs != null then
       pkgs
@@ -39,7 +51,8 @@ let
     lib.nixosSystem {
       inherit system;
       specialArgs = {
-        inherit setup nur helpers flavour;
+        inherit setup helpers flavour;
+        nur = nurValue;
         nxcRole = roleName;
       };
       modules = [
@@ -76,6 +89,7 @@ let
 in
 {
   pkgs = thePkgs;
+  nur = nurValue;
   inherit lib modulesPath;
   # NixOS-Compose hands compositions <nixpkgs>/nixos ("${modulesPath}/tests/ssh-keys.nix")
   compositionModulesPath = "${nixpkgsInput}/nixos";
