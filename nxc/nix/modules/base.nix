@@ -51,6 +51,7 @@ in
   config = {
     # Hostname, addresses and /etc/hosts come from the deployment info at boot.
     networking.hostName = lib.mkDefault "";
+    # a mode other than "symlink" makes /etc/hosts a copy nxc-node can rewrite (system/etc/etc.nix)
     environment.etc.hosts.mode = "0644";
     networking.firewall.enable = lib.mkDefault false;
 
@@ -72,12 +73,15 @@ in
       "console=ttyS0,115200"
     ];
 
+    # stage-1.nix: extraUtilsCommands add programs (and their libraries) to stage 1's /bin
     boot.initrd.extraUtilsCommands = lib.mkIf cfg.stage1Selection ''
       copy_bin_and_libs ${pkgs.jq}/bin/jq
     '';
     # stage-1-init.sh runs these after mounting the file systems and then execs
     # "$targetRoot/$stage2Init": point it at this node's role system. The script is inlined:
-    # the store is not at /nix/store yet.
+    # the store is not at /nix/store yet. mkAfter: after every file system and the flavours' own
+    # mounts (g5k-nfs-store's store is mkBefore). It needs the network stage 1 brought up, so the
+    # flavours turn off initrd-network.nix's flushBeforeStage2 (a default-order block here).
     boot.initrd.postMountCommands = lib.mkIf cfg.stage1Selection (
       lib.mkAfter ''
         ${builtins.readFile nodeInfo}
