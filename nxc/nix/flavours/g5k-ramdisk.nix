@@ -8,7 +8,10 @@
 {
   imports = [
     ./g5k-common.nix
+    # installer/netboot/netboot.nix: / is a tmpfs, /nix/store an overlay over the squashfs
+    # /nix-store.squashfs appended to the initrd; stage 2 loads its nix-path-registration
     "${modulesPath}/installer/netboot/netboot.nix"
   ];
+  # merged with netboot.nix's own [ toplevel ]: the boot system and every role's system
   netboot.storeContents = config.nxc.roleSystems;
 }
