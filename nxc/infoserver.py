@@ -3,14 +3,19 @@
 Nodes fetch ``http://ADDRESS:PORT/TOKEN/info.json`` (``nxc.info_url=``). The server runs as a
 detached process (``python -m nxc.infoserver``) so that it outlives ``nxc start``; it binds the
 address facing the nodes on a random port, answers only the path holding the random token, and
-is stopped with the deployment. Its pid, port and token are recorded (``to_record``), and the
-token in its command line lets ``nxc stop`` check that the pid is still this server before
-signalling it, even after a crash.
+is stopped with the deployment. Its pid, port, token and marker are recorded (``to_record``).
+
+The token is a secret: every local user can read a process's command line
+(``/proc/PID/cmdline``), so the server gets it on its standard input, never in its arguments.
+Its command line carries instead a random, public **marker** (``--marker=nxc-info-<hex>``),
+which lets ``nxc stop`` check that the pid is still this server before signalling it, even
+after a crash (:func:`stop_recorded`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.server
 import os
 import secrets
@@ -25,6 +30,7 @@ from nxc.errors import ExternalCommandError, NodeTimeoutError
 
 START_TIMEOUT = 10.0
 INFO_NAME = "info.json"
+MARKER_PREFIX = "nxc-info-"
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,7 @@ class InfoServer:
     port: int
     token: str
     pid: int
+    marker: str
 
     @property
     def url(self) -> str:
@@ -43,7 +50,13 @@ class InfoServer:
 
     def to_record(self) -> dict[str, Any]:
         """JSON-ready form for ``Deployment.resources``."""
-        return {"address": self.address, "port": self.port, "token": self.token, "pid": self.pid}
+        return {
+            "address": self.address,
+            "port": self.port,
+            "token": self.token,
+            "pid": self.pid,
+            "marker": self.marker,
+        }
 
 
 def start_info_server(info_file: Path, address: str, log: Path) -> InfoServer:
@@ -52,18 +65,21 @@ def start_info_server(info_file: Path, address: str, log: Path) -> InfoServer:
     Returns once the server listens; :class:`NodeTimeoutError` naming the log otherwise.
     """
     token = secrets.token_urlsafe(24)
-    port_file = info_file.with_name(f"infoserver-{token[:8]}.port")
-    # "--option=value": a token may start with "-", which argparse would take for an option.
+    marker = f"{MARKER_PREFIX}{secrets.token_hex(8)}"
+    port_file = info_file.with_name(f"infoserver-{marker}.port")
     argv = [sys.executable, "-m", "nxc.infoserver", str(info_file), f"--bind={address}"]
-    argv += [f"--token={token}", f"--port-file={port_file}"]
+    argv += [f"--marker={marker}", f"--port-file={port_file}"]
     with log.open("ab") as output:
         process = subprocess.Popen(
             argv,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    assert process.stdin is not None
+    with contextlib.suppress(BrokenPipeError), process.stdin:
+        process.stdin.write(f"{token}\n".encode())
     deadline = time.monotonic() + START_TIMEOUT
     while not port_file.is_file() or not port_file.read_text().strip().isdigit():
         if process.poll() is not None:
@@ -80,7 +96,20 @@ def start_info_server(info_file: Path, address: str, log: Path) -> InfoServer:
         time.sleep(0.05)
     port = int(port_file.read_text())
     port_file.unlink()
-    return InfoServer(address, port, token, process.pid)
+    return InfoServer(address, port, token, process.pid, marker)
+
+
+def stop_recorded(record: dict[str, Any], grace: float = 2.0) -> None:
+    """Stop the server described by ``record`` (``to_record``) if its pid is still it.
+
+    Records written before the marker existed name the server by its token, which was then in
+    its command line.
+    """
+    from nxc.flavours import processes
+
+    marker = record.get("marker") or record.get("token")
+    if record.get("pid") and marker:
+        processes.terminate([int(record["pid"])], str(marker), grace=grace)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -117,14 +146,17 @@ def serve(info_file: Path, address: str, token: str, port_file: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command-line entry of the detached server process."""
+    """Command-line entry of the detached server process; the token is read from stdin."""
     parser = argparse.ArgumentParser(prog="python -m nxc.infoserver")
     parser.add_argument("info_file", type=Path)
     parser.add_argument("--bind", required=True)
-    parser.add_argument("--token", required=True)
+    parser.add_argument("--marker", required=True, help="public id in the command line")
     parser.add_argument("--port-file", type=Path, required=True)
     options = parser.parse_args(argv)
-    serve(options.info_file, options.bind, options.token, options.port_file)
+    token = sys.stdin.readline().strip()
+    if not token:
+        parser.error("no token on the standard input")
+    serve(options.info_file, options.bind, token, options.port_file)
 
 
 if __name__ == "__main__":

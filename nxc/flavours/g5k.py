@@ -41,11 +41,11 @@ from nxc.errors import (
     NodeTimeoutError,
     NxcError,
 )
-from nxc.flavours import kexec, processes
+from nxc.flavours import kexec
 from nxc.flavours.base import Flavour, LiveState, ProgressHook, Stage, no_progress
 from nxc.flavours.g5khosts import HostSource, acquire_hosts, release
 from nxc.flavours.sshready import SshAnswer, ssh_answer
-from nxc.infoserver import InfoServer, start_info_server
+from nxc.infoserver import InfoServer, start_info_server, stop_recorded
 from nxc.platforms.oar import Oar, OarJob
 from nxc.transport import sshconfig
 
@@ -391,9 +391,7 @@ class KexecFlavour(Flavour):
     def stop(self, deployment: Deployment, store: DeploymentStore, force: bool = False) -> None:
         """Stop the info server, delete the OAR job if nxc created it, forget the secrets."""
         resources = deployment.resources or {}
-        server = resources.get("info_server") or {}
-        if server.get("pid") and server.get("token"):
-            processes.terminate([int(server["pid"])], str(server["token"]), grace=0 if force else 2)
+        stop_recorded(resources.get("info_server") or {}, grace=0 if force else 2)
         release(resources.get("oar"))
         secret_dir = resources.get("secret_dir")
         if secret_dir and store.holds_secrets(Path(secret_dir)):

@@ -138,7 +138,7 @@ def test_nfs_store_with_info_over_http_on_an_existing_job(lab, g5k_oar, testbed_
     assert wrong_token.value.code == 404
 
     stop_deployment(store, deployment.name)
-    assert not processes.is_ours(server["pid"], server["token"])
+    assert not processes.is_ours(server["pid"], server["marker"])
     assert oar.job_state(job.job_id) == "Running", "a job the user reserved must be kept"
     oar.release(type(job)(job.job_id, True, job.frontend))
 

@@ -11,6 +11,8 @@ import json
 import os
 import stat
 import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -77,8 +79,9 @@ def test_big_deployments_get_a_url_served_with_a_token_and_stopped_from_the_reco
         urllib.request.urlopen(f"http://127.0.0.1:{server['port']}/info.json", timeout=5)
     store.save(deployment)
 
+    assert processes.is_ours(server["pid"], server["marker"])
     KexecFlavour().stop(store.load(deployment.name), store)
-    assert not processes.is_ours(server["pid"], server["token"])
+    assert not processes.is_ours(server["pid"], server["marker"])
     assert not secret_dir.exists()
 
 
@@ -187,5 +190,47 @@ def test_info_server_takes_a_token_that_starts_with_a_dash(tmp_path, monkeypatch
         with urllib.request.urlopen(server.url, timeout=5) as answer:
             assert json.loads(answer.read()) == {"version": 1}
     finally:
-        processes.terminate([server.pid], server.token, grace=2)
-    assert not processes.is_ours(server.pid, server.token)
+        infoserver.stop_recorded(server.to_record())
+    assert not processes.is_ours(server.pid, server.marker)
+
+
+def test_info_server_token_is_in_no_command_line_and_required(tmp_path):
+    """Any local user reads /proc/PID/cmdline: the running server's holds no part of the
+    token (it came on stdin); a request without the token, or with another one, is refused;
+    the recorded marker stops it. Real server process, real HTTP."""
+    info_file = tmp_path / "info.json"
+    info_file.write_text('{"version": 1}')
+    server = infoserver.start_info_server(info_file, "127.0.0.1", tmp_path / "server.log")
+    try:
+        cmdline = Path(f"/proc/{server.pid}/cmdline").read_bytes()
+        assert server.marker.encode() in cmdline
+        assert server.token[:6].encode() not in cmdline
+        base = f"http://127.0.0.1:{server.port}"
+        for path in ("/info.json", f"/{server.marker}/info.json", "/x" + server.url[len(base) :]):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(base + path, timeout=5)
+            assert refused.value.code == 404
+        with urllib.request.urlopen(server.url, timeout=5) as answer:
+            assert json.loads(answer.read()) == {"version": 1}
+    finally:
+        infoserver.stop_recorded(server.to_record())
+    assert not processes.is_ours(server.pid, server.marker)
+    assert list(tmp_path.glob("infoserver-*")) == []
+
+
+def test_a_server_recorded_before_the_marker_is_stopped_by_its_token(tmp_path):
+    """Records of older nxc versions hold no marker: their server had the token in argv."""
+    sleeper = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", "--token=old-token-abc"],
+        start_new_session=True,
+    )
+    try:
+        for _ in range(100):  # a just-spawned child shows an empty cmdline until exec ends
+            if processes.is_ours(sleeper.pid, "old-token-abc"):
+                break
+            time.sleep(0.05)
+        infoserver.stop_recorded({"pid": sleeper.pid, "token": "old-token-abc"}, grace=2)
+        assert sleeper.poll() is not None
+    finally:
+        sleeper.kill()
+        sleeper.wait()
