@@ -22,6 +22,7 @@ COMMAND_MODULES: list[str] = [
     "run",
     "connect",
     "bench",
+    "helper",
 ]
 
 
