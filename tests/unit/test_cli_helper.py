@@ -6,23 +6,17 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from nxc.deployment import Deployment, DeploymentState, Node
 from nxc.project import find_project
+from tests.nix.conftest import run_nxc
 
 
 def nxc(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "nxc", "helper", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_nxc("helper", *args, cwd=cwd)
 
 
 @pytest.fixture

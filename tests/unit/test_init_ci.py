@@ -7,23 +7,18 @@ a service reads from them (valid YAML, the one command) and for what ``nxc init`
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.nix.conftest import run_nxc
+
 COMMAND = "nix develop --command sh -c 'nxc build -f vm && nxc start -t --junit-xml report.xml'"
 
 
 def _init(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "nxc", "init", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_nxc("init", *args, cwd=cwd)
 
 
 @pytest.mark.parametrize(
