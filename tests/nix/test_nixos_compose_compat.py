@@ -100,6 +100,60 @@ def test_nur_input_and_repo_overrides_reach_compositions(tmp_path: Path, require
     )
 
 
+SETUP_FLAKE = """{
+  outputs = { self }:
+    let
+      system = "x86_64-linux";
+      nixpkgs = { outPath = ./fakenixpkgs; lib = import ./fakenixpkgs/lib.nix; };
+      nxcLib = import ./nxc-nix/lib.nix { seamFor = import ./nxc-nix/seam/nixos.nix; };
+    in {
+      packages.${system} = nxcLib.compose {
+        inherit nixpkgs system;
+        setup = ./setup.toml;
+        composition = { pkgs, setup, ... }: {
+          roles.server = { };
+          testScript = "${setup.project.selected}|${pkgs.greeter}";
+        };
+      };
+    };
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("variant", "selected", "expected"),
+    [
+        ([], "", "hello nxc from nowhere"),
+        (["-s", "dev"], "dev", "hello nxc from /nix/store/"),
+        (["-s", "polite"], "polite", "good day nxc from nowhere"),
+    ],
+    ids=["no-variant", "dev-source", "overrides"],
+)
+def test_setup_build_and_overrides_change_packages(
+    tmp_path: Path, requires_nix, variant: list[str], selected: str, expected: str
+):
+    """setup.toml's [build.<pkg>] (args, src) and [overrides.<pkg>] reach pkgs as overlays,
+    variants included, and setup.project.selected is "" without a variant."""
+    project = _seam_project(tmp_path, "{ roles.server = { }; }")
+    (project / "flake.nix").write_text(SETUP_FLAKE)
+    (project / "dev-src").mkdir()
+    (project / "dev-src" / "README").write_text("local clone\n")
+    (project / "setup.toml").write_text(
+        "[build.greeter]\n"
+        'args = { who = "nxc" }\n'
+        "[dev.build.greeter]\n"
+        f'src = "{project / "dev-src"}"\n'
+        "[polite.overrides.greeter]\n"
+        'message = "good day nxc"\n'
+    )
+    result = run_nxc("build", "-f", "vm", *variant, cwd=project)
+    assert result.returncode == 0, result.stderr
+    manifest = load(project / "build" / "composition::vm" / "manifest.json")
+    shown_selected, greeter = (manifest.compositions[0].test_script or "").split("|")
+    assert shown_selected == selected
+    assert Path(greeter).read_text().startswith(expected)
+
+
 def test_compositions_get_nixpkgs_nixos_as_modules_path(tmp_path: Path, requires_nix):
     """NixOS-Compose passes <nixpkgs>/nixos: users write "${modulesPath}/tests/ssh-keys.nix"."""
     project = _seam_project(

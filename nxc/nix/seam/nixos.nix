@@ -27,7 +27,7 @@ let
         nixpkgs = nixpkgsInput;
       };
   nurOverlays = if NUR == null then [ ] else [ nurValue.overlay ];
-  setupOverlays = (setup.overlays or [ ]) ++ nurOverlays;
+  setupOverlays = nurOverlays ++ (setup.overlays or [ ]);
   thePkgs =
     if pkgs != null then
       pkgs
