@@ -672,7 +672,8 @@ class DeploymentStore:
                 continue
             if _is_current_file(fd, path):
                 os.ftruncate(fd, 0)
-                os.pwrite(fd, _holder_description().encode(), 0)
+                with contextlib.suppress(OSError):  # only informative: a full disk must not
+                    os.pwrite(fd, _holder_description().encode(), 0)  # keep stop from running
                 return fd
             os.close(fd)  # the lock file was removed while we waited: lock the new one
 
