@@ -14,6 +14,7 @@ deployment's state folder) and the record says ``failed``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -124,22 +125,28 @@ def _undo_start(
     """Stop what a failed or interrupted start launched, and record it as failed.
 
     If the record cannot be written (a full disk, often the reason the start failed), say
-    what was done and what is left to run, rather than only that the save failed.
+    so and what is left to run, rather than only that a save failed.
     """
-    flavour.stop(deployment, store, force=True)
-    deployment.state = DeploymentState.failed
     try:
+        flavour.stop(deployment, store, force=True)
+        deployment.state = DeploymentState.failed
         store.save(deployment)
     except DeploymentRecordError as save_error:
         left = (
-            f"what it started was stopped, but its record still says 'starting' ({save_error}); "
-            f"once the record can be written, run 'nxc stop {deployment.name}'"
+            f"its record could not be updated after stopping what it started ({save_error}), "
+            f"so it may still say 'starting'; once there is room, run 'nxc stop {deployment.name}'"
         )
         if isinstance(error, KeyboardInterrupt):
             error.add_note(left)
             return
         raise DeploymentRecordError(
             f"starting {deployment.name} failed ({_reason(error)}); {left}"
+        ) from error
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC and not error.filename:
+        raise DeploymentRecordError(
+            f"starting {deployment.name} failed: no space left on device while writing its "
+            f"state under {store.deploy_dir} or {deployment.resources.get('run_dir', '/tmp')}; "
+            "free space there, then start again"
         ) from error
 
 
@@ -163,8 +170,15 @@ def stop_deployment(
     with _locked(store, deployment.name, force), shielded():
         deployment = store.load(deployment.name)
         deployment.state = DeploymentState.stopping
-        store.save(deployment)
-        flavour.stop(deployment, store, force=force)
+        with contextlib.suppress(DeploymentRecordError):
+            store.save(deployment)  # a full disk must not keep stop from stopping the nodes
+        try:
+            flavour.stop(deployment, store, force=force)
+        except DeploymentRecordError as error:
+            raise DeploymentRecordError(
+                f"{deployment.name}: the nodes were told to stop, but {error}; once there is room, "
+                f"run 'nxc stop {deployment.name}' again to record it"
+            ) from None
         store.lock_path(deployment.name).unlink(missing_ok=True)
     return deployment
 
