@@ -51,19 +51,24 @@ def _seam_project(root: Path, composition: str) -> Path:
     return project
 
 
-NUR_FLAKE = """{
-  inputs.NUR.url = "path:./fake-nur";
-  inputs.NUR.flake = false;
-  inputs.kapack.url = "path:./local-kapack";
-  inputs.kapack.flake = false;
-  outputs = { self, NUR, kapack }:
+# the flakes below: the real library and NixOS seam with the fake nixpkgs, up to lib.compose's {
+LET_COMPOSE = """
     let
       system = "x86_64-linux";
       nixpkgs = { outPath = ./fakenixpkgs; lib = import ./fakenixpkgs/lib.nix; };
       nxcLib = import ./nxc-nix/lib.nix { seamFor = import ./nxc-nix/seam/nixos.nix; };
     in {
       packages.${system} = nxcLib.compose {
-        inherit nixpkgs system NUR;
+"""
+
+NUR_FLAKE = """{
+  inputs.NUR.url = "path:./fake-nur";
+  inputs.NUR.flake = false;
+  inputs.kapack.url = "path:./local-kapack";
+  inputs.kapack.flake = false;
+  outputs = { self, NUR, kapack }:"""
+NUR_FLAKE += LET_COMPOSE
+NUR_FLAKE += """        inherit nixpkgs system NUR;
         repoOverrides = { inherit kapack; };
         composition = { pkgs, nur, ... }: {
           roles.server = nur.repos.kapack.modules.oar;
@@ -101,14 +106,9 @@ def test_nur_input_and_repo_overrides_reach_compositions(tmp_path: Path, require
 
 
 SETUP_FLAKE = """{
-  outputs = { self }:
-    let
-      system = "x86_64-linux";
-      nixpkgs = { outPath = ./fakenixpkgs; lib = import ./fakenixpkgs/lib.nix; };
-      nxcLib = import ./nxc-nix/lib.nix { seamFor = import ./nxc-nix/seam/nixos.nix; };
-    in {
-      packages.${system} = nxcLib.compose {
-        inherit nixpkgs system;
+  outputs = { self }:"""
+SETUP_FLAKE += LET_COMPOSE
+SETUP_FLAKE += """        inherit nixpkgs system;
         setup = ./setup.toml;
         composition = { pkgs, setup, ... }: {
           roles.server = { };
