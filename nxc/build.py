@@ -186,18 +186,25 @@ def build_output(
     build_dir.mkdir(parents=True, exist_ok=True)
     link = output_link(build_dir, output)
     log = build_dir / f"{output}.log"
-    store_path = nix.build(installable(project_root, system, output), link, log, on_line, dry_run)
-    if store_path is None:
-        return BuildResult(output, None, link, log, None)
-    manifest_path = store_path / MANIFEST_FILE
-    if not manifest_path.is_file():
-        raise ExternalCommandError(
-            f"{output} built {store_path}, which holds no {MANIFEST_FILE}: the output was not "
-            "made by nxc.lib.compose; check packages in flake.nix"
+    try:
+        store_path = nix.build(
+            installable(project_root, system, output), link, log, on_line, dry_run
         )
-    from nxc.manifest import load
+        if store_path is None:
+            return BuildResult(output, None, link, log, None)
+        manifest_path = store_path / MANIFEST_FILE
+        if not manifest_path.is_file():
+            raise ExternalCommandError(
+                f"{output} built {store_path}, which holds no {MANIFEST_FILE}: the output was "
+                "not made by nxc.lib.compose; check packages in flake.nix"
+            )
+        from nxc.manifest import load
 
-    load(manifest_path)
+        load(manifest_path)
+    except Exception:
+        if not dry_run and link.is_symlink():
+            link.unlink()  # a failed build leaves no result: 'nxc start' must not use an older one
+        raise
     return BuildResult(output, store_path, link, log, link / MANIFEST_FILE)
 
 
