@@ -76,7 +76,7 @@ SIGNALS = [pytest.param(signal.SIGTERM, id="SIGTERM"), pytest.param(signal.SIGHU
 
 
 @pytest.mark.vm
-@pytest.mark.parametrize("signum", SIGNALS)
+@pytest.mark.parametrize("signum", [*SIGNALS, pytest.param(signal.SIGINT, id="SIGINT")])
 def test_signal_while_waiting_for_the_lock_writes_nothing(
     vm_project: VmProject, signum: int
 ) -> None:
