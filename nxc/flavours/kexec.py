@@ -6,6 +6,13 @@ job, the user's key authorized for root), copy the kernel and initrd there once 
 node's own kernel parameters and start ``kexec -e`` detached with ``setsid`` (``nohup`` would
 die with the SSH session).
 
+:data:`REMOTE_DIR` sits in the world-writable ``/tmp`` of a host other users may log into, so
+nothing found there is trusted by its name (:func:`push_artefacts`): the folder must be a real
+folder owned by the remote user (made with mode 0700, refused if it is a link or belongs to
+someone else), every file is used only once its SHA-256 was checked on the host, and a copy is
+written to a fresh ``mktemp`` name inside the folder, checked, then renamed into place (no
+fixed temporary name to plant a link at).
+
 Kernel parameters per node (docs/node-contract.md): the manifest's command line, then the
 deployment info inline (``nxc.info=``, base64url) while the whole line fits in
 :data:`MAX_CMDLINE` bytes, else ``nxc.info_url=``, then ``nxc.host_key=`` with the node's own
@@ -17,6 +24,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import re
 import shlex
 import shutil
 import subprocess
@@ -172,23 +180,89 @@ class HostShell:
         return stdout
 
 
+_DIGEST_RE = re.compile(r"[0-9a-f]{64}")
+
+
+def _private_dir(remote_dir: str) -> str:
+    """Shell code making ``$d`` = ``remote_dir`` a private folder of the remote user, or exit 3.
+
+    ``/tmp`` is sticky, so once the folder is a real folder owned by this user nobody else can
+    rename, replace or write into it (after ``chmod 700``).
+    """
+    return (
+        f"d={shlex.quote(remote_dir)}; umask 077; "
+        'mkdir -m 700 "$d" 2>/dev/null; '
+        'if [ -L "$d" ] || [ ! -d "$d" ]; then '
+        'echo "nxc: $d is not a folder (a symbolic link or a file); remove it" >&2; exit 3; fi; '
+        'set -- $(stat -c "%u %a" "$d"); '
+        'if [ "$1" != "$(id -u)" ]; then echo "nxc: $d belongs to uid $1, not to uid $(id -u) '
+        '(made by another user?); remove it" >&2; exit 3; fi; '
+        '[ "$2" = 700 ] || chmod 700 "$d" || exit 3; '
+    )
+
+
+def _valid_files(remote_dir: str, digests: Sequence[str]) -> str:
+    """Shell code printing those of ``digests`` whose file is a regular file of this user with
+    that SHA-256; whatever else sits at their names (links, folders, other content) is removed."""
+    return _private_dir(remote_dir) + (
+        f"for f in {' '.join(digests)}; do p=$d/$f; "
+        'if [ -f "$p" ] && [ ! -L "$p" ] && [ "$(stat -c %u "$p")" = "$(id -u)" ]; then '
+        's=$(sha256sum < "$p") || exit 4; '
+        'if [ "${s%% *}" = "$f" ]; then echo "$f"; continue; fi; fi; '
+        'rm -rf "$p" || exit 4; done'
+    )
+
+
+def _receive(remote_dir: str, digest: str) -> str:
+    """Shell code writing stdin to a fresh temporary file in the folder, checking its SHA-256,
+    then renaming it to ``digest``."""
+    return _private_dir(remote_dir) + (
+        't=$(mktemp "$d/.part.XXXXXXXX") || exit 4; '
+        "trap 'rm -f \"$t\"' EXIT HUP INT TERM; "
+        'cat > "$t" || exit 4; s=$(sha256sum < "$t") || exit 4; s=${s%% *}; '
+        f'if [ "$s" != {digest} ]; then echo "nxc: the copy has SHA-256 $s, not {digest} '
+        '(corrupted on the way?)" >&2; exit 4; fi; '
+        f'p=$d/{digest}; if [ -d "$p" ] && [ ! -L "$p" ]; then rm -rf "$p" || exit 4; fi; '
+        'mv -f "$t" "$p" && trap - EXIT HUP INT TERM'
+    )
+
+
 def push_artefacts(
     shell: HostShell, host: str, files: dict[str, Path], remote_dir: str = REMOTE_DIR
 ) -> list[str]:
-    """Copy the files (digest → local path) missing in ``remote_dir`` on ``host``; the digests
-    copied."""
-    listing = shell.run(host, f"mkdir -p {remote_dir} && ls -1 {remote_dir}")
-    present = set(listing.split())
+    """Copy the files (SHA-256 digest → local path) to ``remote_dir`` on ``host`` unless a file
+    with that content is already there; the digests copied.
+
+    Every file is checked on the host: those already present by content, each copy before it
+    takes its name. :class:`ExternalCommandError` if ``remote_dir`` is not a private folder of
+    the remote user, or a copy arrives altered.
+    """
+    digests = list(files)
+    bad = [digest for digest in digests if not _DIGEST_RE.fullmatch(digest)]
+    if bad:
+        raise ValueError(f"not SHA-256 hex digests: {bad}")
+    present = set(_push_step(shell, host, _valid_files(remote_dir, digests)).split())
     pushed = []
     for digest, path in files.items():
         if digest in present:
             continue
-        target = f"{remote_dir}/{digest}"
-        shell.run(
-            host,
-            f"cat > {target}.part && mv {target}.part {target}",
-            stdin=path,
-            timeout=PUSH_TIMEOUT,
-        )
+        _push_step(shell, host, _receive(remote_dir, digest), path, PUSH_TIMEOUT)
         pushed.append(digest)
     return pushed
+
+
+def _push_step(
+    shell: HostShell,
+    host: str,
+    script: str,
+    stdin: Path | None = None,
+    timeout: float = COMMAND_TIMEOUT,
+) -> str:
+    """Run one step of a push; :class:`ExternalCommandError` with the host's reason."""
+    status, stdout, stderr = shell.call(host, script, stdin, timeout)
+    if status != 0:
+        raise ExternalCommandError(
+            f"{host}: cannot push the boot files (exit {status}): "
+            f"{stderr.strip() or stdout.strip() or 'no output'}"
+        )
+    return stdout
