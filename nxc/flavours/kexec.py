@@ -168,19 +168,24 @@ class HostShell:
         script: str,
         stdin: Path | bytes | None = None,
         timeout: float = COMMAND_TIMEOUT,
+        doing: str | None = None,
     ) -> str:
-        """Run ``script`` on ``host``; its stdout, or :class:`ExternalCommandError`."""
+        """Run ``script`` on ``host``; its stdout, or :class:`ExternalCommandError` (saying
+        ``cannot <doing>`` when given, else naming the script)."""
         status, stdout, stderr = self.call(host, script, stdin, timeout)
         if status != 0:
+            reason = stderr.strip() or stdout.strip() or "no output"
+            if doing is not None:
+                raise ExternalCommandError(f"{host}: cannot {doing} (exit {status}): {reason}")
             raise ExternalCommandError(
-                f"{host}: '{script[:60]}' failed (exit {status}): "
-                f"{stderr.strip() or stdout.strip() or 'no output'}; check root SSH access "
-                f"to {self.user}@{host} (a deploy job) and that kexec-tools is installed"
+                f"{host}: '{script[:60]}' failed (exit {status}): {reason}; check root SSH "
+                f"access to {self.user}@{host} (a deploy job) and that kexec-tools is installed"
             )
         return stdout
 
 
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
+PUSH_DOING = "push the boot files"
 
 
 def _private_dir(remote_dir: str) -> str:
@@ -241,28 +246,12 @@ def push_artefacts(
     bad = [digest for digest in digests if not _DIGEST_RE.fullmatch(digest)]
     if bad:
         raise ValueError(f"not SHA-256 hex digests: {bad}")
-    present = set(_push_step(shell, host, _valid_files(remote_dir, digests)).split())
+    listing = shell.run(host, _valid_files(remote_dir, digests), doing=PUSH_DOING)
+    present = set(listing.split())
     pushed = []
     for digest, path in files.items():
         if digest in present:
             continue
-        _push_step(shell, host, _receive(remote_dir, digest), path, PUSH_TIMEOUT)
+        shell.run(host, _receive(remote_dir, digest), path, PUSH_TIMEOUT, PUSH_DOING)
         pushed.append(digest)
     return pushed
-
-
-def _push_step(
-    shell: HostShell,
-    host: str,
-    script: str,
-    stdin: Path | None = None,
-    timeout: float = COMMAND_TIMEOUT,
-) -> str:
-    """Run one step of a push; :class:`ExternalCommandError` with the host's reason."""
-    status, stdout, stderr = shell.call(host, script, stdin, timeout)
-    if status != 0:
-        raise ExternalCommandError(
-            f"{host}: cannot push the boot files (exit {status}): "
-            f"{stderr.strip() or stdout.strip() or 'no output'}"
-        )
-    return stdout
