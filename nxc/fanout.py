@@ -34,6 +34,9 @@ class HostResult:
     duration: float = 0.0
     error: str | None = None
     timed_out: bool = False
+    refused: bool = False
+    """The node answered but was refused for good (its host key is not the pinned one):
+    retrying cannot help, unlike an unreachable node."""
 
     @property
     def ok(self) -> bool:

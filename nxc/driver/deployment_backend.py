@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from nxc.driver.backend import CommandResult, SharedDir
 from nxc.driver.driver import Driver
+from nxc.driver.errors import NodeUnusableError
 from nxc.driver.logger import DriverLogger
 from nxc.driver.machine import Machine
 from nxc.errors import DeploymentRecordError, TransportError, UnsupportedOperationError
@@ -68,8 +69,11 @@ class DeploymentNodeBackend:
         self.shared_dir = SharedDir(Path(shared)) if shared else None
 
     def run(self, command: str, timeout: float | None) -> CommandResult:
-        """Run ``command`` over the transport; :class:`TransportError` if it did not complete."""
+        """Run ``command`` over the transport; :class:`TransportError` if it did not complete,
+        :class:`NodeUnusableError` if the node was refused for good (another host key)."""
         result = self.transport.run_one(self.hostname, command, timeout=timeout)
+        if result.refused:
+            raise NodeUnusableError(result.describe_failure())
         if result.error is not None or result.exit_status is None:
             raise TransportError(f"{self.hostname}: {result.describe_failure()}")
         return CommandResult(result.exit_status, result.stdout, result.stderr)

@@ -24,7 +24,7 @@ from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 
 from nxc.driver.backend import CommandResult, NodeBackend
-from nxc.driver.errors import MachineError, RequestedAssertionFailed
+from nxc.driver.errors import MachineError, NodeUnusableError, RequestedAssertionFailed
 from nxc.driver.logger import DriverLogger
 from nxc.driver.polling import RETRY_INTERVAL, retry
 from nxc.driver.systemd import SystemdCalls
@@ -442,7 +442,7 @@ class Machine(SystemdCalls):
         if not self.booted:
             self.start()
         elif not self.backend.is_running():
-            raise MachineError(
+            raise NodeUnusableError(
                 f"{self.name} is not running: it went down without crash() or shutdown() "
                 "from the test script; its console log tells why (machine.get_console_log())"
             )
@@ -459,7 +459,7 @@ class Machine(SystemdCalls):
                             f"({error}); see its console log (machine.get_console_log())"
                         ) from error
                     if not self.backend.is_running():
-                        raise MachineError(
+                        raise NodeUnusableError(
                             f"{self.name} stopped while the driver waited for it to answer; "
                             "see its console log (machine.get_console_log())"
                         ) from error
@@ -474,6 +474,9 @@ class Machine(SystemdCalls):
         host_timeout = None if timeout is None else float(timeout) + HOST_TIMEOUT_GRACE
         try:
             result = self.backend.run(_wrap_in_shell(command, timeout), host_timeout)
+        except NodeUnusableError:
+            self.connected = False
+            raise
         except TransportError as error:
             self.connected = False
             elapsed = time.monotonic() - started
@@ -543,7 +546,8 @@ class Machine(SystemdCalls):
         want_success: bool,
         command_timeout: int | float | None = 900,
     ) -> str:
-        """Retry ``command`` until its status is what is wanted; a lost node counts as a miss."""
+        """Retry ``command`` until its status is what is wanted; a lost node counts as a miss,
+        a dead or refused one (:class:`NodeUnusableError`) ends the wait at once."""
         output = ""
         attempts = 0
 
@@ -553,6 +557,8 @@ class Machine(SystemdCalls):
             try:
                 with self._quietly():
                     status, output = self.execute(command, timeout=command_timeout)
+            except NodeUnusableError:
+                raise  # dead or refused: no later attempt can succeed
             except MachineError as error:
                 if last_try:
                     raise

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
-from nxc.driver.errors import MachineError, RequestedAssertionFailed
+from nxc.driver.errors import MachineError, NodeUnusableError, RequestedAssertionFailed
 from nxc.driver.polling import retry
 
 
@@ -91,6 +91,8 @@ class SystemdCalls:
         def is_active(last_try: bool) -> bool:
             try:
                 state = self.get_unit_property(unit, "ActiveState", user)
+            except NodeUnusableError:
+                raise  # dead or refused: waiting cannot help
             except MachineError:
                 # Unreachable for a moment (rebooting): a miss, as in wait_until_succeeds.
                 if last_try:

@@ -1,7 +1,8 @@
 """SSH transport on asyncssh: one persistent, pinned connection per node, bounded fan-out.
 
 * Host keys come from the deployment (each node's pinned public key), never from ``~/.ssh``;
-  a node presenting another key is refused with a :class:`TransportError` saying so.
+  a node presenting another key is refused at once with a :class:`HostKeyMismatchError`
+  naming both keys' SHA256 fingerprints (its result has ``refused`` set: retrying cannot help).
 * The client authenticates with the deployment's own key only (no agent, no ``~/.ssh/config``).
 * Each node gets one connection, opened on first use and reused by every later call; when it
   is lost (node rebooted, kexec'd, sshd restarted) the next call reconnects, retrying refused
@@ -200,10 +201,12 @@ class AsyncSshTransport:
         delay = 0.1
         while True:
             remaining = deadline - time.monotonic()
+            witness = _host_key_witness()
             try:
                 return await asyncssh.connect(
                     endpoint.ssh_host,
                     endpoint.ssh_port,
+                    client_factory=witness,
                     username=self.user,
                     known_hosts=([self._pinned[host]], [], []),
                     client_keys=[self._client_key],
@@ -215,10 +218,14 @@ class AsyncSshTransport:
                     keepalive_count_max=KEEPALIVE_COUNT_MAX,
                 )
             except asyncssh.HostKeyNotVerifiable as error:
-                raise TransportError(
+                presented = witness.presented
+                seen = presented.get_fingerprint("sha256") if presented else error.reason
+                pinned = self._pinned[host].get_fingerprint("sha256")
+                raise HostKeyMismatchError(
                     f"{where} presented a host key that is not the one pinned in the deployment "
-                    f"({error.reason}); another machine answers at that address or the node was "
-                    "not started by this deployment: check the address or redeploy"
+                    f"(presented {seen}, pinned {pinned}); another machine answers at that "
+                    "address or the node was not started by this deployment: check the address "
+                    "or redeploy"
                 ) from error
             except asyncssh.PermissionDenied as error:
                 raise TransportError(
@@ -286,7 +293,9 @@ class AsyncSshTransport:
             try:
                 process = await self._open_process(host, wrap_command(command_line(command)))
             except TransportError as error:
-                return HostResult(host, error=str(error), duration=time.monotonic() - start)
+                refused = isinstance(error, HostKeyMismatchError)
+                duration = time.monotonic() - start
+                return HostResult(host, error=str(error), duration=duration, refused=refused)
             out = _OutputCollector(host, "stdout", on_output)
             err = _OutputCollector(host, "stderr", on_output, marker=True)
 
@@ -411,6 +420,30 @@ class AsyncSshTransport:
         for connection in connections:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.wait_closed(), 5)
+
+
+class HostKeyMismatchError(TransportError):
+    """A node presented a host key other than the one the deployment pinned for it."""
+
+
+def _host_key_witness() -> Any:
+    """An ``asyncssh.SSHClient`` that remembers the host key a server presented when it is not
+    the pinned one (asyncssh asks the client only about keys it does not trust)."""
+    import asyncssh
+
+    class Witness(asyncssh.SSHClient):
+        presented: asyncssh.SSHKey | None = None
+
+        def __call__(self) -> Witness:
+            return self  # the client factory of one connection attempt
+
+        def validate_host_public_key(
+            self, host: str, addr: str, port: int, key: asyncssh.SSHKey
+        ) -> bool:
+            self.presented = key
+            return False
+
+    return Witness()
 
 
 def _reason(error: BaseException) -> str:
