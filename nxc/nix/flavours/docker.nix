@@ -5,5 +5,10 @@
   boot.isContainer = true;
   nxc.stage1Selection = false;
   networking.useDHCP = false;
+  # virtualisation/container-config.nix makes sshd socket-activated in containers (mkDefault):
+  # there would be no sshd.service for nxc-ready to require, and the first connection's sshd@
+  # preStart would generate a host key nxc did not pin; virtualisation/docker-image.nix also
+  # turns it off. A plain value: a role asking for socket activation gets a conflict, not a hang.
+  services.openssh.startWhenNeeded = false;
   documentation.enable = lib.mkDefault false;
 }
