@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from nxc.driver.deployment_backend import open_driver
 from nxc.driver.driver import Driver, ScriptOutcome
-from nxc.driver.errors import MachineError, RequestedAssertionFailed, TestScriptError
+from nxc.driver.errors import (
+    MachineError,
+    NodeUnusableError,
+    RequestedAssertionFailed,
+    TestScriptError,
+)
 from nxc.driver.logger import DriverLogger
 from nxc.driver.machine import Machine
 from nxc.driver.session import TestScript, run_session
@@ -18,6 +23,7 @@ __all__ = [
     "DriverLogger",
     "Machine",
     "MachineError",
+    "NodeUnusableError",
     "RequestedAssertionFailed",
     "ScriptOutcome",
     "TestScript",
