@@ -1,6 +1,7 @@
 # g5k-image flavour: a tarball for Kadeploy (kind tar, gzip) with every role's system in its
-# store, /boot/{bzImage,initrd,init} links and a kaenv description; root is the partition
-# Kadeploy passes as root=UUID=..., labelled "nixos" in stage 1.
+# store, /boot/{bzImage,initrd,init} as real files (Kadeploy's deploy environment reads them with
+# the partition mounted elsewhere, where links into /nix/store resolve against its own root) and
+# a kaenv description; root is whichever partition Kadeploy names with root= (any form).
 {
   config,
   lib,
@@ -17,19 +18,24 @@ in
 {
   imports = [ ./g5k-common.nix ];
 
+  # stage-1-init.sh links /dev/root to the root= device (a path, UUID= or LABEL=); mounting
+  # /dev/root takes whatever Kadeploy passed, where a label or UUID fixed here could not.
   fileSystems."/" = {
-    device = "/dev/disk/by-label/nixos";
+    device = "/dev/root";
     fsType = "ext4";
   };
-  boot.initrd.extraUtilsCommands = ''
-    copy_bin_and_libs ${pkgs.e2fsprogs}/bin/e2label
-  '';
+  # stage-1-init.sh leaves PARTUUID= and PARTLABEL= as a dangling link: point /dev/root at them
+  # (before the mounts, which wait for /dev/root to appear)
   boot.initrd.postDeviceCommands = ''
     for word in $(cat /proc/cmdline); do
       case $word in
-        root=UUID=*) e2label "/dev/disk/by-uuid/''${word#root=UUID=}" nixos ;;
+        root=PARTUUID=*) ln -sfn "/dev/disk/by-partuuid/''${word#root=PARTUUID=}" /dev/root ;;
+        root=PARTLABEL=*) ln -sfn "/dev/disk/by-partlabel/''${word#root=PARTLABEL=}" /dev/root ;;
       esac
     done
+    if [ ! -L /dev/root ]; then
+      echo "nxc: no root= on the kernel command line: Kadeploy names the deployed partition" >&2
+    fi
   '';
   boot.postBootCommands = ''
     if [ -f /nix-path-registration ]; then
@@ -49,9 +55,9 @@ in
       }
       ''
         mkdir -p root/boot root/nix/store "$out"
-        ln -s ${kernel} root/boot/bzImage
-        ln -s ${initrd} root/boot/initrd
-        ln -s ${boot.toplevel}/init root/boot/init
+        cp -L ${kernel} root/boot/bzImage
+        cp -L ${initrd} root/boot/initrd
+        cp -L ${boot.toplevel}/init root/boot/init
         cp ${closure}/registration root/nix-path-registration
         cat > "$out/kaenv.yaml" <<KAENV
         name: nxc
