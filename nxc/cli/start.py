@@ -108,7 +108,7 @@ def start(
         str | None,
         typer.Option(
             "--memory",
-            help="vm: memory per node (default 256M, at least 128M).",
+            help="vm: memory per node (default 1024M, at least 128M).",
             show_default=False,
         ),
     ] = None,

@@ -52,7 +52,8 @@ if TYPE_CHECKING:
 NIX_STORE = Path("/nix/store")
 """Shared read-only with every guest when it exists (a NixOS guest needs it; the test bed does not)."""
 SHARED_TAG = "nxcshared"
-DEFAULT_MEMORY = "256M"
+DEFAULT_MEMORY = "1024M"
+"""What nixpkgs' own VMs get (qemu-vm.nix memorySize) and NixOS-Compose uses: NixOS needs it."""
 CONSOLE_TAIL_LINES = 15
 MAX_CPUS = 255
 """The most virtual CPUs QEMU's default machine type takes."""

@@ -1,0 +1,10 @@
+"""The vm flavour's default memory is what a NixOS system needs (nixpkgs' qemu-vm.nix: 1024)."""
+
+from __future__ import annotations
+
+from nxc.flavours.vm import VmFlavour
+
+
+def test_default_memory_is_nixpkgs_vm_default() -> None:
+    assert VmFlavour().memory_mib == 1024
+    assert VmFlavour(memory="192M").memory_mib == 192  # the test bed's small guest passes less
