@@ -42,6 +42,7 @@ from nxc.flavours.docker_engine import (
     is_local,
     labels_filter,
 )
+from nxc.flavours.docker_publish import check_host_ports
 from nxc.flavours.sshready import SshAnswer, other_key_error, ssh_answer
 
 if TYPE_CHECKING:
@@ -96,6 +97,7 @@ class DockerFlavour(Flavour):
         hostnames = [node.hostname for node in deployment.nodes]
         self.check_request(manifest, deployment.composition, hostnames)
         roles = containers.role_containers(manifest, deployment.composition)
+        check_host_ports({node.hostname: roles[node.role].ports for node in deployment.nodes})
         url = engine_url(self.engine)
         api = connect(url)
         _check_images(api, roles, manifest.source)

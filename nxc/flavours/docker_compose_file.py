@@ -17,6 +17,7 @@ from typing import Any
 
 from nxc.atomic import write_atomic
 from nxc.flavours.docker_containers import RUN_TMPFS, NodeContainer, safe_name
+from nxc.flavours.docker_publish import PublishedPort
 
 NETWORK_KEY = "nxc"
 
@@ -49,6 +50,12 @@ def compose_document(
             ],
             "networks": {NETWORK_KEY: {"ipv4_address": spec.address}},
         }
+        service["volumes"] += [
+            {"type": v.kind, "source": v.source, "target": v.target, "read_only": v.read_only}
+            for v in rc.volumes
+        ]
+        if rc.ports:
+            service["ports"] = [_short_port(port) for port in rc.ports]
         if rc.command:
             service["command"] = list(rc.command)
         if rc.environment:
@@ -64,6 +71,14 @@ def compose_document(
             }
         },
     }
+
+
+def _short_port(port: PublishedPort) -> str:
+    """``[IP:]HOST:PORT/PROTO``, or ``PORT/PROTO`` when the engine chooses the host port."""
+    if port.host_port is None:
+        return port.container_port
+    host = f"{port.host_ip}:{port.host_port}" if port.host_ip else str(port.host_port)
+    return f"{host}:{port.container_port}"
 
 
 def write_compose_file(

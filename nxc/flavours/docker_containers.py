@@ -8,7 +8,11 @@ The manifest's ``artefacts.containers`` maps each role to one of:
   ``SIGRTMIN+3`` (systemd's halt) as stop signal;
 * an object ``{"image": NAME, "command": [...], "system": PATH, "privileged": BOOL,
   "stop_signal": SIGNAL, "environment": {...}}`` (only ``image`` required): a ready-made image
-  that follows the node contract by itself (the test suite's stand-in uses this).
+  that follows the node contract by itself (the test suite's stand-in uses this);
+* either form with published ports and extra volumes (NixOS-Compose's ``dockerPorts.<role>``
+  and ``extraVolumes``, see :mod:`nxc.flavours.docker_publish`): the object form with
+  ``"ports"`` and ``"volumes"`` lists, ``{"system": PATH, "ports": [...], "volumes": [...]}``
+  (no ``image``) being the NixOS system at PATH.
 
 Every node's container gets: its hostname, the labels ``nxc.deployment/node/role/marker``, a
 terminal (its console is the container's log), ``/run`` as tmpfs, the host's ``/nix/store``
@@ -23,7 +27,7 @@ import io
 import re
 import tarfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +39,7 @@ from nxc.flavours.docker_engine import (
     LABEL_ROLE,
     api_errors,
 )
+from nxc.flavours.docker_publish import ExtraVolume, PublishedPort, parse_port, parse_volume
 
 if TYPE_CHECKING:
     import docker
@@ -51,7 +56,16 @@ SHARED_PATH = "/tmp/shared"
 HOST_STORE = Path("/nix/store")
 RUN_TMPFS = "rw,exec,nosuid,nodev,mode=755"
 NIXOS_STOP_SIGNAL = "SIGRTMIN+3"
-_ENTRY_KEYS = ("image", "command", "system", "privileged", "stop_signal", "environment")
+_ENTRY_KEYS = (
+    "image",
+    "command",
+    "system",
+    "privileged",
+    "stop_signal",
+    "environment",
+    "ports",
+    "volumes",
+)
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]")
 _REBUILD = "rebuild with 'nxc build -f docker'"
 
@@ -66,6 +80,8 @@ class RoleContainer:
     privileged: bool = False
     stop_signal: str = "SIGTERM"
     environment: Mapping[str, str] = field(default_factory=dict)
+    ports: tuple[PublishedPort, ...] = ()
+    volumes: tuple[ExtraVolume, ...] = ()
 
 
 def role_containers(manifest: Manifest, composition: str) -> dict[str, RoleContainer]:
@@ -87,27 +103,43 @@ def role_containers(manifest: Manifest, composition: str) -> dict[str, RoleConta
     return result
 
 
+def _nixos_container(system: str, where: str) -> RoleContainer:
+    init = Path(system) / "init"
+    if not init.exists():
+        raise ManifestError(
+            f"{where}: {init} does not exist (garbage-collected, or built on another "
+            f"machine?); {_REBUILD}"
+        )
+    return RoleContainer(
+        image=BASE_IMAGE,
+        command=(str(init),),
+        system=system,
+        privileged=True,
+        stop_signal=NIXOS_STOP_SIGNAL,
+        environment={"container": "docker"},
+    )
+
+
+def _listed(value: Mapping[str, Any], key: str, where: str) -> list[Any]:
+    listed = value.get(key, [])
+    if not isinstance(listed, list):
+        raise ManifestError(f"{where}: '{key}' must be a list")
+    return listed
+
+
 def _role_container(value: Any, role_system: str, where: str) -> RoleContainer:
     if isinstance(value, str):
-        init = Path(value) / "init"
-        if not init.exists():
-            raise ManifestError(
-                f"{where}: {init} does not exist (garbage-collected, or built on another "
-                f"machine?); {_REBUILD}"
-            )
-        return RoleContainer(
-            image=BASE_IMAGE,
-            command=(str(init),),
-            system=value,
-            privileged=True,
-            stop_signal=NIXOS_STOP_SIGNAL,
-            environment={"container": "docker"},
-        )
+        return _nixos_container(value, where)
     if not isinstance(value, Mapping):
         raise ManifestError(f"{where} must be a store path or a JSON object; {_REBUILD}")
     unknown = [key for key in value if key not in _ENTRY_KEYS]
     if unknown:
         raise ManifestError(f"{where}: unknown keys {unknown} (known: {', '.join(_ENTRY_KEYS)})")
+    ports = tuple(parse_port(p, where) for p in _listed(value, "ports", where))
+    volumes = tuple(parse_volume(v, where) for v in _listed(value, "volumes", where))
+    if "image" not in value and isinstance(value.get("system"), str):
+        base = _nixos_container(value["system"], where)
+        return replace(base, ports=ports, volumes=volumes)
     image = value.get("image")
     command = value.get("command", [])
     environment = value.get("environment", {})
@@ -126,6 +158,8 @@ def _role_container(value: Any, role_system: str, where: str) -> RoleContainer:
         privileged=bool(value.get("privileged", False)),
         stop_signal=str(value.get("stop_signal") or "SIGTERM"),
         environment=dict(environment),
+        ports=ports,
+        volumes=volumes,
     )
 
 
@@ -165,11 +199,17 @@ class NodeContainer:
         """
         from docker.types import Mount
 
+        rc = self.role_container
         return {
             "mounts": [
                 Mount(target, host, type="bind", read_only=read_only)
                 for host, target, read_only in self.binds
-            ],
+            ]
+            + [Mount(v.target, v.source, type=v.kind, read_only=v.read_only) for v in rc.volumes],
+            "port_bindings": {
+                p.container_port: (p.host_ip, p.host_port) if p.host_ip else p.host_port
+                for p in rc.ports
+            },
             "tmpfs": {"/run": RUN_TMPFS},
             "privileged": self.role_container.privileged,
             "cgroupns": "private",
@@ -227,12 +267,19 @@ def create_container(api: docker.APIClient, spec: NodeContainer, network: str) -
             name=spec.name,
             labels=dict(spec.labels),
             environment=dict(rc.environment),
+            ports=[_engine_port(p.container_port) for p in rc.ports] or None,
             stop_signal=rc.stop_signal,
             tty=True,
             host_config=host_config,
             networking_config=networking,
         )
     return str(created["Id"])
+
+
+def _engine_port(container_port: str) -> int | tuple[int, str]:
+    """``PORT/PROTO`` as ``APIClient.create_container`` takes it."""
+    port, protocol = container_port.split("/")
+    return int(port) if protocol == "tcp" else (int(port), protocol)
 
 
 def ensure_base_image(api: docker.APIClient) -> None:

@@ -7,7 +7,7 @@
 #                                     as NixOS-Compose does; roles keep NixOS' own modulesPath)
 #   evalRole { compositionName, roleName, module, flavour, setup }
 #                                     -> { system = <derivation>; }
-#   artefacts { compositionName, flavour, roles }
+#   artefacts { compositionName, flavour, roles, dockerPorts, extraVolumes }
 #                                     -> { kernel?, initrd?, cmdline?, image?, containers? }
 #   mkManifest { name, json }         -> derivation whose output holds manifest.json
 #
@@ -131,6 +131,8 @@ let
         inherit roles;
         testScript = body.testScript or "";
         rolesDistribution = body.rolesDistribution or { };
+        dockerPorts = body.dockerPorts or { };
+        extraVolumes = body.extraVolumes or [ ];
       };
 
   checkModule =
@@ -156,6 +158,8 @@ let
       artefacts = seam.artefacts {
         inherit compositionName roles;
         flavour = flavourMeta;
+        # NixOS-Compose's docker settings: published ports per role, volumes of every container
+        inherit (loaded) dockerPorts extraVolumes;
       };
       testScript =
         if builtins.isFunction loaded.testScript then

@@ -251,3 +251,46 @@ def test_nixos_compose_package_has_every_python_dependency(requires_nix, tmp_pat
         [str(app_link / "bin" / "nxc"), "--version"], capture_output=True, text=True, timeout=60
     )
     assert version.returncode == 0 and version.stdout.startswith("nxc "), version.stderr
+
+
+def test_docker_ports_and_extra_volumes_reach_the_docker_build(fixture_project: Path):
+    """`dockerPorts.<role>` and `extraVolumes` of a composition end in the docker manifest,
+    as nxc's docker flavour reads it (tests/docker proves them on a real engine)."""
+    from nxc.flavours.docker_containers import role_containers
+    from nxc.flavours.docker_publish import ExtraVolume, PublishedPort
+
+    (fixture_project / "composition.nix").write_text(
+        "{ roles = { server = { }; client = { }; };\n"
+        '  dockerPorts.server = [ "8080:80" "127.0.0.1:5353:53/udp" ];\n'
+        '  extraVolumes = [ "/srv/data:/data:ro" ]; }\n'
+    )
+    result = run_nxc("build", "-f", "docker", cwd=fixture_project)
+    assert result.returncode == 0, result.stderr
+    manifest = load(fixture_project / "build" / "composition::docker" / "manifest.json")
+    roles = role_containers(manifest, "composition")
+    assert roles["server"].ports == (
+        PublishedPort("80/tcp", "", 8080),
+        PublishedPort("53/udp", "127.0.0.1", 5353),
+    )
+    assert roles["client"].ports == ()
+    volume = ExtraVolume("/srv/data", "/data", read_only=True, kind="bind")
+    assert roles["server"].volumes == roles["client"].volumes == (volume,)
+
+
+@pytest.mark.parametrize(
+    "composition",
+    ['dockerPorts.server = [ "80:eighty" ];', 'extraVolumes = [ "relative/path" ];'],
+    ids=["bad-port", "bad-volume"],
+)
+def test_bad_docker_settings_are_refused_with_what_to_fix(fixture_project: Path, composition: str):
+    """Read as nxc start -f docker reads the build, before anything is created."""
+    from nxc.errors import ManifestError
+    from nxc.flavours.docker_containers import role_containers
+
+    (fixture_project / "composition.nix").write_text(
+        f"{{ roles = {{ server = {{ }}; }}; {composition} }}\n"
+    )
+    assert run_nxc("build", "-f", "docker", cwd=fixture_project).returncode == 0
+    manifest = load(fixture_project / "build" / "composition::docker" / "manifest.json")
+    with pytest.raises(ManifestError, match=r"fix (dockerPorts|extraVolumes) in the composition"):
+        role_containers(manifest, "composition")

@@ -116,13 +116,26 @@ in
     {
       flavour,
       roles,
+      dockerPorts ? { },
+      extraVolumes ? [ ],
       ...
     }:
     let
       boot = (bootSystem flavour roles).config;
+      # a store path, or an object when the role publishes ports or there are extra volumes
+      container =
+        name: role:
+        if (dockerPorts.${name} or [ ]) == [ ] && extraVolumes == [ ] then
+          "${role.system}"
+        else
+          {
+            system = "${role.system}";
+            ports = dockerPorts.${name} or [ ];
+            volumes = extraVolumes;
+          };
     in
     if flavour.name == "docker" then
-      { containers = builtins.mapAttrs (_: role: "${role.system}") roles; }
+      { containers = builtins.mapAttrs container roles; }
     else if flavour.name == "g5k-ramdisk" then
       bootFiles boot boot.system.build.netbootRamdisk
     else if flavour.name == "g5k-image" then
