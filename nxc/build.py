@@ -1,17 +1,28 @@
 """Building and checking a project's flake outputs ``"<composition>::<flavour>"``.
 
-A build runs ``nix build path:<project>#packages.<system>."<output>"``, links the result as a
+A build runs ``nix build path:<source>#packages.<system>."<output>"``, links the result as a
 GC root at ``build/<output>`` and its log at ``build/<output>.log``, then validates the
 ``manifest.json`` it holds. A check evaluates every role of an output without building and
 reports each role's error separately.
+
+Nix copies a ``path:`` flake's whole folder into the store, which every local user can read,
+so nxc never names the project folder itself: each Nix call gets a snapshot of the project
+without its working folders ``build/ deploy/ artifact/`` (deployment records, logs, shared
+folders, tokens, results), made under ``build/`` with hard links (:func:`flake_source`). A
+``flake.lock`` Nix writes into the snapshot is copied back to the project.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import platform
 import re
-from collections.abc import Callable
+import shutil
+import stat
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
@@ -24,6 +35,9 @@ if TYPE_CHECKING:
     from nxc.project import Project
 
 MANIFEST_FILE = "manifest.json"
+LOCK_FILE = "flake.lock"
+SOURCE_PREFIX = ".source-"
+"""Snapshots of the project handed to Nix: ``build/.source-XXXXXXXX`` while a Nix call runs."""
 PLATFORM_DEFAULT_FLAVOURS = {"grid5000": "g5k-ramdisk", "g5k": "g5k-ramdisk"}
 """The flavour a project built for a platform (nxc.json ``platform``) gets without ``-f``."""
 DEFAULT_FLAVOUR = "vm"
@@ -38,8 +52,75 @@ def nix_system() -> str:
 
 
 def flake_ref(project_root: Path) -> str:
-    """How nxc names a project to Nix: a ``path:`` flake (fresh, untracked files included)."""
+    """How nxc names a folder to Nix: a ``path:`` flake (fresh, untracked files included)."""
     return f"path:{project_root.resolve()}"
+
+
+@contextlib.contextmanager
+def flake_source(project_root: Path) -> Iterator[Path]:
+    """A snapshot of the project without ``build/ deploy/ artifact/``, to name to Nix.
+
+    Files are hard-linked (copied across file systems or where linking is not allowed),
+    links copied as links, as Nix would store them; ``flake.lock`` is copied, and copied back
+    when Nix changed it. The snapshot is removed afterwards. :class:`ProjectError` for a file
+    Nix could not store either (a socket, a FIFO, a device).
+    """
+    from nxc.project import WORK_FOLDERS
+
+    root = project_root.resolve()
+    build_dir = root / "build"
+    try:
+        build_dir.mkdir(exist_ok=True)
+        snapshot = Path(tempfile.mkdtemp(prefix=SOURCE_PREFIX, dir=build_dir))
+    except OSError as error:
+        raise ProjectError(
+            f"cannot make the project's snapshot for Nix in {build_dir} ({error.strerror}); "
+            "make the project folder writable"
+        ) from None
+    try:
+        for entry in os.scandir(root):
+            if entry.name in WORK_FOLDERS:
+                continue
+            source, target = Path(entry.path), snapshot / entry.name
+            if entry.is_symlink():
+                os.symlink(os.readlink(source), target)
+            elif entry.is_dir():
+                shutil.copytree(source, target, symlinks=True, copy_function=_link_or_copy)
+            elif entry.name == LOCK_FILE:
+                shutil.copyfile(source, target)
+            else:
+                _link_or_copy(str(source), str(target))
+        yield snapshot
+    finally:
+        try:
+            _keep_lock_file(snapshot / LOCK_FILE, root / LOCK_FILE)
+        finally:
+            shutil.rmtree(snapshot, ignore_errors=True)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    mode = os.lstat(source).st_mode
+    if not stat.S_ISREG(mode):
+        raise ProjectError(
+            f"{source}: not a regular file, folder or link (a socket, FIFO or device); Nix "
+            "cannot copy it into the store: move it out of the project"
+        )
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _keep_lock_file(written: Path, kept: Path) -> None:
+    """Copy the lock file Nix wrote into a snapshot back to the project when it changed."""
+    if written.is_symlink() or not written.is_file():
+        return
+    content = written.read_bytes()
+    if kept.is_file() and kept.read_bytes() == content:
+        return
+    from nxc.atomic import write_atomic
+
+    write_atomic(kept, content, mode=0o644)
 
 
 def installable(project_root: Path, system: str, output: str, *attrs: str) -> str:
@@ -81,9 +162,10 @@ def setup_overrides(variant: str | None, params: list[str]) -> dict[str, str]:
 
 def list_outputs(nix: NixCommand, project_root: Path, system: str) -> list[str]:
     """Names of the flake's ``packages.<system>`` outputs (``composition::vm``...)."""
-    ref = f"{flake_ref(project_root)}#packages.{system}"
     try:
-        names = nix.eval_json(ref, apply="builtins.attrNames")
+        with flake_source(project_root) as source:
+            ref = f"{flake_ref(source)}#packages.{system}"
+            names = nix.eval_json(ref, apply="builtins.attrNames")
     except ExternalCommandError as error:
         if "does not provide attribute" in str(error):
             raise ProjectError(
@@ -187,9 +269,8 @@ def build_output(
     link = output_link(build_dir, output)
     log = build_dir / f"{output}.log"
     try:
-        store_path = nix.build(
-            installable(project_root, system, output), link, log, on_line, dry_run
-        )
+        with flake_source(project_root) as source:
+            store_path = nix.build(installable(source, system, output), link, log, on_line, dry_run)
         if store_path is None:
             return BuildResult(output, None, link, log, None)
         manifest_path = store_path / MANIFEST_FILE
@@ -222,9 +303,16 @@ def check_output(
     nix: NixCommand, project_root: Path, system: str, output: str
 ) -> tuple[list[str], list[RoleProblem]]:
     """Evaluate every role of ``output`` without building; return (roles checked, problems)."""
+    with flake_source(project_root) as source:
+        return _check_roles(nix, source, system, output)
+
+
+def _check_roles(
+    nix: NixCommand, source: Path, system: str, output: str
+) -> tuple[list[str], list[RoleProblem]]:
     try:
         roles = nix.eval_json(
-            installable(project_root, system, output, "nxc", "roles"),
+            installable(source, system, output, "nxc", "roles"),
             apply="builtins.mapAttrs (c: rs: builtins.attrNames rs)",
         )
     except NixpkgsUnreachableError:
@@ -236,9 +324,7 @@ def check_output(
     for composition, names in sorted(roles.items()):
         for role in names:
             checked.append(f"{composition}.{role}")
-            attr = installable(
-                project_root, system, output, "nxc", "roles", composition, role, "drvPath"
-            )
+            attr = installable(source, system, output, "nxc", "roles", composition, role, "drvPath")
             try:
                 nix.eval_raw(attr)
             except NixpkgsUnreachableError:
@@ -247,7 +333,7 @@ def check_output(
                 problems.append(RoleProblem(output, composition, role, str(error)))
     if not problems:
         try:
-            nix.eval_raw(installable(project_root, system, output, "drvPath"))
+            nix.eval_raw(installable(source, system, output, "drvPath"))
         except NixpkgsUnreachableError:
             raise
         except NxcError as error:

@@ -6,7 +6,8 @@ from ``-o LINK`` symlinks because ``--print-out-paths`` does not exist in 2.8.
 
 Projects are referred to as ``path:<absolute folder>`` flakes: a ``git+file:`` flake only sees
 git-tracked files, so fresh files of a new project would be invisible. The price is that the
-whole folder (``build/`` included: links and logs only) is copied into the store on evaluation.
+whole folder is copied into the (world-readable) store on evaluation, so the folder nxc names
+is a snapshot of the project without its working folders (``nxc.build.flake_source``).
 """
 
 from __future__ import annotations
