@@ -1,0 +1,75 @@
+"""The flavour modules built into real NixOS systems (nixpkgs 25.05), where Nix has network.
+
+Each test is a few `nxc` commands a user can run by hand in a project made by
+`nxc init -t basic`; run them with `NXC_TEST_NIX_ONLINE=1 pytest -m nixos tests/nix`.
+"""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from nxc.manifest import load
+from tests.nix.conftest import run_nxc
+
+pytestmark = [pytest.mark.nix, pytest.mark.nixos]
+
+BUILD_TIMEOUT = 3 * 3600
+
+
+def built(tmp_path: Path, flavour: str):
+    """`nxc init -t basic` then `nxc build -f FLAVOUR`; the composition's manifest entry."""
+    assert run_nxc("init", "-t", "basic", "p", cwd=tmp_path).returncode == 0
+    result = run_nxc("build", "-f", flavour, cwd=tmp_path / "p", timeout=BUILD_TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    manifest = load(tmp_path / "p" / "build" / f"composition::{flavour}" / "manifest.json")
+    return manifest.compositions[0]
+
+
+def test_docker_system_runs_sshd_as_a_service(tmp_path: Path, requires_nix):
+    """No socket activation (container-config.nix's default): nxc-ready requires sshd.service."""
+    composition = built(tmp_path, "docker")
+    system = Path(composition.artefacts.containers["node"])
+    units = system / "etc" / "systemd" / "system"
+    assert (units / "sshd.service").exists()
+    assert not (units / "sshd.socket").exists()
+    assert "sshd.service" in (units / "nxc-ready.service").read_text()
+
+
+def test_vm_store_overlay_and_registration(tmp_path: Path, requires_nix):
+    composition = built(tmp_path, "vm")
+    (reg_info,) = [
+        w for w in composition.artefacts.cmdline.split() if w.startswith("nxc.reg_info=")
+    ]
+    registration = Path(reg_info.removeprefix("nxc.reg_info="))
+    role_system = next(role.system for role in composition.roles if role.name == "node")
+    assert role_system in registration.read_text()
+    fstab = (Path(role_system) / "etc" / "fstab").read_text()
+    assert "/nix/.ro-store" in fstab and "overlay" in fstab
+
+
+def test_vm_node_boots_with_default_memory_and_a_usable_nix(tmp_path: Path, requires_nix):
+    """Boots one VM with no --memory: 1024 MiB (less the kernel's share), nix can add paths."""
+    built(tmp_path, "vm")
+    project = tmp_path / "p"
+    started = run_nxc("start", "-r", "node=1", cwd=project, timeout=1800)
+    try:
+        assert started.returncode == 0, started.stderr
+        memory = run_nxc("run", "--", "grep", "MemTotal", "/proc/meminfo", cwd=project)
+        assert memory.returncode == 0, memory.stderr
+        assert int(memory.stdout.split()[-2]) > 900 * 1024, memory.stdout
+        added = run_nxc("run", "--", "echo hi > /tmp/f && nix-store --add /tmp/f", cwd=project)
+        assert added.returncode == 0, added.stdout + added.stderr
+        valid = run_nxc("run", "--", "nix-store --verify-path /run/current-system", cwd=project)
+        assert valid.returncode == 0, valid.stdout + valid.stderr
+    finally:
+        run_nxc("stop", cwd=project)
+
+
+def test_g5k_image_boot_entries_are_regular_files(tmp_path: Path, requires_nix):
+    composition = built(tmp_path, "g5k-image")
+    with tarfile.open(composition.artefacts.image) as tar:
+        for name in ("boot/bzImage", "boot/initrd", "boot/init"):
+            assert tar.getmember(name).isreg(), name
