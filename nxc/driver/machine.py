@@ -415,11 +415,22 @@ class Machine(SystemdCalls):
         """Wait until ``regex`` matches console output not matched by an earlier call.
 
         Output printed before the driver last started or rebooted the node is ignored.
-        ``timeout=None`` waits up to :attr:`boot_timeout` seconds.
+        ``timeout=None`` waits up to :attr:`boot_timeout` seconds. A node that is off and whose
+        console does not match raises :class:`NodeUnusableError` at once (it prints no more).
         """
         pattern = re.compile(regex)
 
         def console_matches(last_try: bool) -> bool:
+            if console_search(last_try):
+                return True
+            if not self.backend.is_running() and not console_search(last_try=True):
+                raise NodeUnusableError(
+                    f"{self.name} is not running and its console never showed {regex!r}; "
+                    "see its console log (machine.get_console_log())"
+                )
+            return False
+
+        def console_search(last_try: bool) -> bool:
             console = self.backend.console_log()
             start = self._console_offset
             if console[max(0, start - CONSOLE_SIGNATURE) : start] != self._console_signature:

@@ -95,3 +95,17 @@ def test_other_waits_on_a_dead_node_fail_early(node, ns_deployment, wait):
     node.backend.flavour.crash_node(ns_deployment.deployment, ns_deployment.store, "node-3")
     with pytest.raises(NodeUnusableError, match=r"^node-3 is not running"):
         wait(node)
+
+
+def test_wait_for_console_text_on_a_dead_node_fails_early(node, ns_deployment):
+    node.backend.flavour.crash_node(ns_deployment.deployment, ns_deployment.store, "node-3")
+    with pytest.raises(NodeUnusableError, match=r"^node-3 is not running and its console never"):
+        node.wait_for_console_text("never printed", timeout=900)
+
+
+def test_wait_for_console_text_still_reads_what_a_node_printed_before_it_went_off(
+    node, ns_deployment
+):
+    node.wait_for_console_text(r"(?s)\A.*", timeout=900)  # past every earlier line
+    node.backend.flavour.shutdown_node(ns_deployment.deployment, ns_deployment.store, "node-3")
+    node.wait_for_console_text("reboot: Power down", timeout=900)
