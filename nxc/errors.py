@@ -9,6 +9,7 @@ Every message says what is wrong *and* what to do about it, in one line.
     │   ├── RolesError                    bad -r option or roles file
     │   ├── ManifestError                 build manifest missing, invalid or of another flavour
     │   ├── DeploymentRecordError         deployment record missing or corrupted
+    │   ├── UnsafeRecordError             record names what nxc did not make: stop refuses
     │   ├── DeploymentActiveError         a deployment is still running: stop it first
     │   ├── ResourceLimitError            asks for more than this machine can hold
     │   └── MachineFileError              machine file missing, malformed, or with unknown hosts
@@ -126,3 +127,8 @@ class TransportError(NxcError):
 
 class UnsupportedOperationError(NxcError):
     """The deployment's flavour cannot perform the requested operation."""
+
+
+class UnsafeRecordError(InputError):
+    """A record names something nxc did not make (a folder, a process, a container): stop
+    touches nothing rather than destroy what may be someone else's."""

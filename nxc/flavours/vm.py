@@ -22,7 +22,6 @@ import secrets
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from nxc.errors import (
     ManifestError,
     NodeTimeoutError,
     ResourceLimitError,
+    UnsafeRecordError,
 )
 from nxc.flavours import processes, qemu, vde
 from nxc.flavours.base import Flavour, LiveState, ProgressHook, Stage, no_progress
@@ -284,7 +284,7 @@ class VmFlavour(Flavour):
         self, deployment: Deployment, store: DeploymentStore, artefacts: VmArtefacts, accel: str
     ) -> dict[str, list[str]]:
         name = deployment.name
-        marker = f"nxc-{secrets.token_hex(6)}"
+        marker = processes.new_marker()
         others = _other_live(store, name)
         subnet = netalloc.choose_subnet(
             name, (o.resources.get("subnet", 0) for o in others if o.resources)
@@ -293,7 +293,7 @@ class VmFlavour(Flavour):
         ports = netalloc.PortAllocator(taken_ports, start_offset=secrets.randbelow(5000))
         state_dir = store.state_dir(name).absolute()
         log_dir = store.log_dir(name).absolute()
-        run_dir = Path(tempfile.gettempdir()) / marker
+        run_dir = processes.runtime_root() / marker
         secret_dir = store.secret_dir(name) / "nodes"
         shared_dir = state_dir / "shared"
         deployment.resources = {
@@ -310,8 +310,8 @@ class VmFlavour(Flavour):
         }
         deployment.state = DeploymentState.starting
         store.save(deployment)  # marker and folders recorded before they exist
-        for folder in (run_dir, secret_dir):
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        processes.make_run_dir(marker)
+        secret_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         shared_dir.mkdir(exist_ok=True)
 
         client_key = keys.ensure_client_key(store.client_key_path(name), f"nxc:{name}")
@@ -391,6 +391,7 @@ class VmFlavour(Flavour):
             Path(switch["pidfile"]),
             len(deployment.nodes),
         )
+        switch["pid_start"] = processes.identity(switch["pid"])
         store.save(deployment)
 
     def _launch_nodes(
@@ -402,6 +403,7 @@ class VmFlavour(Flavour):
     ) -> None:
         for node in deployment.nodes:
             node.pid = _spawn(launches[node.hostname], Path(node.extra["qemu_log"]), fresh=True)
+            node.extra["pid_start"] = processes.identity(node.pid)
             node.state = NodeState.launching
             progress(node.hostname, Stage.LAUNCHED)
         store.save(deployment)
@@ -418,25 +420,37 @@ class VmFlavour(Flavour):
     # --- stop ----------------------------------------------------------------------------
 
     def stop(self, deployment: Deployment, store: DeploymentStore, force: bool = False) -> None:
-        """Kill the recorded QEMUs and switch (only if still ours), remove sockets and secrets."""
+        """Kill the recorded QEMUs and switch (only if still ours), remove sockets and secrets;
+        return once every one of those processes has exited.
+
+        Every value used to kill or remove is checked first (:func:`_checked_resources`):
+        a record naming anything nxc did not make is refused before anything is touched.
+        """
         resources = deployment.resources or {}
-        marker = resources.get("marker", "")
+        marker, run_dir, secret_dir = _checked_resources(deployment, store)
         grace = 0.0 if force else 3.0
         if marker:
-            node_pids = [node.pid for node in deployment.nodes if node.pid]
+            started = {
+                node.pid: node.extra.get("pid_start") for node in deployment.nodes if node.pid
+            }
             # Processes launched just before a SIGKILL of 'nxc start' may not be recorded
             # yet: they carry the marker too.
-            switch_pid = resources.get("switch", {}).get("pid")
+            switch = resources.get("switch") or {}
+            switch_pid = switch.get("pid")
             stray = [p for p in processes.find_marked(marker) if p != switch_pid]
-            processes.terminate([*node_pids, *stray], marker, grace=grace)
-            switch_pids = [switch_pid] if switch_pid else []
-            pidfile = Path(resources.get("switch", {}).get("pidfile", "/nonexistent"))
-            if pidfile.is_file() and pidfile.read_text().strip().isdigit():
-                switch_pids.append(int(pidfile.read_text().strip()))
-            processes.terminate([*switch_pids, *processes.find_marked(marker)], marker, grace=grace)
-        for key in ("run_dir", "secret_dir"):
-            folder = resources.get(key)
-            if folder and _is_inside_marked(Path(folder), marker, store):
+            processes.terminate([*started, *stray], marker, grace=grace, started=started)
+            switch_started = {switch_pid: switch.get("pid_start")} if switch_pid else {}
+            pidfile = run_dir / "switch.pid" if run_dir else None
+            if pidfile and pidfile.is_file() and pidfile.read_text().strip().isdigit():
+                switch_started.setdefault(int(pidfile.read_text().strip()), None)
+            processes.terminate(
+                [*switch_started, *processes.find_marked(marker)],
+                marker,
+                grace=grace,
+                started=switch_started,
+            )
+        for folder in (run_dir, secret_dir):
+            if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)
         for node in deployment.nodes:
             node.state = NodeState.stopped
@@ -466,6 +480,7 @@ class VmFlavour(Flavour):
         Path(node.extra["qmp_socket"]).unlink(missing_ok=True)
         with store.lock(deployment.name):
             node.pid = _spawn(argv, Path(node.extra["qemu_log"]))
+            node.extra["pid_start"] = processes.identity(node.pid)
             node.state = NodeState.launching
             store.save(deployment)
         timeout = self.ready_timeout(1)
@@ -524,10 +539,33 @@ class VmFlavour(Flavour):
             store.save(deployment)
 
 
-def _is_inside_marked(folder: Path, marker: str, store: DeploymentStore) -> bool:
-    """Only remove folders nxc made: its private folder, or named after the marker."""
-    resolved = folder.resolve()
-    return (bool(marker) and resolved.name == marker) or store.holds_secrets(resolved)
+def _checked_resources(
+    deployment: Deployment, store: DeploymentStore
+) -> tuple[str, Path | None, Path | None]:
+    """The marker, run folder and private folder stop may act on, each checked to be what nxc
+    makes; :class:`UnsafeRecordError` (nothing touched) otherwise.
+
+    A record without a marker (stopped before anything ran) gives ``("", None, ...)``.
+    """
+    resources = deployment.resources or {}
+    where = str(store.path_for(deployment.name))
+    marker = resources.get("marker")
+    run_dir = None
+    if marker is not None or resources.get("run_dir") is not None:
+        marker = processes.check_marker(marker, where)
+        if resources.get("run_dir") is not None:
+            run_dir = processes.check_run_dir(resources["run_dir"], marker, where)
+    secret_dir = resources.get("secret_dir")
+    expected = store.secrets_dir / deployment.name / "nodes"
+    if secret_dir is not None and Path(secret_dir) != expected:
+        raise UnsafeRecordError(
+            f"{where}: resources.secret_dir {secret_dir!r} is not this deployment's private "
+            f"folder ({expected}), so nxc stop touches nothing; restore the record, or remove "
+            "it with 'nxc clean --force' after stopping its processes by hand"
+        )
+    if secret_dir is not None and (expected.is_symlink() or not expected.is_dir()):
+        secret_dir = None  # gone already (or a link planted there: never followed)
+    return marker or "", run_dir, expected if secret_dir is not None else None
 
 
 def _poweroff_over_ssh(

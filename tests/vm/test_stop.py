@@ -48,8 +48,7 @@ def alive(process: subprocess.Popen[bytes]) -> bool:
 def fake_deployment(tmp_path: Path, marker: str, node_pids: list[int], switch_pid: int):
     """A running vm record whose resources point at real folders, sockets and processes."""
     store = DeploymentStore(tmp_path / "deploy")
-    run_dir = tmp_path / marker
-    run_dir.mkdir()
+    run_dir = processes.make_run_dir(marker)
     with socket.socket(socket.AF_UNIX) as sock:
         sock.bind(str(run_dir / "node1.qmp"))
     secrets = store.secret_dir("fake::vm") / "nodes"
@@ -79,9 +78,9 @@ def fake_deployment(tmp_path: Path, marker: str, node_pids: list[int], switch_pi
 def test_stop_kills_exactly_the_marked_processes_and_is_idempotent(
     tmp_path: Path, sleepers: list
 ) -> None:
-    marker = "nxc-test0stop01"
+    marker = processes.new_marker()
     node_a, node_b = spawn(sleepers, marker), spawn(sleepers, marker)
-    switch = spawn(sleepers, f"/tmp/{marker}/switch")
+    switch = spawn(sleepers, f"--sock={processes.runtime_root() / marker / 'switch'}")
     unrecorded = spawn(sleepers, marker)  # launched just before a SIGKILL of 'nxc start'
     stranger = spawn(sleepers, "not-ours")  # a recycled pid: recorded, but someone else's
     store, _, run_dir, secrets = fake_deployment(
@@ -105,24 +104,27 @@ def test_stop_kills_exactly_the_marked_processes_and_is_idempotent(
     assert store.load("fake::vm").state is DeploymentState.stopped
 
 
+MARKER_PID = processes.new_marker()
+
+
 def test_pid_checks_read_the_command_line(sleepers: list) -> None:
-    ours = spawn(sleepers, "nxc-test0pid0001")
+    ours = spawn(sleepers, MARKER_PID)
     other = spawn(sleepers, "something-else")
-    assert processes.is_ours(ours.pid, "nxc-test0pid0001")
-    assert not processes.is_ours(other.pid, "nxc-test0pid0001")
-    assert not processes.is_ours(None, "nxc-test0pid0001")
+    assert processes.is_ours(ours.pid, MARKER_PID)
+    assert not processes.is_ours(other.pid, MARKER_PID)
+    assert not processes.is_ours(None, MARKER_PID)
     assert not processes.is_ours(ours.pid, "")
-    assert processes.find_marked("nxc-test0pid0001") == [ours.pid]
-    signalled = processes.terminate([ours.pid, other.pid], "nxc-test0pid0001", grace=0.0)
+    assert processes.find_marked(MARKER_PID) == [ours.pid]
+    signalled = processes.terminate([ours.pid, other.pid], MARKER_PID, grace=0.0)
     assert signalled == [ours.pid]
     assert not Path(f"/proc/{ours.pid}").exists()  # killed and collected: no zombie left
     assert alive(other)
-    assert not processes.is_ours(ours.pid, "nxc-test0pid0001")
+    assert not processes.is_ours(ours.pid, MARKER_PID)
 
 
 def test_stop_through_the_cli(tmp_path: Path, sleepers: list) -> None:
     (tmp_path / "flake.nix").write_text("{ outputs = _: { }; }\n")
-    marker = "nxc-test0cli0001"
+    marker = processes.new_marker()
     node = spawn(sleepers, marker)
     fake_deployment(tmp_path, marker, [node.pid], 0)
     for _ in range(2):
@@ -140,7 +142,7 @@ def test_stop_through_the_cli(tmp_path: Path, sleepers: list) -> None:
 def test_stop_waits_for_a_running_start_unless_forced(tmp_path: Path, sleepers: list) -> None:
     from nxc.errors import DeploymentLockedError
 
-    marker = "nxc-test0lock001"
+    marker = processes.new_marker()
     node = spawn(sleepers, marker)
     store, *_ = fake_deployment(tmp_path, marker, [node.pid], 0)
     holder = subprocess.Popen(
