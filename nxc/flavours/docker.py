@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import ipaddress
 import json
-import secrets
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -29,8 +28,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from nxc import keys, netalloc
 from nxc.atomic import write_atomic
 from nxc.deployment import DeploymentState, NodeState
-from nxc.errors import ExternalCommandError, InputError, ManifestError, NodeTimeoutError
+from nxc.errors import (
+    ExternalCommandError,
+    InputError,
+    ManifestError,
+    NodeTimeoutError,
+    UnsafeRecordError,
+)
 from nxc.flavours import docker_containers as containers
+from nxc.flavours import processes
 from nxc.flavours.base import Flavour, LiveState, ProgressHook, Stage, no_progress
 from nxc.flavours.docker_compose_file import write_compose_file
 from nxc.flavours.docker_engine import (
@@ -126,7 +132,7 @@ class DockerFlavour(Flavour):
         roles: dict[str, containers.RoleContainer],
     ) -> list[containers.NodeContainer]:
         name = deployment.name
-        marker = f"nxc-{secrets.token_hex(6)}"
+        marker = processes.new_marker()
         subnet = netalloc.choose_subnet(name, _taken_subnets(api, store, name, url))
         state_dir = store.state_dir(name).absolute()
         secret_dir = store.secret_dir(name) / "nodes"
@@ -249,7 +255,9 @@ class DockerFlavour(Flavour):
         recorded = list((resources.get("containers") or {}).values())
         network_id = (resources.get("network") or {}).get("id")
         if marker or recorded or network_id:
+            marker = processes.check_marker(marker, str(store.path_for(deployment.name)))
             api = connect(resources.get("engine") or engine_url(self.engine))
+            _check_recorded(api, deployment, store, marker, recorded, network_id)
             log_dir = store.log_dir(deployment.name)
             nodes = {
                 node.extra["container_id"]: node
@@ -390,6 +398,37 @@ def _network_of(subnet: int) -> tuple[str, str]:
 
 def _f(marker: str | None) -> dict[str, Any]:
     return labels_filter(marker) if marker else {"label": ["nxc.marker=-"]}
+
+
+def _check_recorded(
+    api: docker.APIClient,
+    deployment: Deployment,
+    store: DeploymentStore,
+    marker: str,
+    containers_ids: list[str],
+    network_id: str | None,
+) -> None:
+    """Refuse (:class:`UnsafeRecordError`, nothing removed) if a recorded container or network
+    still exists without this deployment's labels: the record was edited or corrupted."""
+    import docker
+
+    expected = {LABEL_DEPLOYMENT: deployment.name, LABEL_MARKER: marker}
+    objects = [(i, api.inspect_container, "container") for i in containers_ids]
+    objects += [(network_id, api.inspect_network, "network")] if network_id else []
+    for identifier, inspect, kind in objects:
+        with api_errors(f"inspect {kind} {str(identifier)[:12]}"):
+            try:
+                found = inspect(identifier)
+            except docker.errors.NotFound:
+                continue
+        labels = (found.get("Config") or found).get("Labels") or {}
+        if any(labels.get(key) != value for key, value in expected.items()):
+            raise UnsafeRecordError(
+                f"{store.path_for(deployment.name)}: recorded {kind} {str(identifier)[:12]} "
+                f"does not carry labels {LABEL_DEPLOYMENT}={deployment.name} and "
+                f"{LABEL_MARKER}={marker}, so nxc stop touches nothing; restore the record, or "
+                "remove it with 'nxc clean --force' after removing its containers by hand"
+            )
 
 
 def _with_marked(recorded: list[str], found: list[dict[str, Any]], key: str = "Id") -> list[str]:
