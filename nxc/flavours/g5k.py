@@ -394,7 +394,8 @@ class KexecFlavour(Flavour):
         stop_recorded(resources.get("info_server") or {}, grace=0 if force else 2)
         release(resources.get("oar"))
         secret_dir = resources.get("secret_dir")
-        if secret_dir and store.holds_secrets(Path(secret_dir)):
+        # Only this deployment's own private folder, never another path a record names.
+        if secret_dir and Path(secret_dir) == store.secrets_dir / deployment.name / "nodes":
             shutil.rmtree(secret_dir, ignore_errors=True)
         for node in deployment.nodes:
             node.state = NodeState.stopped
