@@ -23,6 +23,9 @@ test_packages=(
     kexec-tools zstd                   # test-bed guest variants, kexec tests
     oar-server oar-server-pgsql oar-node oar-user postgresql   # Grid'5000 stand-in (OAR)
     nfs-ganesha nfs-ganesha-vfs rpcbind   # g5k-nfs-store tests: user-space NFS server (no nfsd)
+    taktuk                             # tree broadcast to many hosts (Grid'5000 scale tests)
+    glusterfs-server glusterfs-client  # storage compositions: real GlusterFS daemons
+    ceph-mon ceph-osd ceph-mds ceph-mgr ceph-common   # storage compositions: real Ceph daemons
 )
 
 apt=yes
