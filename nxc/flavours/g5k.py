@@ -115,7 +115,10 @@ class KexecFlavour(Flavour):
         timeout: float | None = None,
         info_delivery: str = "auto",
         info_address: str | None = None,
+        kernel_params: Sequence[str] = (),
     ) -> None:
+        """``kernel_params`` are appended to every node's kernel command line (checked first:
+        no control characters, no ``nxc.*`` parameter)."""
         if retries < 0:
             raise InputError(f"--retries {retries} must be 0 or more")
         if info_delivery not in DELIVERIES:
@@ -134,6 +137,7 @@ class KexecFlavour(Flavour):
         self.timeout = DEFAULT_READY_TIMEOUT if timeout is None else timeout
         self.info_delivery = info_delivery
         self.info_address = info_address
+        self.kernel_params = kexec.user_kernel_params(kernel_params)
         self._shell: kexec.HostShell | None = None
         self._client_key_path: Path | None = None
 
@@ -209,7 +213,7 @@ class KexecFlavour(Flavour):
                 systems,
             )
             info.update(self.extra_info(deployment))
-            base = " ".join(part for part in (base, *self.extra_params(deployment)) if part)
+            base = self.base_command_line(base, deployment)
             command_lines = self._command_lines(deployment, store, info, host_keys, base)
             store.save(deployment)
             oar = Oar(job.frontend) if job else None
@@ -221,6 +225,12 @@ class KexecFlavour(Flavour):
                 raise self._not_back(missing)
             deployment.state = DeploymentState.running
             store.save(deployment)
+
+    def base_command_line(self, built: str, deployment: Deployment) -> str:
+        """The command line every node shares: the build's, the flavour's own parameters,
+        then the user's ``kernel_params`` (nxc's per-node parameters follow)."""
+        params = (built, *self.extra_params(deployment), *self.kernel_params)
+        return " ".join(part for part in params if part)
 
     def extra_info(self, deployment: Deployment) -> dict[str, Any]:
         """Flavour-specific keys of the deployment info."""

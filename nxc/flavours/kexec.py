@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from nxc.errors import ExternalCommandError, MissingToolError
+from nxc.errors import ExternalCommandError, InputError, MissingToolError
 
 MAX_CMDLINE = 2048
 """x86 kernel command line size, terminating NUL included."""
@@ -40,6 +40,39 @@ MAX_CMDLINE = 2048
 REMOTE_DIR = "/tmp/nxc-kexec"
 PUSH_TIMEOUT = 600.0
 COMMAND_TIMEOUT = 60.0
+
+
+NXC_PARAM_PREFIX = "nxc."
+"""Kernel parameters nxc gives the nodes itself (docs/node-contract.md): never the user's."""
+
+
+def _has_control(text: str) -> bool:
+    """Whether ``text`` holds a control character other than a tab (a newline, a NUL...)."""
+    return any((ord(char) < 32 and char != "\t") or ord(char) == 127 for char in text)
+
+
+def user_kernel_params(params: Sequence[str], option: str = "--kernel-params") -> tuple[str, ...]:
+    """The user's extra kernel parameters as words, checked; :class:`InputError` in one line.
+
+    Each item may hold several words (``"a=b c"``). Refused: control characters (a newline
+    would end the command line early) and any ``nxc.*`` parameter (nxc's own: the deployment
+    info, the host key URL...).
+    """
+    words: list[str] = []
+    for item in params:
+        if _has_control(item):
+            raise InputError(
+                f"{option} {item!r} holds a newline or control character; give plain "
+                "space-separated parameters"
+            )
+        for word in item.split():
+            if word.split("=", 1)[0].lower().startswith(NXC_PARAM_PREFIX):
+                raise InputError(
+                    f"{option} {word!r}: nxc.* parameters are nxc's own (deployment info, "
+                    "host key); drop it"
+                )
+            words.append(word)
+    return tuple(words)
 
 
 def b64url(data: bytes) -> str:

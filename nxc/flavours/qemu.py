@@ -15,6 +15,7 @@ import select
 import shutil
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,33 @@ PROBE_TIMEOUT = 10.0
 MIN_MEMORY_MIB = 128
 # QEMU's own memory next to the guest's (TCG translation cache, devices): measured ~110 MiB.
 QEMU_OVERHEAD_MIB = 128
+
+
+RESERVED_OPTIONS = ("-kernel", "-initrd", "-append", "-name", "-qmp")
+"""QEMU options nxc sets itself for every node (boot files, marker, control socket)."""
+
+
+def user_qemu_options(options: Sequence[str]) -> tuple[str, ...]:
+    """The user's extra QEMU arguments, checked; :class:`InputError` in one line.
+
+    Each item is one argument. Refused: newlines and other control characters, options nxc
+    sets itself (:data:`RESERVED_OPTIONS`) and fw_cfg entries under ``opt/nxc/`` (the node's
+    deployment info and host key).
+    """
+    for option in options:
+        if any(ord(char) < 32 or ord(char) == 127 for char in option):
+            raise InputError(
+                f"QEMU option {option!r} holds a newline or control character; give one "
+                "argument per item"
+            )
+        name = option.split("=", 1)[0]
+        if name in RESERVED_OPTIONS or "opt/nxc/" in option:
+            raise InputError(
+                f"QEMU option {option!r} would override what nxc sets itself (kernel, initrd, "
+                "command line, marker, QMP socket, opt/nxc/ fw_cfg files); drop it (kernel "
+                "parameters go in --kernel-params)"
+            )
+    return tuple(options)
 
 
 def find_program(program: str, package: str, purpose: str) -> str:
@@ -156,6 +184,8 @@ class QemuNode:
     shared_tag: str = "nxcshared"
     forwards: tuple[tuple[int, int], ...] = field(default_factory=tuple)
     disk: Path | None = None
+    extra: tuple[str, ...] = ()
+    """The user's own QEMU arguments (:func:`user_qemu_options`), last."""
 
 
 LAN_NETDEV = "lan"
@@ -205,7 +235,7 @@ def command_line(qemu: str, node: QemuNode) -> list[str]:
         ]
     if node.disk is not None:
         argv += ["-drive", f"file={_escape(node.disk)},if=virtio,format=qcow2"]
-    return argv
+    return [*argv, *node.extra]
 
 
 def create_disk(qemu_img: str, path: Path, size: str) -> None:

@@ -23,7 +23,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -40,7 +40,7 @@ from nxc.errors import (
     ResourceLimitError,
     UnsafeRecordError,
 )
-from nxc.flavours import processes, qemu, vde
+from nxc.flavours import kexec, processes, qemu, vde
 from nxc.flavours.base import Flavour, LiveState, ProgressHook, Stage, no_progress
 from nxc.flavours.qmp import qmp_command
 from nxc.flavours.sshready import SshAnswer, other_key_error, ssh_answer
@@ -203,7 +203,11 @@ class VmFlavour(Flavour):
         forwards: Iterable[str] = (),
         disk_size: str | None = None,
         timeout: float | None = None,
+        kernel_params: Sequence[str] = (),
+        qemu_options: Sequence[str] = (),
     ) -> None:
+        """``kernel_params`` are appended to the kernel command line QEMU boots,
+        ``qemu_options`` (one argument each) to QEMU's arguments; both checked first."""
         if accel is not None and accel not in qemu.ACCELS:
             raise InputError(f"--accel '{accel}' is unknown; give one of {', '.join(qemu.ACCELS)}")
         if not 1 <= cpus <= MAX_CPUS:
@@ -221,6 +225,8 @@ class VmFlavour(Flavour):
         self.forwards = [parse_forward(spec) for spec in forwards]
         self.disk_size = disk_size
         self.timeout = timeout
+        self.kernel_params = kexec.user_kernel_params(kernel_params)
+        self.qemu_options = qemu.user_qemu_options(qemu_options)
         self._tools: dict[str, str] = {}
 
     # --- tools ---------------------------------------------------------------------------
@@ -351,7 +357,7 @@ class VmFlavour(Flavour):
                 hostname=node.hostname,
                 kernel=artefacts.kernel,
                 initrd=artefacts.initrd,
-                append=kernel_append(artefacts.cmdline),
+                append=" ".join([kernel_append(artefacts.cmdline), *self.kernel_params]),
                 memory_mib=self.memory_mib,
                 cpus=self.cpus,
                 accel=accel,
@@ -368,6 +374,7 @@ class VmFlavour(Flavour):
                 shared_tag=SHARED_TAG,
                 forwards=tuple((h, g) for h, g in node.extra.get("forwards", [])),
                 disk=disk,
+                extra=self.qemu_options,
             )
             argv = qemu.command_line(self._tool("qemu"), spec)
             node.extra.update(

@@ -26,6 +26,7 @@ from nxc.errors import InputError, ManifestError, UnsupportedOperationError
 from nxc.flavours import kexec, processes
 from nxc.flavours.g5k import KexecFlavour, NfsStoreFlavour, kexec_info
 from nxc.flavours.g5khosts import HostSource
+from nxc.flavours.g5kimage import ImageFlavour
 from nxc.keys import generate_keypair
 from nxc.manifest import Artefacts, Composition, Manifest, Role
 from nxc.platforms.oar import OarRequest
@@ -234,3 +235,21 @@ def test_a_server_recorded_before_the_marker_is_stopped_by_its_token(tmp_path):
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_user_kernel_params_follow_the_flavours_own_then_nxc_s():
+    """-k/--kernel-params: appended to the build's line and the flavour's own parameters,
+    before nxc's per-node ones; nxc.* and control characters are refused in one line."""
+    deployment = _deployment(1, "g5k-nfs-store")
+    flavour = NfsStoreFlavour(nfs_server="10.0.0.9", kernel_params=["mitigations=off", "quiet"])
+    base = flavour.base_command_line("console=ttyS0", deployment)
+    assert base == "console=ttyS0 nxc.nfs_store=10.0.0.9:/nix/store mitigations=off quiet"
+    line = kexec.node_command_line(base, b"KEY", info=b"{}")
+    assert line.startswith(f"{base} nxc.info=")
+    assert KexecFlavour().base_command_line("", deployment) == ""
+    image = ImageFlavour(kernel_params=["quiet"])  # its Kadeploy environments' kernel_params
+    assert image.base_command_line("console=ttyS0", deployment) == "console=ttyS0 quiet"
+    with pytest.raises(InputError, match=r"nxc\.\* parameters are nxc's own"):
+        KexecFlavour(kernel_params=["nxc.info=e30"])
+    with pytest.raises(InputError, match="newline"):
+        KexecFlavour(kernel_params=["a\nb"])
