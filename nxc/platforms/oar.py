@@ -7,9 +7,14 @@ lists; through SSH they are quoted with :func:`shlex.join` for the remote shell.
 Facts this module relies on (OAR 2.5, as used on Grid'5000 and by execo's ``execo_g5k.oar``):
 ``oarsub`` prints ``OAR_JOB_ID=<n>`` on success (a negative id or a non-zero exit status on
 refusal); ``oarstat -f -j N -J`` prints a JSON object keyed by the job id with ``state``,
-``owner``, ``types`` and, once the job runs, ``assigned_network_address``; it prints nothing
-for an unknown job. A job deleted with ``oardel`` ends in state ``Error``; one that reached its
+``owner``, ``name``, ``types`` and, once the job runs, ``assigned_network_address``; it prints
+nothing for an unknown job. A job deleted with ``oardel`` ends in state ``Error``; one that reached its
 walltime or whose command ended, in ``Terminated``.
+
+A job nxc reserves gets a name of its own (``nxc-`` and 12 hexadecimal digits, ``-n``); its
+record keeps that name and the job's owner, and :meth:`Oar.release` deletes a job only while
+OAR still reports both, so a record edited by hand or left from another job never makes
+``oardel`` delete a job that is not this deployment's.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shlex
 import shutil
 import subprocess
@@ -25,7 +31,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from nxc.errors import ExternalCommandError, InputError, MissingToolError, OarJobError
+from nxc.errors import (
+    ExternalCommandError,
+    InputError,
+    MissingToolError,
+    OarJobError,
+    UnsafeRecordError,
+)
 from nxc.platforms.machinefile import Hosts
 
 ENDED_STATES = frozenset({"Terminated", "Error"})
@@ -39,7 +51,14 @@ PENDING_STATES = frozenset(
 JOB_ID_LINE = re.compile(r"^OAR_JOB_ID=(-?\d+)\s*$", re.MULTILINE)
 WALLTIME = re.compile(r"^\d+(:\d{1,2}){0,2}$")
 NXC_JOB_NAME = "nxc"
+"""The name of the jobs older nxc versions reserved, all alike (their records hold no name)."""
+JOB_NAME = re.compile(r"^nxc-[0-9a-f]{12}$")
 DEFAULT_COMMAND_TIMEOUT = 60.0
+
+
+def new_job_name() -> str:
+    """A fresh job name, ``nxc-`` and 12 hexadecimal digits, that only one deployment holds."""
+    return f"nxc-{secrets.token_hex(6)}"
 
 
 @dataclass(frozen=True)
@@ -90,7 +109,9 @@ class OarRequest:
     ``resources`` is OAR's ``-l`` text (``"nodes=4,walltime=1:00"``, or
     ``"{cluster='x'}/nodes=2"``); ``walltime`` is added to it when given separately.
     ``job_types`` become ``-t`` options (``deploy`` for kexec and Kadeploy flavours);
-    ``directory`` is where the job's command runs and OAR writes its output files.
+    ``directory`` is where the job's command runs and OAR writes its output files. ``name``
+    (``-n``) identifies the job as this deployment's: by default a new ``nxc-<12 hex>`` each
+    time a request is made.
     """
 
     resources: str
@@ -98,10 +119,15 @@ class OarRequest:
     job_types: tuple[str, ...] = ()
     properties: str | None = None
     directory: str | None = None
-    name: str = NXC_JOB_NAME
+    name: str = field(default_factory=new_job_name)
     command: str = "sleep infinity"
 
     def __post_init__(self) -> None:
+        if not JOB_NAME.match(self.name):
+            raise InputError(
+                f"OAR job name {self.name!r} is not one nxc makes; leave it out and nxc names "
+                "the job itself"
+            )
         if not self.resources.strip() or "\n" in self.resources or "\r" in self.resources:
             raise InputError(
                 f"--oar {self.resources!r} is not an OAR resource request; "
@@ -133,28 +159,39 @@ class OarJob:
     """An OAR job that holds a deployment's hosts.
 
     ``created_by_nxc`` decides whether ``nxc stop`` deletes it: a job the user reserved
-    (``--oar-job``) is theirs to keep.
+    (``--oar-job``) is theirs to keep. ``name`` and ``owner`` are what OAR said of a job nxc
+    reserved, checked again before it is deleted (``None`` in records of older nxc versions).
     """
 
     job_id: int
     created_by_nxc: bool
     frontend: Frontend = field(default_factory=Frontend)
+    name: str | None = None
+    owner: str | None = None
 
     def to_record(self) -> dict[str, Any]:
         """JSON-ready form for ``Deployment.resources``."""
-        return {
+        record: dict[str, Any] = {
             "oar_job_id": self.job_id,
             "created_by_nxc": self.created_by_nxc,
             "frontend": self.frontend.to_record(),
         }
+        if self.name is not None:
+            record["name"] = self.name
+        if self.owner is not None:
+            record["owner"] = self.owner
+        return record
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> OarJob:
         """Inverse of :meth:`to_record`."""
+        name, owner = record.get("name"), record.get("owner")
         return cls(
             job_id=int(record["oar_job_id"]),
             created_by_nxc=bool(record["created_by_nxc"]),
             frontend=Frontend.from_record(record.get("frontend", {})),
+            name=None if name is None else str(name),
+            owner=None if owner is None else str(owner),
         )
 
 
@@ -165,6 +202,7 @@ class JobInfo:
     job_id: int
     state: str
     owner: str
+    name: str
     types: tuple[str, ...]
     hosts: tuple[str, ...]
     message: str = ""
@@ -188,7 +226,10 @@ class Oar:
             raise MissingToolError(needed[0], needed[1], "to talk to OAR")
 
     def reserve(self, request: OarRequest) -> OarJob:
-        """Submit ``request``; the returned job is marked as created by nxc."""
+        """Submit ``request``; the returned job is marked as created by nxc.
+
+        Its name and owner are read back from OAR at once, for :meth:`release` to check.
+        """
         result = self._run(request.oarsub_argv(), "oarsub", check=False)
         match = JOB_ID_LINE.search(result.stdout)
         if result.returncode != 0 or match is None or int(match.group(1)) < 0:
@@ -197,7 +238,11 @@ class Oar:
                 f"{self.frontend.describe()}: {_last_lines(result)}; check the request with "
                 "'oarnodes' or ask for fewer resources"
             )
-        return OarJob(int(match.group(1)), created_by_nxc=True, frontend=self.frontend)
+        job_id = int(match.group(1))
+        info = self.job_info(job_id)
+        return OarJob(
+            job_id, created_by_nxc=True, frontend=self.frontend, name=info.name, owner=info.owner
+        )
 
     def existing_job(self, job_id: int) -> OarJob:
         """A job the user already holds (``--oar-job``); nxc will never delete it."""
@@ -227,6 +272,7 @@ class Oar:
             job_id=job_id,
             state=str(entry.get("state", "")),
             owner=str(entry.get("owner", "")),
+            name=str(entry.get("name") or ""),
             types=tuple(entry.get("types") or ()),
             hosts=tuple(_unique(entry.get("assigned_network_address") or ())),
             message=str(entry.get("message") or ""),
@@ -282,6 +328,10 @@ class Oar:
         """
         if not job.created_by_nxc:
             return False
+        info = self.job_info(job.job_id)
+        if info.ended:
+            return True
+        check_is_ours(job, info)
         result = self._run(["oardel", str(job.job_id)], "oardel", check=False)
         if result.returncode != 0 and not self.job_info(job.job_id).ended:
             raise OarJobError(
@@ -324,6 +374,40 @@ class Oar:
                 f"(exit {result.returncode}): {_last_lines(result)}"
             )
         return result
+
+
+def check_is_ours(job: OarJob, info: JobInfo) -> None:
+    """Raise :class:`UnsafeRecordError` unless OAR's job ``info`` is the job nxc reserved.
+
+    The recorded name and owner must both still be what OAR reports. A record without them
+    (older nxc) must name a job called ``nxc``, owned by the user running this command when
+    OAR runs here as that user.
+    """
+    expected_name = job.name if job.name is not None else NXC_JOB_NAME
+    expected_owner = job.owner
+    if expected_owner is None and job.frontend.host is None and not job.frontend.wrapper:
+        expected_owner = _local_user()
+    if job.name is not None and not JOB_NAME.match(job.name):
+        problem = f"records the name {job.name!r}, which is not one nxc gives"
+    elif info.name != expected_name:
+        problem = f"is named {info.name or '(no name)'!r}, not {expected_name!r}"
+    elif expected_owner is not None and info.owner != expected_owner:
+        problem = f"belongs to {info.owner!r}, not {expected_owner!r}"
+    else:
+        return
+    raise UnsafeRecordError(
+        f"OAR job {job.job_id} {problem}: it is not the job this deployment reserved, so nxc "
+        f"leaves it; if it is yours, delete it with 'oardel {job.job_id}'"
+    )
+
+
+def _local_user() -> str | None:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError):
+        return None
 
 
 def job_id_from_environment(environ: dict[str, str] | None = None) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 
 import pytest
@@ -75,12 +76,13 @@ def test_oarsub_argv_carries_resources_walltime_types_and_command():
         job_types=("deploy",),
         directory="/home/u",
     )
+    assert re.fullmatch(r"nxc-[0-9a-f]{12}", request.name)
     assert request.oarsub_argv() == [
         "oarsub",
         "-l",
         "{cluster='gros'}/nodes=4,walltime=1:30",
         "-n",
-        "nxc",
+        request.name,
         "-t",
         "deploy",
         "-d",
@@ -95,6 +97,13 @@ def test_oarsub_argv_carries_resources_walltime_types_and_command():
 def test_bad_oar_requests_are_input_errors(resources, walltime):
     with pytest.raises(InputError):
         OarRequest(resources, walltime=walltime)
+
+
+def test_every_request_gets_a_name_of_its_own_and_names_nxc_does_not_make_are_refused():
+    assert OarRequest("nodes=1").name != OarRequest("nodes=1").name
+    for name in ("nxc", "nxc-home", "nxc-0123456789AB", "x-0123456789ab"):
+        with pytest.raises(InputError, match="not one nxc makes"):
+            OarRequest("nodes=1", name=name)
 
 
 def test_remote_frontend_quotes_the_command_for_the_remote_shell():
@@ -116,6 +125,8 @@ def test_job_record_round_trip_keeps_ownership_and_frontend():
     record = job.to_record()
     assert record["oar_job_id"] == 42 and record["created_by_nxc"] is False
     assert OarJob.from_record(record) == job
+    named = OarJob(7, created_by_nxc=True, name="nxc-0123456789ab", owner="alice")
+    assert OarJob.from_record(named.to_record()) == named
 
 
 def test_job_id_from_environment_inside_an_oar_job():

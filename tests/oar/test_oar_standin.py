@@ -7,14 +7,23 @@ Grid'5000: the command runs on the server host with the hosts in ``$OAR_NODEFILE
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
+from dataclasses import replace
 
 import pytest
 
-from nxc.errors import MachineFileError, NodeTimeoutError, OarJobError, ResourceLimitError
+from nxc.errors import (
+    MachineFileError,
+    NodeTimeoutError,
+    OarJobError,
+    ResourceLimitError,
+    UnsafeRecordError,
+)
 from nxc.platforms import (
     Oar,
+    OarJob,
     OarRequest,
     check_known_hosts,
     read_machine_file,
@@ -190,3 +199,41 @@ def test_reservation_through_an_ssh_frontend(oar_standin, oar_ssh_frontend, reco
     while not remote.job_info(job.job_id).ended and time.monotonic() < deadline:
         time.sleep(0.2)
     assert remote.job_state(job.job_id) == "Error"
+
+
+def test_reserved_job_records_its_own_name_and_owner(oar, oar_standin):
+    job = oar.reserve(OarRequest("nodes=1", job_types=("deploy",), directory="/tmp"))
+    info = oar.job_info(job.job_id)
+    assert re.fullmatch(r"nxc-[0-9a-f]{12}", job.name or "") and info.name == job.name
+    assert job.owner == info.owner == oar_standin.user
+    again = OarJob.from_record(job.to_record())
+    assert (again.name, again.owner) == (job.name, job.owner)
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["named-record", "record-without-name"])
+def test_record_naming_a_job_nxc_did_not_reserve_never_deletes_it(oar, oar_standin, legacy):
+    """A hand-edited (or stale) record says created_by_nxc for the user's own job: stop keeps it."""
+    folder = oar_standin.user_dir("theirs")
+    job_id = _user_oarsub(
+        oar_standin, "-n", "experiment", "-l", "nodes=1", "-d", str(folder), "sleep infinity"
+    )
+    oar.wait_running(oar.existing_job(job_id), timeout=START_TIMEOUT, poll_interval=0.2)
+    record = {"oar_job_id": job_id, "created_by_nxc": True}
+    if not legacy:
+        record |= {"name": "nxc-0123456789ab", "owner": oar_standin.user}
+    forged = OarJob.from_record(record | {"frontend": oar_standin.frontend.to_record()})
+
+    with pytest.raises(UnsafeRecordError, match=rf"OAR job {job_id} is named 'experiment'"):
+        oar.release(forged)
+    time.sleep(1)
+    assert oar.job_state(job_id) == "Running"
+
+
+def test_record_with_another_owner_never_deletes_the_job(oar, oar_standin):
+    job = oar.reserve(OarRequest("nodes=1", job_types=("deploy",), directory="/tmp"))
+    oar.wait_running(job, timeout=START_TIMEOUT, poll_interval=0.2)
+    forged = replace(job, owner="someone-else")
+    with pytest.raises(UnsafeRecordError, match="belongs to 'nxcuser', not 'someone-else'"):
+        oar.release(forged)
+    assert oar.job_state(job.job_id) == "Running"
+    assert oar.release(job) is True
