@@ -1,7 +1,10 @@
 """``nxc build``: build a composition for a flavour into ``build/<composition>::<flavour>``.
 
 The Nix options it shares with ``nxc check`` (``-s``, ``-p``, ``--show-trace``, ``--nix-flags``,
-``--offline``) and their handling live here too.
+``--offline``) and their handling live here too, with setup.toml's ``[options]``
+(:mod:`nxc.setup_options`): ``nix-flags`` when ``--nix-flags`` is not given, and for
+``nxc build`` ``flavour``, ``composition-flavour`` and ``composition-file`` when ``-f`` / ``-C``
+are not given.
 """
 
 from __future__ import annotations
@@ -11,11 +14,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from nxc.errors import InputError
-
 if TYPE_CHECKING:
     from nxc.nix_cli import NixCommand
     from nxc.project import Project
+    from nxc.setup_options import SetupOptions
 
 SetupVariantOption = Annotated[
     str | None, typer.Option("--setup", "-s", help="setup.toml variant to use.")
@@ -26,7 +28,11 @@ SetupParamOption = Annotated[
 ]
 ShowTraceOption = Annotated[bool, typer.Option("--show-trace", help="Pass --show-trace to Nix.")]
 NixFlagsOption = Annotated[
-    str | None, typer.Option("--nix-flags", help="Extra flags for Nix, e.g. '--cores 4'.")
+    str | None,
+    typer.Option(
+        "--nix-flags",
+        help="Extra flags for Nix, e.g. '--cores 4' (replaces setup.toml's [options] nix-flags).",
+    ),
 ]
 OfflineOption = Annotated[
     bool, typer.Option("--offline", help="No binary caches (also: NXC_NIX_OFFLINE=1).")
@@ -41,6 +47,8 @@ class FlakeOutputs:
     nix: NixCommand
     system: str
     names: list[str]
+    setup: SetupOptions
+    """setup.toml's ``[options]`` for the chosen variant."""
 
 
 def open_flake_outputs(
@@ -58,36 +66,57 @@ def open_flake_outputs(
     from nxc.cli.app import settings
     from nxc.nix_cli import NixCommand
     from nxc.project import find_project
+    from nxc.setup_options import read_setup_options, split_nix_flags
 
-    try:
-        extra_flags = shlex.split(nix_flags or "")
-    except ValueError as error:
-        raise InputError(
-            f"--nix-flags {nix_flags!r}: {error}; quote it as a shell would, "
-            "e.g. --nix-flags '--option cores 2'"
-        ) from None
+    given_flags = None if nix_flags is None else split_nix_flags(nix_flags, "--nix-flags")
     project = find_project(settings.envdir)
+    setup = read_setup_options(project.root, variant)
+    warn_unknown_setup_options(setup)
+    extra_flags = given_flags if given_flags is not None else setup.nix_flags or ()
     builder.check_flavour(flavour, "-f/--flavour")
     overrides = builder.setup_overrides(variant, list(params or []))
     nix = NixCommand.find(
         show_trace=show_trace,
-        extra_flags=extra_flags,
+        extra_flags=list(extra_flags),
         offline=True if offline else None,
     )
     nix.env_overrides = overrides
     if settings.debug:
         nix.on_command = lambda argv: typer.echo(f"nxc: running {shlex.join(argv)}", err=True)
     system = builder.nix_system()
-    return FlakeOutputs(project, nix, system, builder.list_outputs(nix, project.root, system))
+    names = builder.list_outputs(nix, project.root, system)
+    return FlakeOutputs(project, nix, system, names, setup)
+
+
+def warn_unknown_setup_options(setup: SetupOptions) -> None:
+    """One warning line for setup.toml options nxc ignores (as NixOS-Compose ignored them)."""
+    from nxc.setup_options import KNOWN_KEYS
+
+    if setup.unknown:
+        typer.echo(
+            f"nxc: warning: setup.toml: {', '.join(setup.unknown)} ignored "
+            f"(options nxc reads: {', '.join(KNOWN_KEYS)})",
+            err=True,
+        )
 
 
 def build(
     flavour: Annotated[
-        str | None, typer.Option("--flavour", "-f", help="Flavour (default: nxc.json, else vm).")
+        str | None,
+        typer.Option(
+            "--flavour",
+            "-f",
+            help="Flavour (default: setup.toml's [options] flavour, else nxc.json, else vm).",
+        ),
     ] = None,
     composition_flavour: Annotated[
         str | None,
-        typer.Option("--composition-flavour", "-C", help="Output to build: COMPOSITION::FLAVOUR."),
+        typer.Option(
+            "--composition-flavour",
+            "-C",
+            help="Output to build: COMPOSITION::FLAVOUR (default: setup.toml's [options] "
+            "composition-flavour).",
+        ),
     ] = None,
     variant: SetupVariantOption = None,
     params: SetupParamOption = None,
@@ -114,10 +143,13 @@ def build(
         for name in flake.names:
             typer.echo(name)
         return
+    setup = flake.setup
+    if flavour is None and composition_flavour is None:
+        flavour, composition_flavour = setup.flavour, setup.composition_flavour
+    builder.check_flavour(flavour, "setup.toml [options] flavour")
     chosen_flavour = flavour if flavour or composition_flavour else builder.default_flavour(project)
-    output = builder.choose_output(
-        flake.names, chosen_flavour, composition_flavour, builder.default_composition(project)
-    )
+    composition = setup.composition or builder.default_composition(project)
+    output = builder.choose_output(flake.names, chosen_flavour, composition_flavour, composition)
     typer.echo(f"nxc: building {output} (log: {project.build_dir / (output + '.log')})", err=True)
     result = builder.build_output(
         flake.nix,

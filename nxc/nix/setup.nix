@@ -7,7 +7,8 @@
 #       attrs = { ... }                  overrideAttrs    args = { ... }   override
 #       deps = { arg = "attr.path" }     override with packages of the set
 #   [overrides.<pkg>] / [overrides.nur.<repo>.<pkg>]  overrideAttrs (src as above)
-#   [options]                        read by the nxc CLI (nix-flags, ...), not here
+#   [options] / [<variant>.options]  read by the nxc CLI, not here (nxc/setup_options.py:
+#                                    nix-flags, kernel-params, flavour, composition-flavour...)
 # Command-line choices (`nxc build -s VARIANT -p key=value`) arrive as `overrides`
 # { variant ? null; params ? {}; } and win over the file; the user's files are never rewritten.
 { setup, overrides }:
