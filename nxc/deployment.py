@@ -24,6 +24,7 @@ never need the lock. The format is versioned by the ``nxc_deployment`` key; see
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import fcntl
 import hashlib
@@ -549,7 +550,7 @@ class DeploymentStore:
         deployments = [self.load(name) for name in self.names()]
         return sorted(deployments, key=lambda d: (d.created_at, d.name))
 
-    def active(self) -> list[Deployment]:
+    def active(self) -> builtins.list[Deployment]:
         """Records in a state where live resources may exist (see :data:`ACTIVE_STATES`)."""
         return [deployment for deployment in self.list() if deployment.is_active]
 
@@ -623,7 +624,7 @@ class DeploymentStore:
             os.close(fd)
 
     @contextlib.contextmanager
-    def lock_all(self, timeout: float | None = None) -> Iterator[list[str]]:
+    def lock_all(self, timeout: float | None = None) -> Iterator[builtins.list[str]]:
         """Hold the lock of every deployment that has a lock file (records or not yet).
 
         Yields the locked names. Raises :class:`DeploymentLockedError` naming the holder if

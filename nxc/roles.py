@@ -358,8 +358,9 @@ def _load_yaml(text: str, source: str) -> Any:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             tag = getattr(event, "tag", None)
             if tag is not None:
+                line = event.start_mark.line + 1 if event.start_mark is not None else "?"
                 raise RolesError(
-                    f"{source}, line {event.start_mark.line + 1}: tagged value '{tag}' is not "
+                    f"{source}, line {line}: tagged value '{tag}' is not "
                     f"allowed in a roles file; remove the tag and {_VALUE_HINT}"
                 )
         return yaml.load(text, Loader=UniqueKeyLoader)

@@ -28,7 +28,8 @@ DeploymentTagOption = Annotated[
 class _CommandAfterDoubleDash(TyperCommand):
     """Keeps what follows the first ``--`` as the remote command, away from option parsing."""
 
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+    # Typer's own click copy types ctx as its private Context class; typer.Context is one.
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         if "--" in args:
             split = args.index("--")
             ctx.meta[REMOTE_COMMAND] = args[split + 1 :]

@@ -567,7 +567,7 @@ def _taken_subnets(api: docker.APIClient, store: DeploymentStore, name: str, url
 
 
 def _host_routes() -> list[ipaddress.IPv4Network]:
-    routes = []
+    routes: list[ipaddress.IPv4Network] = []
     try:
         lines = Path("/proc/net/route").read_text().splitlines()[1:]
     except OSError:

@@ -251,7 +251,8 @@ def deploy_with_retries(
     """
     if max_attempts < 1:
         raise InputError(f"Kadeploy attempts must be at least 1, not {max_attempts}")
-    todo, deployed = list(hosts), ()
+    todo = list(hosts)
+    deployed: tuple[str, ...] = ()
     decision = RetryDecision((), tuple(todo), {})
     for attempt in range(1, max_attempts + 1):
         result = run(todo)

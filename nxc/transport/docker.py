@@ -105,8 +105,10 @@ class DockerTransport(Transport):
     def for_deployment(cls, deployment: Deployment, store: DeploymentStore) -> DockerTransport:
         """The transport of a started docker deployment (its recorded engine and containers)."""
         resources = deployment.resources or {}
-        containers = {
-            node.hostname: node.extra.get("container_id") or node.extra.get("container_name")
+        containers: dict[str, str] = {
+            node.hostname: str(
+                node.extra.get("container_id") or node.extra.get("container_name") or ""
+            )
             for node in deployment.nodes
         }
         if not deployment.is_active or not resources.get("engine") or not all(containers.values()):
