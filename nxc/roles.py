@@ -3,7 +3,8 @@
 Three sources, weakest first; for each role the strongest source that mentions it wins:
 
 1. the composition's defaults (``default_count`` of each role in the build manifest);
-2. a roles file (YAML, or JSON when it ends in ``.json``);
+2. a roles file (YAML, or JSON when it ends in ``.json``; messages about a role of a YAML file
+   name its line);
 3. ``-r/--role`` options.
 
 A role's value is a count (``node: 3``, ``-r node=3``), a list of hostnames (``node: [foo, bar]``,
@@ -45,6 +46,7 @@ _HOSTNAME_RULE = (
 _VALUE_HINT = "give a positive count or a list of hostnames, e.g. 'node: 2' or 'node: [foo, bar]'"
 _OPTION_HINT = "write -r ROLE=COUNT or -r ROLE=HOST1,HOST2, e.g. -r node=2"
 _MAPPING_KEYS = ("count", "hostnames")
+_DUPLICATE_KEY = re.compile(r'found duplicate key "([^"]*)"')
 
 MAX_COUNT = 1_000_000
 """Most nodes one role may ask for: a larger count is a typo, and would exhaust memory."""
@@ -156,14 +158,25 @@ def roles_from_data(data: Any, source: str) -> dict[str, RoleQuantity]:
         )
     quantities = {}
     for role, value in data.items():
+        at = _where_written(data, role, source)
         if not isinstance(role, str):
             raise RolesError(
-                f"{source}: role names must be text, got {_describe(role)}; quote the role name "
+                f"{at}: role names must be text, got {_describe(role)}; quote the role name "
                 "(YAML reads on, off, yes, no and numbers as other values), e.g. 'on': 2"
             )
-        _check_role_name(role, source)
-        quantities[role] = _quantity_from_value(role, value, source)
+        _check_role_name(role, at)
+        quantities[role] = _quantity_from_value(role, value, at)
     return quantities
+
+
+def _where_written(data: Mapping[Any, Any], role: Any, source: str) -> str:
+    """``source, line N`` for a role of a YAML file (its loader keeps positions), else ``source``."""
+    positions = getattr(data, "lc", None)
+    try:
+        line = positions.key(role)[0] + 1 if positions is not None else None
+    except (KeyError, TypeError):
+        line = None
+    return source if line is None else f"{source}, line {line}"
 
 
 def resolve_quantities(
@@ -338,33 +351,36 @@ def _load_json(text: str, source: str) -> Any:
 
 
 def _load_yaml(text: str, source: str) -> Any:
-    import yaml
+    """Parse with ruamel.yaml's round-trip loader, which keeps where each role is written.
 
-    class UniqueKeyLoader(yaml.SafeLoader):
-        """Safe loader that refuses a key given twice in one mapping."""
+    YAML 1.1, as PyYAML reads NixOS-Compose's roles files: ``yes``/``no``/``on``/``off``
+    are booleans (then refused with a hint), not hostnames.
+    """
+    from ruamel.yaml import YAML
+    from ruamel.yaml.constructor import DuplicateKeyError
+    from ruamel.yaml.error import YAMLError
 
-        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
-            seen = set()
-            for key_node, _ in node.value:
-                key = self.construct_object(key_node, deep=deep)
-                if isinstance(key, str | int | float | bool) and key in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"key '{key}' appears twice", key_node.start_mark
-                    )
-                seen.add(key)
-            return super().construct_mapping(node, deep=deep)
-
+    loader = YAML(typ="rt", pure=True)
+    loader.version = (1, 1)
+    loader.allow_duplicate_keys = False
     try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        for event in loader.parse(text):
             tag = getattr(event, "tag", None)
             if tag is not None:
-                line = event.start_mark.line + 1 if event.start_mark is not None else "?"
+                mark = event.start_mark
+                line = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
                 raise RolesError(
-                    f"{source}, line {line}: tagged value '{tag}' is not "
-                    f"allowed in a roles file; remove the tag and {_VALUE_HINT}"
+                    f"{source}{line}: tagged value '{tag}' is not allowed in a roles file; "
+                    f"remove the tag and {_VALUE_HINT}"
                 )
-        return yaml.load(text, Loader=UniqueKeyLoader)
-    except yaml.YAMLError as error:
+        return loader.load(text)
+    except DuplicateKeyError as error:
+        mark = error.problem_mark
+        key = _DUPLICATE_KEY.search(error.problem or "")
+        line = f", line {mark.line + 1}" if mark else ""
+        name = key.group(1) if key else "a key"
+        raise RolesError(f"{source}{line}: key '{name}' appears twice; keep one") from None
+    except YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         at = f" (line {mark.line + 1}, column {mark.column + 1}: {problem})" if mark else ""

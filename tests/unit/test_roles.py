@@ -131,7 +131,7 @@ def test_json_file(tmp_path):
         ("broken.json", '{"node": 2,}', "not valid JSON (line 1"),
         ("list.yaml", "- node\n- builder\n", "must map each role to its nodes, got a list"),
         ("scalar.yaml", "hello\n", "must map each role to its nodes, got 'hello'"),
-        ("tag.yaml", "node: !DefaultRole 2\n", "line 1: tagged value '!DefaultRole'"),
+        ("tag.yaml", "node: !DefaultRole 2\n", "line 1, column 7: tagged value '!DefaultRole'"),
         ("stdtag.yaml", "node: !!str 2\n", "tagged value 'tag:yaml.org,2002:str'"),
         ("pytag.yaml", "node: !!python/object:os.system x\n", "tagged value"),
         ("zero.yaml", "node: 0\n", "role 'node': count 0 must be at least 1"),
@@ -202,8 +202,17 @@ def test_options_override_file_which_overrides_defaults(tmp_path):
         "builder": ("builder1", "builder2"),
         "node": ("node1", "node2", "node3"),
     }
-    assert resolved["builder"].source == str(tmp_path / "r.yaml")
+    assert resolved["builder"].source == f"{tmp_path / 'r.yaml'}, line 2"
     assert resolved["node"].source == "-r node=3"
+
+
+def test_messages_about_a_role_of_a_yaml_file_name_its_line(tmp_path):
+    path = write(tmp_path, "r.yaml", "# roles\nnode: 2\n\nbuilder: 0\n")
+    with pytest.raises(RolesError, match=r"r\.yaml, line 4: role 'builder': count 0 must be"):
+        read_roles_file(path)
+    unknown = read_roles_file(write(tmp_path, "u.yaml", "node: 1\nbiulder: 1\n"))
+    with pytest.raises(RolesError, match=r"u\.yaml, line 2: unknown role 'biulder'; did you"):
+        resolve_quantities(DEFAULTS, unknown, composition="c")
 
 
 def test_resolution_keeps_composition_role_order_and_drops_empty_roles():
@@ -227,7 +236,7 @@ def test_duplicate_hostnames_across_roles(tmp_path):
     with pytest.raises(RolesError) as caught:
         resolve_quantities(DEFAULTS, from_file, composition="c")
     message = str(caught.value)
-    assert message.startswith(f"{tmp_path / 'r.yaml'}: hostname 'builder' of role 'node'")
+    assert message.startswith(f"{tmp_path / 'r.yaml'}, line 1: hostname 'builder' of role 'node'")
     assert "already used by role 'builder' (composition default)" in message
 
 
