@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import shlex
 import shutil
 import tarfile
 import threading
@@ -25,6 +24,12 @@ from typing import TYPE_CHECKING, Any
 from nxc.errors import InputError, MissingToolError, TransportError
 from nxc.fanout import GroupResult, HostResult
 from nxc.transport.base import Command, OutputCallback, Transport
+from nxc.transport.remote_shell import (
+    command_line,
+    kill_group_script,
+    process_group_of,
+    wrap_command,
+)
 
 if TYPE_CHECKING:
     import docker
@@ -35,25 +40,8 @@ EXEC_PATH = (
     "/run/wrappers/bin:/root/.nix-profile/bin:/run/current-system/sw/bin:"
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 )
-PROCESS_GROUP_MARKER = "nxc-process-group:"
 MAX_CONCURRENCY = 32
 KILL_GRACE = 2.0
-
-
-def command_line(command: Command) -> str:
-    """``command`` as one shell command line (argument lists are quoted)."""
-    return command if isinstance(command, str) else shlex.join(command)
-
-
-def kill_group_command(process_group: int) -> list[str]:
-    """An exec command terminating ``process_group``, killing it if still there after ~2 s."""
-    group = f"-{process_group}"
-    script = (
-        f"kill -TERM -- {group} 2>/dev/null || exit 0; "
-        f"for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 -- {group} 2>/dev/null || exit 0; "
-        f"sleep 0.2; done; kill -KILL -- {group} 2>/dev/null; exit 0"
-    )
-    return ["sh", "-c", script]
 
 
 class _Stream:
@@ -171,7 +159,7 @@ class DockerTransport(Transport):
     ) -> HostResult:
         start = time.monotonic()
         container = self._containers[host]
-        wrapped = f"echo {PROCESS_GROUP_MARKER}$$ >&2\n{line}"
+        wrapped = wrap_command(line)
         exec_id = self.api.exec_create(
             container, ["sh", "-c", wrapped], environment={"PATH": EXEC_PATH}, tty=False
         )["Id"]
@@ -192,8 +180,9 @@ class DockerTransport(Transport):
                         if "\n" not in head:
                             continue
                         first, text = head.split("\n", 1)
-                        announced["group"] = _group_of(first)
-                        if announced["group"] < 0:
+                        group = process_group_of(first)
+                        announced["group"] = -1 if group is None else group
+                        if group is None:
                             text = first + "\n" + text
                     if text:
                         err.feed(text)
@@ -224,7 +213,9 @@ class DockerTransport(Transport):
         if process_group <= 0:
             return
         with contextlib.suppress(Exception):
-            exec_id = self.api.exec_create(container, kill_group_command(process_group))["Id"]
+            exec_id = self.api.exec_create(
+                container, ["sh", "-c", kill_group_script(process_group)]
+            )["Id"]
             self.api.exec_start(exec_id)
 
     # --- files ---------------------------------------------------------------------------
@@ -303,13 +294,6 @@ class DockerTransport(Transport):
         self._pool.shutdown(wait=False, cancel_futures=True)
         if api is not None:
             api.close()
-
-
-def _group_of(line: str) -> int:
-    if line.startswith(PROCESS_GROUP_MARKER):
-        with contextlib.suppress(ValueError):
-            return int(line[len(PROCESS_GROUP_MARKER) :])
-    return -1
 
 
 def _reason(error: BaseException) -> str:

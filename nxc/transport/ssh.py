@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shlex
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -32,6 +31,13 @@ from nxc.fanout import GroupResult, HostResult, fan_out
 from nxc.keys import pinned_host_key, ssh_argv, write_known_hosts
 from nxc.transport.base import Command, OutputCallback, SshEndpoint, Transport
 from nxc.transport.loop import LoopThread
+from nxc.transport.remote_shell import (
+    PROCESS_GROUP_MARKER,
+    command_line,
+    kill_group_script,
+    process_group_of,
+    wrap_command,
+)
 from nxc.transport.sshconfig import (
     NO_CONFIG,
     SshConfig,
@@ -51,34 +57,8 @@ KEEPALIVE_INTERVAL = 5.0
 KEEPALIVE_COUNT_MAX = 3
 READ_CHUNK = 65536
 KILL_TIMEOUT = 5.0
-PROCESS_GROUP_MARKER = "nxc-process-group:"
 
 SftpTransfer = Callable[["asyncssh.SFTPClient"], Awaitable[None]]
-
-
-def command_line(command: Command) -> str:
-    """``command`` as one shell command line (argument lists are quoted)."""
-    return command if isinstance(command, str) else shlex.join(command)
-
-
-def wrap_command(command: str) -> str:
-    """``command`` preceded by a line announcing its process group on stderr.
-
-    OpenSSH runs each command in a new session (process group = the shell's pid) but does not
-    deliver signals to root sessions, so a timed-out command is stopped by killing that group
-    through a second channel. The announcement is stripped from the output.
-    """
-    return f"echo {PROCESS_GROUP_MARKER}$$ >&2\n{command}"
-
-
-def kill_command(process_group: int) -> str:
-    """Shell code terminating ``process_group``, then killing it if still there after ~2 s."""
-    group = f"-{process_group}"
-    return (
-        f"kill -TERM -- {group} 2>/dev/null || exit 0; "
-        f"for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 -- {group} 2>/dev/null || exit 0; "
-        f"sleep 0.2; done; kill -KILL -- {group} 2>/dev/null; exit 0"
-    )
 
 
 class _OutputCollector:
@@ -128,8 +108,7 @@ class _OutputCollector:
             line, self._head = self._head.split("\n", 1)
             if line.startswith(PROCESS_GROUP_MARKER):
                 self._awaiting_marker = False
-                with contextlib.suppress(ValueError):
-                    self.process_group = int(line[len(PROCESS_GROUP_MARKER) :])
+                self.process_group = process_group_of(line)
             else:
                 passed.append(line + "\n")
         if not self._awaiting_marker:
@@ -327,7 +306,9 @@ class AsyncSshTransport:
         connection = self._connections.get(host)
         if process_group is not None and connection is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(connection.run(kill_command(process_group)), KILL_TIMEOUT)
+                await asyncio.wait_for(
+                    connection.run(kill_group_script(process_group)), KILL_TIMEOUT
+                )
         with contextlib.suppress(Exception):
             process.close()
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from nxc.transport.ssh import PROCESS_GROUP_MARKER, _OutputCollector, command_line, wrap_command
+from nxc.transport.remote_shell import PROCESS_GROUP_MARKER, command_line, wrap_command
+from nxc.transport.ssh import _OutputCollector
 
 
 def collect(chunks: list[str], marker: bool) -> tuple[_OutputCollector, list[str]]:
