@@ -26,9 +26,15 @@ COMPOSITIONS = REPO / "compositions"
 INSPECT = Path(__file__).with_name("inspect_composition.nix")
 NAMES = ["glusterfs", "beegfs", "cephfs"]
 PACKAGES = {
-    "glusterfs": ["glusterfs", "fio"],
+    "glusterfs": ["glusterfs", "fio", "jq", "util-linux", "xfsprogs", "gawk", "bash"],
     "beegfs": ["beegfs", "fio"],
     "cephfs": ["ceph", "ceph-client", "fio"],
+}
+
+DEFAULT_COUNTS = {
+    "glusterfs": {"server": 3, "client": 2},
+    "beegfs": {"server": 1, "client": 2},
+    "cephfs": {"server": 1, "client": 2},
 }
 
 # Option paths (or prefixes of free-form attribute sets) the compositions may set. Service
@@ -116,7 +122,7 @@ def test_roles_counts_options_and_test_script(nix_instantiate: str, name: str) -
     report = inspect(nix_instantiate, name, PACKAGES[name])
     composition = report["manifest"]["compositions"]["composition"]
     counts = {role: value["default_count"] for role, value in composition["roles"].items()}
-    assert counts == {"server": 2 if name == "glusterfs" else 1, "client": 2}
+    assert counts == DEFAULT_COUNTS[name]
 
     unverified = {
         role: [path for path in paths if not _verified(path)]
@@ -136,6 +142,10 @@ def test_service_options_per_role(nix_instantiate: str) -> None:
     gluster = inspect(nix_instantiate, "glusterfs", PACKAGES["glusterfs"])["options"]
     assert "services.glusterfs.enable" in gluster["server"]
     assert not any(p.startswith("services.glusterfs") for p in gluster["client"])
+    for role in ("server", "client"):
+        # the nodes form and mount the volume themselves, before sshd (readiness) starts
+        for option in ("serviceConfig.ExecStart", "before", "path", "environment.GLUSTER_VOLUME"):
+            assert f"systemd.services.nxc-glusterfs.{option}" in gluster[role]
     ceph = inspect(nix_instantiate, "cephfs", PACKAGES["cephfs"])["options"]
     for daemon in ("mon", "mgr", "mds", "osd"):
         assert f"services.ceph.{daemon}.daemons" in ceph["server"]
