@@ -1,13 +1,22 @@
-"""``nxc connect``: a shell on one node, or tmux with one pane per node."""
+"""``nxc connect``: a shell on one node, or tmux with one pane per node.
+
+``-l/--user`` logs in as another user than root (NixOS-Compose's ``nxc connect -l``): the
+deployment's key is authorized for every user of the nodes (``/run/nxc/authorized_keys``).
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from typing import Annotated
 
 import typer
 
 from nxc.cli.run import DeploymentNameOption, DeploymentTagOption, RoleOption
+from nxc.errors import InputError
+
+_USER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?")
+"""A login name as useradd accepts it (no '@', no leading '-': it goes into ssh's argv)."""
 
 
 def connect(
@@ -38,6 +47,10 @@ def connect(
     attach: Annotated[
         bool, typer.Option("--attach/--no-attach", help="Attach to the tmux session once made.")
     ] = True,
+    user: Annotated[
+        str,
+        typer.Option("--user", "-l", help="Log in as this user (nodes reached over SSH)."),
+    ] = "root",
 ) -> None:
     """Open a shell on a node, or a tmux session with one pane per node.
 
@@ -56,9 +69,12 @@ def connect(
     from nxc.selection import choose_nodes
 
     grid = parse_geometry(geometry)
+    check_user_name(user, "-l/--user")
     store = find_project(settings.envdir).deployments
     deployment, nodes = choose_nodes(store, name, tag, roles or [], hosts or [])
     with get_flavour(deployment.flavour).transport(deployment, store) as transport:
+        if user != "root":
+            _log_in_as(transport, user, deployment.flavour)
         targets = [PaneTarget(n.hostname, transport.interactive_argv(n.hostname)) for n in nodes]
     if len(targets) == 1 and send is None:
         os.execvp(targets[0].argv[0], targets[0].argv)
@@ -74,6 +90,24 @@ def connect(
         server.cmd("switch-client", "-t", session_name)
         return
     os.execvp("tmux", ["tmux", "attach-session", "-t", session_name])
+
+
+def check_user_name(user: str, where: str) -> str:
+    """``user`` if it is a login name; :class:`InputError` naming ``where`` otherwise."""
+    if not _USER_NAME.fullmatch(user):
+        raise InputError(f"{where} {user!r} is not a user name; give one such as root or alice")
+    return user
+
+
+def _log_in_as(transport: object, user: str, flavour: str) -> None:
+    """Make an SSH transport's sessions log in as ``user``; refuse other transports."""
+    from nxc.transport.ssh import SshTransport
+
+    if not isinstance(transport, SshTransport):
+        raise InputError(
+            f"-l/--user {user}: the {flavour} flavour opens root shells without SSH; drop -l"
+        )
+    transport.user = user
 
 
 def register(app: typer.Typer) -> None:

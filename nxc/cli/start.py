@@ -1,7 +1,13 @@
 """``nxc start``: plan the nodes of a built composition (``--dry-run`` prints the plan).
 
 Options follow NixOS-Compose's ``nxc start``: ``-r/--role`` (also ``--role-distribution``),
-a positional roles file, ``-f/--flavour``, ``-c/--composition``, ``-t/--test-script``.
+a positional roles file, ``-f/--flavour``, ``-c/-C/--composition`` (``COMPOSITION::FLAVOUR``
+too), ``-t/--test-script``, ``-k/--kernel-params`` (default: setup.toml's ``kernel-params``,
+see :mod:`nxc.setup_options`), ``-s/--setup``, ``--ssh``; and its environment variables for
+VMs, ``MEM`` (as ``--memory``) and ``QEMU_OPTS`` (as ``--qemu-opts``), an explicit flag winning.
+NixOS-Compose declares ``-s`` twice, for ``--ssh`` and ``--setup``; its parser keeps the later,
+so ``-s`` selects the setup variant there, as here.
+
 Without ``--dry-run`` the flavour launches the nodes and the command returns once all are
 ready (``--foreground``: stays until Ctrl-C, then stops them; ``-t``: runs the test script,
 then stops them).
@@ -11,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -60,7 +67,30 @@ def start(
         typer.Option(
             "--composition",
             "-c",
-            help="Composition to start when the build holds several.",
+            "-C",
+            help="Composition to start when the build holds several; COMPOSITION::FLAVOUR "
+            "chooses the flavour too.",
+            show_default=False,
+        ),
+    ] = None,
+    kernel_params: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kernel-params",
+            "-k",
+            metavar="PARAMS",
+            help="vm and Grid'5000 flavours: extra kernel parameters, space-separated "
+            "(repeatable; default: setup.toml's [options] kernel-params).",
+            show_default=False,
+        ),
+    ] = None,
+    variant: Annotated[
+        str | None,
+        typer.Option(
+            "--setup",
+            "-s",
+            help="setup.toml variant whose [options] apply (default: [project] selected; "
+            "NixOS-Compose's -s, as its parser reads it).",
             show_default=False,
         ),
     ] = None,
@@ -108,7 +138,16 @@ def start(
         str | None,
         typer.Option(
             "--memory",
-            help="vm: memory per node (default 1024M, at least 128M).",
+            help="vm: memory per node (default 1024M, at least 128M; alias: MEM=...).",
+            show_default=False,
+        ),
+    ] = None,
+    qemu_opts: Annotated[
+        str | None,
+        typer.Option(
+            "--qemu-opts",
+            metavar="ARGS",
+            help="vm: extra QEMU arguments, split as a shell would (alias: QEMU_OPTS=...).",
             show_default=False,
         ),
     ] = None,
@@ -196,6 +235,15 @@ def start(
             "--site", help="g5k: run OAR commands through 'ssh SITE'.", show_default=False
         ),
     ] = None,
+    ssh: Annotated[
+        str | None,
+        typer.Option(
+            "--ssh",
+            metavar="COMMAND",
+            help="g5k: how to reach the hosts, 'ssh [-l USER] [OPTIONS]' (default: 'ssh -l root').",
+            show_default=False,
+        ),
+    ] = None,
     ssh_config: Annotated[
         Path | None,
         typer.Option(
@@ -224,7 +272,13 @@ def start(
         ),
     ] = None,
 ) -> None:
-    """Start the nodes of a built composition."""
+    """Start the nodes of a built composition.
+
+    Environment, as NixOS-Compose's VMs read it: MEM (as --memory) and QEMU_OPTS (as
+    --qemu-opts) for the vm flavours; an explicit flag wins, other flavours ignore them
+    (--debug says so).
+    """
+    composition, flavour = _composition_flavour(composition, flavour)
     if dry_run:
         if manifest is None:
             raise InputError("--dry-run needs --manifest PATH (the build manifest to plan from)")
@@ -239,7 +293,9 @@ def start(
         raise InputError("--junit-xml reports on the test script: add -t/--test-script")
     manifest_path = manifest or _latest_build(flavour, composition)
     plan = _plan(manifest_path, roles_file, role or [], flavour, composition, tag)
-    options = _flavour_options(plan.flavour, accel, memory, cpus, forward or [], disk_size, timeout)
+    vm = VmOptions(accel, memory, cpus, tuple(forward or ()), disk_size, qemu_opts)
+    options = _flavour_options(plan.flavour, vm, timeout)
+    options |= _kernel_options(plan.flavour, kernel_params or [], variant)
     options |= _g5k_options(
         plan.flavour,
         HostOptions(
@@ -250,6 +306,7 @@ def start(
             machine_file=machine_file,
             wait_machine_file=wait_machine_file,
             site=site,
+            ssh=ssh,
             ssh_config=ssh_config,
             retries=retries,
             nfs_server=nfs_server,
@@ -298,14 +355,45 @@ def _print_plan(plan: Plan, test_script: bool) -> None:
     typer.echo("\n".join(lines))
 
 
+def _composition_flavour(
+    composition: str | None, flavour: str | None
+) -> tuple[str | None, str | None]:
+    """``-C COMPOSITION::FLAVOUR`` split (NixOS-Compose's form); ``-f`` must agree with it."""
+    if composition is None or "::" not in composition:
+        return composition, flavour
+    name, _, named_flavour = composition.partition("::")
+    if not name or not named_flavour or "::" in named_flavour:
+        raise InputError(
+            f"-C {composition!r}: expected COMPOSITION::FLAVOUR, e.g. -C composition::vm"
+        )
+    if flavour is not None and flavour != named_flavour:
+        raise InputError(f"-C {composition} and -f {flavour} disagree; give only one of them")
+    return name, named_flavour
+
+
+VM_FLAVOURS = ("vm", "vm-ramdisk")
+"""Flavours booting QEMU VMs here, all taking the vm options (vm-ramdisk: QEMU-booted ramdisk;
+named here before it is registered, which changes nothing until it is)."""
+
 VM_ONLY_OPTIONS = {
     "accel": "--accel",
     "memory": "--memory",
     "cpus": "--cpus",
     "forwards": "--forward",
     "disk_size": "--disk-size",
+    "qemu_options": "--qemu-opts",
 }
-"""The vm flavour's own options: flavour keyword → command-line option."""
+"""The vm flavours' own options: flavour keyword → command-line option."""
+
+ENVIRONMENT_ALIASES = {"MEM": "memory", "QEMU_OPTS": "qemu_options"}
+"""NixOS-Compose's environment variables for VMs → the vm flavours' keyword they stand for."""
+
+OPTION_NAMES = {
+    **VM_ONLY_OPTIONS,
+    "timeout": "--timeout",
+    "kernel_params": "-k/--kernel-params",
+}
+"""Every flavour keyword ``nxc start`` may pass → its command-line option."""
 
 
 def only_apply(options: list[str], where: str) -> str:
@@ -324,34 +412,124 @@ def _latest_build(flavour: str | None, composition: str | None) -> Path:
     return built_manifest(project.build_dir, flavour or project.default_flavour, composition)
 
 
-def _flavour_options(
-    flavour: str,
-    accel: str | None,
-    memory: str | None,
-    cpus: int | None,
-    forward: list[str],
-    disk_size: str | None,
-    timeout: float | None,
-) -> dict[str, object]:
+@dataclass(frozen=True)
+class VmOptions:
+    """The ``nxc start`` options of the vm flavours, as given (None: not given)."""
+
+    accel: str | None = None
+    memory: str | None = None
+    cpus: int | None = None
+    forwards: tuple[str, ...] = ()
+    disk_size: str | None = None
+    qemu_opts: str | None = None
+
+    def given(self) -> dict[str, object]:
+        """The flavour keywords given on the command line, with their values."""
+        values: dict[str, object] = {
+            "accel": self.accel,
+            "memory": self.memory,
+            "cpus": self.cpus,
+            "forwards": list(self.forwards) or None,
+            "disk_size": self.disk_size,
+        }
+        if self.qemu_opts is not None:
+            values["qemu_options"] = _arguments(self.qemu_opts, "--qemu-opts")
+        return {key: value for key, value in values.items() if value is not None}
+
+
+def _arguments(text: str, where: str) -> tuple[str, ...]:
+    import shlex
+
+    try:
+        return tuple(shlex.split(text))
+    except ValueError as error:
+        raise InputError(f"{where} {text!r}: {error}; quote it as a shell would") from None
+
+
+def _flavour_options(flavour: str, vm: VmOptions, timeout: float | None) -> dict[str, object]:
     """Keyword arguments for the flavour; vm-only options are refused for other flavours."""
-    given: dict[str, object] = {
-        key: value
-        for key, value in (("accel", accel), ("memory", memory), ("cpus", cpus),
-                           ("disk_size", disk_size))
-        if value is not None
-    }  # fmt: skip
-    if forward:
-        given["forwards"] = forward
-    if flavour != "vm" and given:
+    given = vm.given()
+    if flavour not in VM_FLAVOURS and given:
         raise InputError(
             f"{only_apply([VM_ONLY_OPTIONS[key] for key in given], 'the vm flavour')}, "
             f"not {flavour}; drop {'it' if len(given) == 1 else 'them'}"
         )
+    given |= _environment_aliases(flavour, given)
     if timeout is not None:
         if not (math.isfinite(timeout) and timeout > 0):
             raise InputError(f"--timeout {timeout:g}: must be a positive number of seconds")
         given["timeout"] = timeout
     return given
+
+
+def _environment_aliases(flavour: str, given: dict[str, object]) -> dict[str, object]:
+    """``MEM`` and ``QEMU_OPTS`` for a vm flavour, where their flag was not given."""
+    from nxc.cli.app import settings
+
+    found = {name: os.environ[name] for name in ENVIRONMENT_ALIASES if os.environ.get(name)}
+    if flavour not in VM_FLAVOURS:
+        if found and settings.debug:
+            typer.echo(f"nxc: {', '.join(found)} ignored: for the vm flavours only", err=True)
+        return {}
+    aliases: dict[str, object] = {}
+    for name, value in found.items():
+        key = ENVIRONMENT_ALIASES[name]
+        if key in given:
+            if settings.debug:
+                typer.echo(f"nxc: {name} ignored: {VM_ONLY_OPTIONS[key]} given", err=True)
+            continue
+        if key == "memory":
+            from nxc.flavours.qemu import parse_memory
+
+            try:
+                parse_memory(value)
+            except InputError as error:
+                raise InputError(f"MEM={value!r} (the alias of --memory): {error}") from None
+            aliases[key] = value
+        else:
+            aliases[key] = _arguments(value, "QEMU_OPTS")
+    return aliases
+
+
+def _kernel_options(flavour: str, given: list[str], variant: str | None) -> dict[str, object]:
+    """``kernel_params`` for the flavour: ``-k``, else setup.toml's ``kernel-params``.
+
+    An explicit ``-k`` is refused for a flavour without a kernel of its own (docker);
+    setup.toml's are ignored there (as NixOS-Compose ignored them), said under ``--debug``.
+    """
+    from nxc.cli.app import settings
+    from nxc.project import find_project
+    from nxc.setup_options import read_setup_options, split_kernel_params
+
+    setup = read_setup_options(find_project(settings.envdir).root, variant)
+    params = tuple(word for text in given for word in split_kernel_params(text, "-k"))
+    if not given:
+        params = setup.kernel_params or ()
+    if not params:
+        return {}
+    if not _takes(flavour, "kernel_params"):
+        if given:
+            raise InputError(
+                f"-k/--kernel-params: the {flavour} flavour boots no kernel of its own "
+                "(containers share this machine's); drop -k"
+            )
+        if settings.debug:
+            typer.echo(
+                f"nxc: setup.toml kernel-params ignored: {flavour} boots no kernel", err=True
+            )
+        return {}
+    return {"kernel_params": params}
+
+
+def _takes(flavour: str, keyword: str) -> bool:
+    """Whether the flavour's constructor accepts ``keyword``."""
+    import inspect
+
+    from nxc.flavours import flavour_class
+
+    parameters = inspect.signature(flavour_class(flavour)).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    return takes_any or keyword in parameters
 
 
 G5K_FLAVOURS = ("g5k-ramdisk", "g5k-nfs-store", "g5k-image")
@@ -369,6 +547,7 @@ class HostOptions:
     machine_file: Path | None = None
     wait_machine_file: bool = False
     site: str | None = None
+    ssh: str | None = None
     ssh_config: Path | None = None
     retries: int | None = None
     nfs_server: str | None = None
@@ -383,6 +562,7 @@ class HostOptions:
             "-m": self.machine_file,
             "-W": self.wait_machine_file or None,
             "--site": self.site,
+            "--ssh": self.ssh,
             "--ssh-config": self.ssh_config,
             "--retries": self.retries,
             "--nfs-server": self.nfs_server,
@@ -433,6 +613,8 @@ def _g5k_options(flavour: str, chosen: HostOptions) -> dict[str, object]:
             "use a job with --oar-job ID, or list hosts in a file with -m FILE"
         )
     options: dict[str, object] = {"hosts": hosts}
+    if chosen.ssh is not None:
+        options["host_user"], options["host_ssh_options"] = ssh_command(chosen.ssh)
     if chosen.ssh_config is not None:
         options["ssh_config"] = chosen.ssh_config
     if chosen.retries is not None:
@@ -446,6 +628,40 @@ def _g5k_options(flavour: str, chosen: HostOptions) -> dict[str, object]:
             raise InputError(f"--nfs-server {chosen.nfs_server!r} is not a host address")
         options["nfs_server"] = chosen.nfs_server
     return options
+
+
+SSH_OPTIONS_WITH_ARGUMENT = "BbcDEeFIiJLlmOoPpQRSWw"
+"""OpenSSH client options taking an argument (ssh(1) synopsis)."""
+
+
+def ssh_command(text: str) -> tuple[str, tuple[str, ...]]:
+    """(user, options) of NixOS-Compose's ``--ssh 'ssh -l USER [OPTIONS]'``.
+
+    nxc runs OpenSSH itself and adds the host: the command must be ``ssh`` with options only.
+    """
+    from nxc.cli.connect import check_user_name
+
+    words = _arguments(text, "--ssh")
+    example = "e.g. --ssh 'ssh -l root -i ~/.ssh/id_ed25519'"
+    if not words or Path(words[0]).name != "ssh":
+        raise InputError(
+            f"--ssh {text!r}: nxc runs OpenSSH itself; give 'ssh [OPTIONS]', {example}"
+        )
+    user, options, rest = "root", [], list(words[1:])
+    while rest:
+        word = rest.pop(0)
+        takes_argument = len(word) == 2 and word[0] == "-" and word[1] in SSH_OPTIONS_WITH_ARGUMENT
+        if takes_argument and not rest:
+            raise InputError(f"--ssh {text!r}: {word} needs a value; {example}")
+        if word == "-l" or word.startswith("-l"):
+            user = rest.pop(0) if word == "-l" else word[2:]
+            continue
+        if not word.startswith("-"):
+            raise InputError(
+                f"--ssh {text!r}: {word!r} is not an option (nxc adds the host); {example}"
+            )
+        options += [word, rest.pop(0)] if takes_argument else [word]
+    return check_user_name(user, "--ssh -l"), tuple(options)
 
 
 def _launch(
@@ -472,7 +688,11 @@ def _launch(
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
     unknown = set() if takes_any else set(options) - set(parameters)
     if unknown:
-        raise InputError(f"--timeout does not apply to the {plan.flavour} flavour; drop it")
+        names = sorted(OPTION_NAMES.get(key, key) for key in unknown)
+        verb, pronoun = ("does", "it") if len(names) == 1 else ("do", "them")
+        raise InputError(
+            f"{', '.join(names)} {verb} not apply to the {plan.flavour} flavour; drop {pronoun}"
+        )
     flavour = cls(**options)
     built = manifest_module.load(manifest_path)
     script = None

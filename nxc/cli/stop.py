@@ -1,10 +1,20 @@
-"""``nxc stop``: undo everything a deployment record lists (processes, sockets, secrets)."""
+"""``nxc stop``: undo everything a deployment record lists (processes, sockets, secrets).
+
+``-d/--deployment-file deploy/<name>.json`` names the deployment by its record, as
+NixOS-Compose's ``nxc stop -d`` names its deployment file.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from nxc.errors import InputError
+
+if TYPE_CHECKING:
+    from nxc.deployment import DeploymentStore
 
 
 def stop(
@@ -20,6 +30,16 @@ def stop(
             help="Do not wait for a running 'nxc start' nor for nodes to shut down cleanly.",
         ),
     ] = False,
+    deployment_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--deployment-file",
+            "-d",
+            metavar="FILE",
+            help="The deployment by its record, deploy/NAME.json (NixOS-Compose's -d).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Stop a deployment and undo all it started; safe to repeat."""
     from nxc.cli.app import settings
@@ -27,8 +47,28 @@ def stop(
     from nxc.project import find_project
 
     store = find_project(settings.envdir).deployments
+    if deployment_file is not None:
+        if name is not None:
+            raise InputError(f"give the deployment {name} or -d {deployment_file}, not both")
+        name = record_name(store, deployment_file)
     deployment = stop_deployment(store, name, force=force)
     typer.echo(f"stopped {deployment.name} ({len(deployment.nodes)} node(s))")
+
+
+def record_name(store: DeploymentStore, path: Path) -> str:
+    """The deployment whose record is ``path`` (``deploy/<name>.json`` of this project)."""
+    from nxc.deployment import RECORD_SUFFIX, parse_name
+
+    folder = store.deploy_dir.resolve()
+    where = path.absolute().parent.resolve()
+    if where != folder or not path.name.endswith(RECORD_SUFFIX):
+        raise InputError(
+            f"-d {path}: not a deployment record of this project; give "
+            f"{folder}/<composition>::<flavour>.json (see 'nxc status')"
+        )
+    name = path.name.removesuffix(RECORD_SUFFIX)
+    parse_name(name)
+    return name
 
 
 def register(app: typer.Typer) -> None:
