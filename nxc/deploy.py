@@ -25,6 +25,7 @@ from nxc.errors import (
     DeploymentActiveError,
     DeploymentLockedError,
     DeploymentRecordError,
+    InputError,
     ManifestError,
     ProjectError,
 )
@@ -74,6 +75,12 @@ def start_deployment(
 
     Refuses when a deployment of the same name is still active: stop it first or use a tag.
     """
+    if plan.clusters and not flavour.places_on_clusters:
+        placed = ", ".join(f"{role} on {cluster}" for role, cluster in plan.clusters.items())
+        raise InputError(
+            f"roles placed on a cluster ({placed}) need a Grid'5000 flavour that places them, "
+            f"not {plan.flavour}; drop the 'cluster:' part"
+        )
     flavour.check_tools()
     flavour.check_request(manifest, plan.composition, [node.hostname for node in plan.nodes])
     name = plan.deployment_name
@@ -85,7 +92,13 @@ def start_deployment(
             flavour=plan.flavour,
             tag=plan.tag,
             nodes=[
-                Node(hostname=node.hostname, role=node.role, address="", ssh_host="")
+                Node(
+                    hostname=node.hostname,
+                    role=node.role,
+                    address="",
+                    ssh_host="",
+                    cluster=node.cluster,
+                )
                 for node in plan.nodes
             ],
             manifest=manifest.source,

@@ -129,6 +129,8 @@ class Node:
     pid: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     """Flavour-specific facts (container id, serial log path...)."""
+    cluster: str | None = None
+    """The Grid'5000 cluster the node was asked to be on (``-r role=cluster:NAME:N``)."""
 
     def __post_init__(self) -> None:
         self.state = NodeState(self.state)
@@ -146,7 +148,7 @@ class Node:
             "state": str(self.state),
             "pid": self.pid,
             "extra": self.extra,
-        }
+        } | ({"cluster": self.cluster} if self.cluster is not None else {})
 
     @classmethod
     def from_dict(cls, data: object, where: str = "node") -> Node:
@@ -163,6 +165,7 @@ class Node:
             state=fields.choice("state", NodeState),
             pid=fields.optional("pid", int),
             extra=fields.optional("extra", dict) or {},
+            cluster=fields.optional("cluster", str),
         )
 
 

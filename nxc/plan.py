@@ -20,10 +20,11 @@ TAG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 @dataclass(frozen=True)
 class PlannedNode:
-    """One node to start: its hostname and the role it runs."""
+    """One node to start: its hostname, the role it runs, and the cluster it must be on."""
 
     hostname: str
     role: str
+    cluster: str | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,11 @@ class Plan:
         """``<composition>::<flavour>[::<tag>]``, the name of its deployment record."""
         name = f"{self.composition}::{self.flavour}"
         return f"{name}::{self.tag}" if self.tag else name
+
+    @property
+    def clusters(self) -> dict[str, str]:
+        """The cluster of each role placed on one (role → cluster)."""
+        return {node.role: node.cluster for node in self.nodes if node.cluster is not None}
 
     def hostnames_of(self, role: str) -> tuple[str, ...]:
         """The hostnames of the nodes running ``role``, in plan order."""
@@ -72,7 +78,7 @@ def plan_nodes(
     chosen = manifest.composition(composition)
     resolved = resolve_quantities(chosen.default_counts(), *quantities, composition=chosen.name)
     nodes = tuple(
-        PlannedNode(hostname=hostname, role=role)
+        PlannedNode(hostname=hostname, role=role, cluster=quantity.cluster)
         for role, quantity in resolved.items()
         for hostname in quantity.hostnames
     )

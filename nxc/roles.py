@@ -10,6 +10,9 @@ Three sources, weakest first; for each role the strongest source that mentions i
 A role's value is a count (``node: 3``, ``-r node=3``), a list of hostnames (``node: [foo, bar]``,
 ``-r node=foo,bar``), or a mapping with one of the keys ``count`` or ``hostnames``.
 
+On Grid'5000 a role may be placed on one cluster: ``-r osd=cluster:dahu:8`` (``cluster:NAME:``
+before a count or hostnames), or ``osd: {count: 8, cluster: dahu}`` in a roles file.
+
 Hostnames follow NixOS-Compose, so its test scripts find their machines by the same names:
 
 * a count N, given in a file or with ``-r``, names the nodes ``<role>1`` .. ``<role>N``
@@ -46,6 +49,9 @@ _HOSTNAME_RULE = (
 _VALUE_HINT = "give a positive count or a list of hostnames, e.g. 'node: 2' or 'node: [foo, bar]'"
 _OPTION_HINT = "write -r ROLE=COUNT or -r ROLE=HOST1,HOST2, e.g. -r node=2"
 _MAPPING_KEYS = ("count", "hostnames")
+_CLUSTER_PREFIX = "cluster:"
+CLUSTER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+"""What a Grid'5000 cluster name looks like (it goes into an OAR resource request)."""
 _DUPLICATE_KEY = re.compile(r'found duplicate key "([^"]*)"')
 
 MAX_COUNT = 1_000_000
@@ -60,6 +66,8 @@ class RoleQuantity:
     hostnames: tuple[str, ...]
     source: str
     """Where the request came from, as shown in messages (``-r node=2``, ``nodes.yaml``...)."""
+    cluster: str | None = None
+    """The Grid'5000 cluster the role's nodes must be on (``None``: any host)."""
 
     @property
     def count(self) -> int:
@@ -219,38 +227,66 @@ def _quantity_from_value(role: str, value: Any, source: str) -> RoleQuantity:
 
 def _quantity_from_mapping(role: str, value: Mapping[Any, Any], source: str) -> RoleQuantity:
     where = f"{source}: role '{role}'"
-    keys = set(value)
+    keys = set(value) - {"cluster"}
     if len(keys) != 1 or not keys <= set(_MAPPING_KEYS):
         raise RolesError(
-            f"{where}: a mapping needs exactly one key, 'count' or 'hostnames', got "
-            f"{sorted(map(str, keys))}; e.g. 'node: {{count: 2}}'"
+            f"{where}: a mapping needs exactly one key, 'count' or 'hostnames' (and maybe "
+            f"'cluster'), got {sorted(map(str, value))}; e.g. 'node: {{count: 2}}'"
         )
+    cluster = None
+    if "cluster" in value:
+        if not isinstance(value["cluster"], str):
+            raise RolesError(
+                f"{where}: cluster {_describe(value['cluster'])} is not a cluster name; "
+                "write it like 'cluster: dahu'"
+            )
+        cluster = _check_cluster(value["cluster"], where)
     if "count" in value:
         count = value["count"]
         if isinstance(count, bool) or not isinstance(count, int):
             raise RolesError(f"{where}: count {count!r} is not a whole number; {_VALUE_HINT}")
-        return RoleQuantity(role, _count_hostnames(role, count, where, _VALUE_HINT), source)
-    hostnames = value["hostnames"]
-    if isinstance(hostnames, str):
-        hostnames = hostnames.split(",")
-    if not isinstance(hostnames, list):
-        raise RolesError(f"{where}: 'hostnames' must be a list, got {_describe(hostnames)}")
-    return RoleQuantity(role, _listed_hostnames(hostnames, where), source)
+        hostnames = _count_hostnames(role, count, where, _VALUE_HINT)
+        return RoleQuantity(role, hostnames, source, cluster)
+    listed = value["hostnames"]
+    if isinstance(listed, str):
+        listed = listed.split(",")
+    if not isinstance(listed, list):
+        raise RolesError(f"{where}: 'hostnames' must be a list, got {_describe(listed)}")
+    return RoleQuantity(role, _listed_hostnames(listed, where), source, cluster)
 
 
 def _quantity_from_text(
     role: str, text: str, source: str, hint: str, where: str | None = None
 ) -> RoleQuantity:
-    """A count or comma-separated hostnames written as text (``-r`` values, quoted YAML)."""
+    """A count or comma-separated hostnames written as text (``-r`` values, quoted YAML),
+    maybe after ``cluster:NAME:``."""
     where = where or source
     text = text.strip()
+    cluster = None
+    if text.startswith(_CLUSTER_PREFIX):
+        name, colon, text = text[len(_CLUSTER_PREFIX) :].partition(":")
+        if not colon or not text.strip():
+            raise RolesError(
+                f"{where}: write the cluster, then the count or hostnames, e.g. "
+                f"'{role}=cluster:dahu:8'"
+            )
+        cluster, text = _check_cluster(name.strip(), where), text.strip()
     if _NUMBER_RE.fullmatch(text):
         try:
             count = int(text)
         except ValueError:
             raise RolesError(f"{where}: count '{text}' is not a whole number; {hint}") from None
-        return RoleQuantity(role, _count_hostnames(role, count, where, hint), source)
-    return RoleQuantity(role, _listed_hostnames(text.split(","), where), source)
+        return RoleQuantity(role, _count_hostnames(role, count, where, hint), source, cluster)
+    return RoleQuantity(role, _listed_hostnames(text.split(","), where), source, cluster)
+
+
+def _check_cluster(name: str, where: str) -> str:
+    if not CLUSTER_RE.fullmatch(name):
+        raise RolesError(
+            f"{where}: '{name}' is not a cluster name (letters, digits, '-' and '_'); "
+            "give the cluster as Grid'5000 names it, e.g. dahu"
+        )
+    return name
 
 
 def _count_hostnames(role: str, count: int, where: str, hint: str) -> tuple[str, ...]:

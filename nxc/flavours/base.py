@@ -64,6 +64,8 @@ class Flavour(ABC):
     guest_reboot_keeps_system: ClassVar[bool] = True
     """Whether a node rebooting itself comes back in the composition (not so after a kexec:
     the firmware boots the host's own system)."""
+    places_on_clusters: ClassVar[bool] = False
+    """Whether the flavour honours roles placed on a cluster (``-r osd=cluster:dahu:8``)."""
 
     def check_tools(self) -> None:  # noqa: B027 - flavours without external programs keep it
         """Raise :class:`~nxc.errors.MissingToolError` if an external program is missing."""

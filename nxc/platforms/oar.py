@@ -342,6 +342,18 @@ class Oar:
 
     def declared_hosts(self) -> set[str]:
         """Every host OAR knows on this frontend (``oarnodes``), to check machine files."""
+        return {str(entry["network_address"]) for entry in self._resources()}
+
+    def host_clusters(self) -> dict[str, str]:
+        """The ``cluster`` property of every host OAR knows that has one (``oarnodes``)."""
+        return {
+            str(entry["network_address"]): str(entry["cluster"])
+            for entry in self._resources()
+            if entry.get("cluster")
+        }
+
+    def _resources(self) -> list[dict[str, Any]]:
+        """OAR's resources (``oarnodes -J``) that name a host."""
         result = self._run(["oarnodes", "-J"], "oarnodes")
         try:
             resources = json.loads(result.stdout or "{}")
@@ -349,11 +361,11 @@ class Oar:
             raise ExternalCommandError(
                 f"oarnodes printed something that is not JSON: {error}"
             ) from None
-        return {
-            str(entry["network_address"])
+        return [
+            entry
             for entry in resources.values()
             if isinstance(entry, dict) and entry.get("network_address")
-        }
+        ]
 
     def _run(
         self, command: list[str], name: str, check: bool = True

@@ -11,7 +11,8 @@ installs nothing itself. It:
 * creates a bridge with ``10.214.<k>.254/24`` and one network namespace per node, each with
   an OAR sshd (``/etc/oar/sshd_config``, port 6667) started with ``nsenter --net``, plus the
   OAR sshd on ``127.0.0.1:6667`` where ``deploy`` jobs run their command;
-* declares the nodes with ``oarnodesetting -a -h ADDR -p deploy=YES``, starts ``oar-server``;
+* declares the nodes with ``oarnodesetting -a -h ADDR -p deploy=YES -p cluster=C`` (two
+  clusters, as a Grid'5000 site has several: :data:`CLUSTERS`), starts ``oar-server``;
 * creates the unprivileged user ``nxcuser`` when missing (jobs are submitted by a normal user).
 
 Teardown deletes leftover jobs, stops the server and every sshd it started (by pid, with
@@ -50,11 +51,14 @@ OAR_KNOWN_HOSTS = Path("/var/lib/oar/.ssh/known_hosts")
 OAR_SERVER_PORT = 6666
 TEST_USER = "nxcuser"
 NODE_COUNT = 3
+CLUSTERS = ("alpha", "alpha", "beta")
+"""The ``cluster`` property of node 1, 2, 3."""
 SUPERNET = ipaddress.ip_network("10.214.0.0/16")
 READY_TIMEOUT = 30.0
 REQUIRED = {
     "oarsub": "oar-user",
     "oarnodesetting": "oar-server",
+    "oarproperty": "oar-server",
     "oar-database": "oar-server",
     "pg_createcluster": "postgresql",
     "sshd": "openssh-server",
@@ -74,6 +78,8 @@ class OarStandIn:
     frontend: Frontend
     server_address: str
     logs: list[Path] = field(default_factory=list)
+    clusters: dict[str, str] = field(default_factory=dict)
+    """The ``cluster`` property of each host."""
 
     def user_dir(self, name: str) -> Path:
         """A fresh folder owned by the test user (jobs run and write there)."""
@@ -263,6 +269,7 @@ def _setup(stack: contextlib.ExitStack, workdir: Path) -> OarStandIn:
         later(_kill_tree, process.pid)
         _wait_port(address, 6667, f"OAR sshd ({namespace or 'host'})", log)
 
+    _run(["oarproperty", "-a", "cluster", "-c"])
     hosts = []
     for index in range(1, NODE_COUNT + 1):
         namespace, address = f"nxcoar-{run_id}-{index}", str(subnet.network_address + index)
@@ -276,7 +283,10 @@ def _setup(stack: contextlib.ExitStack, workdir: Path) -> OarStandIn:
         _run(["ip", "-n", namespace, "link", "set", "eth0", "up"])
         _run(["ip", "-n", namespace, "link", "set", "lo", "up"])
         start_sshd(address, namespace)
-        _run(["oarnodesetting", "-a", "-h", address, "-p", "deploy=YES"])
+        cluster = CLUSTERS[index - 1]
+        _run(
+            ["oarnodesetting", "-a", "-h", address, "-p", "deploy=YES", "-p", f"cluster={cluster}"]
+        )
         hosts.append(address)
     start_sshd("127.0.0.1", None)
 
@@ -295,6 +305,7 @@ def _setup(stack: contextlib.ExitStack, workdir: Path) -> OarStandIn:
         frontend=Frontend(wrapper=(_tool("runuser"), "-u", TEST_USER, "--")),
         server_address=server_address,
         logs=logs,
+        clusters=dict(zip(hosts, CLUSTERS, strict=True)),
     )
     later(standin.delete_all_jobs)
     return standin

@@ -88,3 +88,33 @@ def test_bad_tags(tag):
 
 def test_good_tag():
     assert check_tag("exp-1.2_b") == "exp-1.2_b"
+
+
+def test_a_cluster_placement_reaches_the_planned_nodes_and_the_record(cluster, tmp_path):
+    from nxc.deployment import Deployment, Node
+
+    plan = plan_nodes(cluster, None, parse_role_options(["node=cluster:dahu:2"]))
+    assert [(n.hostname, n.cluster) for n in plan.nodes] == [
+        ("builder", None),
+        ("node1", "dahu"),
+        ("node2", "dahu"),
+    ]
+    assert plan.clusters == {"node": "dahu"}
+    node = Node(hostname="node1", role="node", address="", ssh_host="", cluster="dahu")
+    record = Deployment(composition="c", flavour="g5k-ramdisk", nodes=[node]).to_dict()
+    assert Deployment.from_dict(record).nodes[0].cluster == "dahu"
+    unplaced = Node(hostname="b", role="b", address="", ssh_host="").to_dict()
+    assert "cluster" not in unplaced
+
+
+def test_a_flavour_that_cannot_place_refuses_placed_roles_before_anything(cluster, tmp_path):
+    """The vm flavour has no clusters: the request is refused before a record is written."""
+    from nxc.deploy import start_deployment
+    from nxc.deployment import DeploymentStore
+    from nxc.flavours.vm import VmFlavour
+
+    plan = plan_nodes(cluster, None, parse_role_options(["node=cluster:dahu:2"]))
+    store = DeploymentStore(tmp_path / "deploy")
+    with pytest.raises(InputError, match=r"roles placed on a cluster \(node on dahu\) need"):
+        start_deployment(store, cluster, plan, VmFlavour())
+    assert store.names() == []

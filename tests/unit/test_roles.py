@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -337,3 +338,43 @@ def test_a_roles_file_over_one_mib_is_refused(tmp_path):
         read_roles_file(path)
     path.write_text("node: 1\n" + "#" * ((1 << 20) - 9))
     assert read_roles_file(path)["node"].count == 1
+
+
+def test_a_role_may_be_placed_on_a_cluster_by_option_or_file(tmp_path):
+    option = parse_role_option("osd=cluster:dahu:3")
+    assert (option.cluster, option.hostnames) == ("dahu", ("osd1", "osd2", "osd3"))
+    listed = parse_role_option("mon=cluster:yeti-2:m1,m2")
+    assert (listed.cluster, listed.hostnames) == ("yeti-2", ("m1", "m2"))
+    assert parse_role_option("osd=3").cluster is None
+    path = write(
+        tmp_path, "r.yaml", "osd: {count: 2, cluster: dahu}\nmon: {hostnames: [m], cluster: yeti}\n"
+    )
+    read = read_roles_file(path)
+    assert (read["osd"].cluster, read["osd"].count) == ("dahu", 2)
+    assert (read["mon"].cluster, read["mon"].hostnames) == ("yeti", ("m",))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("osd=cluster:dahu", "write the cluster, then the count or hostnames"),
+        ("osd=cluster:dahu:", "write the cluster, then the count or hostnames"),
+        ("osd=cluster:da.hu:2", "'da.hu' is not a cluster name"),
+        ("osd=cluster::2", "'' is not a cluster name"),
+        ("osd=cluster:dahu:0", "count 0 must be at least 1"),
+    ],
+)
+def test_bad_cluster_placements_are_one_line(text, expected):
+    with pytest.raises(RolesError, match=re.escape(expected)):
+        parse_role_option(text)
+
+
+def test_bad_cluster_in_a_roles_file_names_the_line(tmp_path):
+    path = write(tmp_path, "r.yaml", "node: 1\nosd: {count: 2, cluster: 3}\n")
+    with pytest.raises(
+        RolesError, match=r"r\.yaml, line 2: role 'osd': cluster 3 is not a cluster"
+    ):
+        read_roles_file(path)
+    only_cluster = write(tmp_path, "c.yaml", "osd: {cluster: dahu}\n")
+    with pytest.raises(RolesError, match="exactly one key, 'count' or 'hostnames'"):
+        read_roles_file(only_cluster)
