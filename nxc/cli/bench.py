@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
-from typing import TYPE_CHECKING, Annotated
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from nxc.cli.run import DeploymentNameOption, DeploymentTagOption
 
 if TYPE_CHECKING:
-    from nxc.bench.results import BenchResult, BenchRun
-    from nxc.bench.sweep import SweepPoint
+    from nxc.bench.results import BenchRun, HostNumbers
+    from nxc.bench.state import RunKey
+    from nxc.bench.sweep import SweepPoint, SweepSpec
 
 bench_app = typer.Typer(
     help="Benchmark sweeps (fio, IOR, mdtest) on client nodes.",
@@ -44,8 +46,34 @@ TimeoutOption = Annotated[
 ]
 OutputOption = Annotated[
     str | None,
-    typer.Option("--output", "-o", help="File stem under artifact/bench (default: TOOL-TIME)."),
+    typer.Option(
+        "--output", "-o",
+        help="File stem under artifact/bench (default: TOOL-DEPLOYMENT); the same stem resumes.",
+    ),
+]  # fmt: skip
+RepeatOption = Annotated[
+    int, typer.Option("--repeat", help="Runs per point (mean and spread reported).", min=1)
 ]
+LocalDirOption = Annotated[
+    str,
+    typer.Option(
+        "--local-dir",
+        help="Folder on the clients' local disk where every point runs again as the upper "
+        "bound ({host} = hostname).",
+    ),
+]
+NoLocalOption = Annotated[
+    bool, typer.Option("--no-local", help="Do not measure the local-disk baseline.")
+]
+RestartOption = Annotated[
+    bool,
+    typer.Option("--restart", help="Discard the unfinished or finished sweep of this stem first."),
+]
+LabelOption = Annotated[
+    str | None,
+    typer.Option("--label", help="The file system's name in reports (default: the composition)."),
+]
+LOCAL_DIR = "/var/tmp/nxc-bench-local/{host}"
 
 
 def fio(
@@ -63,13 +91,18 @@ def fio(
     direct: Annotated[bool, typer.Option("--direct", help="O_DIRECT I/O.")] = False,
     program: ProgramOption = None,
     timeout: TimeoutOption = 600.0,
+    repeat: RepeatOption = 1,
+    local_dir: LocalDirOption = LOCAL_DIR,
+    no_local: NoLocalOption = False,
+    restart: RestartOption = False,
+    label: LabelOption = None,
     output: OutputOption = None,
     name: DeploymentNameOption = None,
     tag: DeploymentTagOption = None,
 ) -> None:
-    """Sweep fio over block sizes x clients x jobs x file layout; print a summary table."""
+    """Sweep fio over block sizes x clients x jobs x file layout; write results, a report and
+    plots; print a summary table."""
     from nxc.bench.fio import FioSettings
-    from nxc.bench.runner import run_fio_sweep
     from nxc.bench.sweep import SweepSpec, parse_size
 
     spec = SweepSpec.parse(sizes, jobs, clients, modes, rw)
@@ -80,8 +113,8 @@ def fio(
         runtime=runtime,
         direct=direct,
     )
-    _sweep(partial(run_fio_sweep, role=role, spec=spec, settings=settings, timeout=timeout),
-           name, tag, output)  # fmt: skip
+    _sweep("fio", spec, settings, _Options(role, timeout, repeat, None if no_local else local_dir,
+                                           restart, label, output, name, tag))  # fmt: skip
 
 
 def ior(
@@ -95,20 +128,24 @@ def ior(
     size: SizeOption = "16M",
     program: ProgramOption = None,
     timeout: TimeoutOption = 600.0,
+    repeat: RepeatOption = 1,
+    local_dir: LocalDirOption = LOCAL_DIR,
+    no_local: NoLocalOption = False,
+    restart: RestartOption = False,
+    label: LabelOption = None,
     output: OutputOption = None,
     name: DeploymentNameOption = None,
     tag: DeploymentTagOption = None,
 ) -> None:
-    """Sweep IOR (MPI ranks = --jobs per client) and print a summary table."""
+    """Sweep IOR (MPI ranks = --jobs per client); write results, a report and plots."""
     from nxc.bench.ior import IorSettings
-    from nxc.bench.runner import run_ior_sweep
     from nxc.bench.sweep import SweepSpec, parse_size
 
     spec = SweepSpec.parse(sizes, jobs, clients, modes, rw, ("write", "read"))
     settings = IorSettings(directory=directory, size=parse_size(size, "--size"),
                            program=program or "ior")  # fmt: skip
-    _sweep(partial(run_ior_sweep, role=role, spec=spec, settings=settings, timeout=timeout),
-           name, tag, output)  # fmt: skip
+    _sweep("ior", spec, settings, _Options(role, timeout, repeat, None if no_local else local_dir,
+                                           restart, label, output, name, tag))  # fmt: skip
 
 
 def mdtest(
@@ -129,63 +166,141 @@ def mdtest(
     files: Annotated[int, typer.Option("--files", help="Files per process.", min=1)] = 1000,
     program: ProgramOption = None,
     timeout: TimeoutOption = 600.0,
+    repeat: RepeatOption = 1,
+    local_dir: LocalDirOption = LOCAL_DIR,
+    no_local: NoLocalOption = False,
+    restart: RestartOption = False,
+    label: LabelOption = None,
     output: OutputOption = None,
     name: DeploymentNameOption = None,
     tag: DeploymentTagOption = None,
 ) -> None:
-    """Sweep mdtest's metadata phases (MPI ranks = --jobs per client); print a summary."""
+    """Sweep mdtest's metadata phases (MPI ranks = --jobs per client); write results, a
+    report and plots."""
     from nxc.bench.mdtest import OPERATIONS, MdtestSettings
-    from nxc.bench.runner import run_mdtest_sweep
     from nxc.bench.sweep import SweepSpec
 
     spec = SweepSpec.parse(sizes, jobs, clients, modes, rw, OPERATIONS)
     settings = MdtestSettings(directory=directory, files=files, program=program or "mdtest")
-    _sweep(partial(run_mdtest_sweep, role=role, spec=spec, settings=settings, timeout=timeout),
-           name, tag, output)  # fmt: skip
+    _sweep("mdtest", spec, settings, _Options(role, timeout, repeat,
+                                              None if no_local else local_dir, restart, label,
+                                              output, name, tag))  # fmt: skip
 
 
-def _sweep(
-    execute: Callable[..., BenchRun], name: str | None, tag: str | None, output: str | None
-) -> None:
-    """Open the deployment, run ``execute(env, progress=...)``, write and sum up the results."""
+@dataclass(frozen=True)
+class _Options:
+    """The options every driver shares."""
+
+    role: str
+    timeout: float
+    repeat: int
+    local_dir: str | None
+    restart: bool
+    label: str | None
+    output: str | None
+    name: str | None
+    tag: str | None
+
+
+def default_stem(tool: str, deployment: str) -> str:
+    """``fio-demo-vm-bench`` for ``fio`` on ``demo::vm::bench``: the same for the same
+    command, so that re-running it resumes."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", f"{tool}-{deployment}")
+
+
+def _sweep(tool: str, spec: SweepSpec, settings: Any, options: _Options) -> None:
+    """Open the deployment, run (or resume) the sweep, write results and the report, sum up."""
     from nxc.api import Environment
+    from nxc.bench.report import write_report
     from nxc.bench.results import human_rate, write_results
-    from nxc.cli.app import settings
+    from nxc.bench.runner import SweepOptions, run_sweep
+    from nxc.cli.app import settings as app_settings
     from nxc.project import find_project
     from nxc.selection import choose_deployment
 
-    project = find_project(settings.envdir)
+    project = find_project(app_settings.envdir)
     store = project.deployments
-    env = Environment(choose_deployment(store, name, tag), store)
-
-    def progress(point: SweepPoint, result: BenchResult) -> None:
-        typer.echo(f"{point.label}: {human_rate(result.total['bandwidth'])}", err=True)
-
-    with env:
-        run = execute(env, progress=progress)
+    env = Environment(choose_deployment(store, options.name, options.tag), store)
     folder = project.ensure_dir(project.artifact_dir) / "bench"
-    json_path, csv_path = write_results(run, folder, output)
+    stem = options.output or default_stem(tool, env.name)
+    state_dir = folder / f"{stem}.sweep"
+    sweep_options = SweepOptions(
+        repeat=options.repeat,
+        local_directory=options.local_dir,
+        state_dir=state_dir,
+        restart=options.restart,
+        label=options.label or env.deployment.composition,
+        timeout=options.timeout,
+    )
+
+    def progress(key: RunKey, point: SweepPoint, hosts: HostNumbers) -> None:
+        where = "local disk" if key.target == "local" else "file system"
+        bandwidth = human_rate(sum(numbers["bandwidth"] for numbers in hosts.values()))
+        typer.echo(f"run {key.repeat + 1}/{options.repeat} {point.label} ({where}): "
+                   f"{bandwidth}", err=True)  # fmt: skip
+
+    try:
+        with env:
+            run = run_sweep(env, options.role, spec, settings, tool, sweep_options, progress)
+    except KeyboardInterrupt as interrupt:
+        if state_dir.is_dir():
+            interrupt.add_note(f"finished runs are kept in {state_dir}; run the same command "
+                               "again to resume")  # fmt: skip
+        raise
+    json_path, csv_path = write_results(run, folder, stem)
+    report = write_report(run, folder, stem)
     _print_summary(run)
     typer.echo(f"results: {json_path} {csv_path}")
+    typer.echo(f"report: {report}")
 
 
 def _print_summary(run: BenchRun) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from nxc.bench.results import summary_rows
+    from nxc.bench.results import SUMMARY_COLUMNS, summary_rows
 
-    table = Table(title=f"{run.tool} on {run.deployment} ({run.role})")
-    for column in ("op", "bs", "clients", "jobs", "mode", "bandwidth", "IOPS"):
+    table = Table(title=f"{run.tool} on {run.name} ({run.deployment}, {run.role})")
+    for column in SUMMARY_COLUMNS:
         table.add_column(column, justify="left" if column in ("op", "mode") else "right")
     for row in summary_rows(run):
         table.add_row(*row)
     Console(soft_wrap=True).print(table)
 
 
+def compare(
+    results: Annotated[
+        list[Path], typer.Argument(help="Result files (.json) of nxc bench, one per file system.")
+    ],
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="File stem under artifact/bench.")
+    ] = "compare",
+) -> None:
+    """Put several sweeps (file systems) side by side: a Markdown report with a table and
+    plots."""
+    from nxc.bench.report import write_comparison
+    from nxc.bench.results import load_results
+    from nxc.cli.app import settings as app_settings
+    from nxc.errors import InputError
+    from nxc.project import find_project
+
+    runs = [load_results(path) for path in results]
+    names = [run.name for run in runs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InputError(
+            f"several results are named {twice[0]}; give each sweep its own --label "
+            "(nxc bench fio --label NAME --restart)"
+        )
+    project = find_project(app_settings.envdir)
+    folder = project.ensure_dir(project.artifact_dir) / "bench"
+    typer.echo(f"report: {write_comparison(runs, folder, output)}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``nxc bench fio``, ``nxc bench ior`` and ``nxc bench mdtest`` to the application."""
+    """Add ``nxc bench fio|ior|mdtest|compare`` to the application."""
     bench_app.command("fio")(fio)
     bench_app.command("ior")(ior)
     bench_app.command("mdtest")(mdtest)
+    bench_app.command("compare")(compare)
     app.add_typer(bench_app, name="bench")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -36,32 +37,50 @@ def nxc(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_fio_sweep_writes_results_read_back(project: Path, tmp_path: Path) -> None:
-    data = tmp_path / "data"
+    data, local = tmp_path / "data", tmp_path / "local"
     done = nxc(
         project, "fio", "--role", "client", "--dir", f"{data}/{{host}}",
         "--sizes", "4k,64k", "--jobs", "2", "--clients", "1,2", "--modes", "fpp,shared",
-        "--size", "256k", "--output", "sweep",
+        "--size", "256k", "--repeat", "2", "--local-dir", f"{local}/{{host}}",
+        "--output", "sweep",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
-    json_path = project / "artifact" / "bench" / "sweep.json"
-    csv_path = project / "artifact" / "bench" / "sweep.csv"
+    bench = project / "artifact" / "bench"
+    json_path, csv_path = bench / "sweep.json", bench / "sweep.csv"
     assert f"results: {json_path} {csv_path}" in done.stdout
-    assert "fio on demo::vm::bench (client)" in done.stdout
+    assert f"report: {bench / 'sweep.md'}" in done.stdout
+    assert "fio on demo (demo::vm::bench, client)" in done.stdout
+    # 16 points x 2 repeats, on the file system and on the local disk
+    assert done.stderr.count("(file system): ") == 32
+    assert done.stderr.count("(local disk): ") == 32
 
     report = json.loads(json_path.read_text())
-    assert report["tool"] == "fio" and report["role"] == "client"
+    assert report["tool"] == "fio" and report["role"] == "client" and report["repeat"] == 2
+    assert report["label"] == "demo" and report["local_directory"] == f"{local}/{{host}}"
     results = report["results"]
     # 2 sizes x 2 client counts x 1 job count x 2 layouts x (write, read)
     assert len(results) == 16
     for result in results:
         expected_hosts = ["node2", "node3"][: result["clients"]]
-        assert list(result["hosts"]) == expected_hosts
-        for numbers in result["hosts"].values():
-            # each process moves exactly --size bytes, whatever the block size
-            assert numbers["bytes"] == result["jobs"] * 256 * 1024
-            assert numbers["bandwidth"] > 0 and numbers["iops"] > 0
-        assert result["total"]["bytes"] == result["clients"] * result["jobs"] * 256 * 1024
+        assert result["hosts"] == expected_hosts and result["repeats"] == 2
+        for run in [*result["runs"], *result["local"]["runs"]]:
+            assert list(run["hosts"]) == expected_hosts
+            for numbers in run["hosts"].values():
+                # each process moves exactly --size bytes, whatever the block size
+                assert numbers["bytes"] == result["jobs"] * 256 * 1024
+                assert numbers["bandwidth"] > 0 and numbers["iops"] > 0
+            assert run["total"]["bytes"] == result["clients"] * result["jobs"] * 256 * 1024
+        bandwidths = [run["total"]["bandwidth"] for run in result["runs"]]
+        spread = result["spread"]["bandwidth"]
+        assert spread["mean"] == pytest.approx(statistics.fmean(bandwidths))
+        assert spread["stdev"] == pytest.approx(statistics.stdev(bandwidths))
+        assert (spread["min"], spread["max"]) == (min(bandwidths), max(bandwidths))
+        assert result["total"]["bandwidth"] == pytest.approx(spread["mean"])
+        local_mean = statistics.fmean(r["total"]["bandwidth"] for r in result["local"]["runs"])
+        assert result["fraction_of_local"]["bandwidth"] == pytest.approx(
+            spread["mean"] / local_mean
+        )
         iops_per_byte = result["total"]["iops"] / result["total"]["bandwidth"]
         assert iops_per_byte == pytest.approx(1 / result["block_size"], rel=0.05)
     assert [r["operation"] for r in results[:2]] == ["write", "read"]
@@ -72,9 +91,21 @@ def test_fio_sweep_writes_results_read_back(project: Path, tmp_path: Path) -> No
     assert {(row["block_size"], row["mode"]) for row in rows} == {
         ("4096", "fpp"), ("65536", "fpp"), ("4096", "shared"), ("65536", "shared"),
     }  # fmt: skip
-    # the sweep's files are removed at the end; the per-host folders stay
-    assert sorted(p.name for p in data.iterdir()) == ["node2", "node3"]
-    assert not any((data / "node2").iterdir())
+    assert float(rows[0]["bandwidth"]) == pytest.approx(results[0]["total"]["bandwidth"])
+    assert float(rows[0]["bandwidth_fraction"]) == pytest.approx(
+        results[0]["fraction_of_local"]["bandwidth"]
+    )
+    # the sweep's files are removed at the end, on both targets; the per-host folders stay
+    for folder in (data, local):
+        assert sorted(p.name for p in folder.iterdir()) == ["node2", "node3"]
+        assert not any((folder / "node2").iterdir())
+    # block size and clients were swept: a bandwidth and an IOPS plot against each
+    pngs = sorted(p.name for p in bench.glob("sweep-*.png"))
+    assert pngs == [f"sweep-{m}-vs-{d}.png" for m in ("bandwidth", "iops")
+                    for d in ("block_size", "clients")]  # fmt: skip
+    text = (bench / "sweep.md").read_text()
+    for name in pngs:
+        assert f"]({name})" in text
 
 
 def test_unknown_role_is_one_line(project: Path, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ import pytest
 from nxc.bench.fio import FioSettings, fio_command, parse_fio_json
 from nxc.bench.ior import IorSettings, ior_command, parse_ior_output
 from nxc.bench.mdtest import MdtestSettings, mdtest_command, parse_mdtest_output
-from nxc.bench.results import BenchResult, BenchRun, write_results
+from nxc.bench.results import BenchResult, BenchRun, load_results, write_results
 from nxc.bench.sweep import SweepPoint, SweepSpec, format_size, parse_size
 from nxc.errors import InputError, TransportError
 
@@ -120,22 +120,54 @@ def test_ior_command_layouts_and_ranks() -> None:
 
 
 def test_results_files_round_trip(tmp_path: Path) -> None:
-    run = BenchRun("fio", "demo::vm", "client", {"directory": "/mnt/fs"})
+    run = BenchRun("fio", "demo::vm", "client", {"directory": "/mnt/fs"}, repeat=2,
+                   label="nfs", local_directory="/tmp/{host}")  # fmt: skip
     numbers = {"bandwidth": 100.0, "iops": 10.0, "bytes": 1000.0, "runtime": 2.0,
                "latency_mean": 0.1}  # fmt: skip
     slower = {**numbers, "bandwidth": 50.0, "runtime": 4.0, "latency_mean": 0.3}
+    faster = {**numbers, "bandwidth": 250.0}
+    local = {**numbers, "bandwidth": 500.0}
     run.results.append(
-        BenchResult(SweepPoint(4096, 2, 1, "fpp", "write"), {"a": numbers, "b": slower})
+        BenchResult(
+            SweepPoint(4096, 2, 1, "fpp", "write"),
+            ({"a": numbers, "b": slower}, {"a": faster, "b": slower}),
+            ({"a": local, "b": local}, {"a": local, "b": local}),
+        )
     )
     json_path, csv_path = write_results(run, tmp_path / "bench", "out")
     document = json.loads(json_path.read_text())
-    assert document["results"][0]["total"] == {
+    [result] = document["results"]
+    assert result["runs"][0]["total"] == {
         "bandwidth": 150.0, "iops": 20.0, "bytes": 2000.0, "runtime": 4.0,
         "latency_mean": pytest.approx(0.2),
     }  # fmt: skip
+    # totals per run 150 and 300: mean 225, sample stdev 106.07; local 1000 per run
+    assert result["total"]["bandwidth"] == 225.0
+    assert result["spread"]["bandwidth"] == {
+        "mean": 225.0, "stdev": pytest.approx(106.066, abs=1e-3), "min": 150.0, "max": 300.0,
+    }  # fmt: skip
+    assert result["spread"]["iops"]["stdev"] == 0.0
+    assert result["fraction_of_local"] == {"bandwidth": 0.225, "iops": 1.0}
     [row] = list(csv.DictReader(csv_path.open()))
-    assert row["hosts"] == "a b" and float(row["bandwidth"]) == 150.0
+    assert row["hosts"] == "a b" and float(row["bandwidth"]) == 225.0
+    assert float(row["bandwidth_max"]) == 300.0 and float(row["local_bandwidth"]) == 1000.0
+    assert row["repeats"] == "2" and float(row["bandwidth_fraction"]) == 0.225
     assert sorted(p.name for p in (tmp_path / "bench").iterdir()) == ["out.csv", "out.json"]
+    # read back: the same run
+    again = load_results(json_path)
+    assert again.as_dict() == run.as_dict()
+    assert again.name == "nfs"
+
+
+def test_result_files_of_another_kind_are_one_line(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such result file"):
+        load_results(tmp_path / "missing.json")
+    (tmp_path / "old.json").write_text('{"tool": "fio", "results": []}')
+    with pytest.raises(InputError, match="not a result file of this nxc bench"):
+        load_results(tmp_path / "old.json")
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(InputError, match="not a result file of nxc bench"):
+        load_results(tmp_path / "bad.json")
 
 
 MDTEST_SUMMARY = """\
