@@ -3,19 +3,24 @@
 :class:`HostResult` is what one host answered (exit status, output, duration, or why it could
 not answer); :class:`GroupResult` gathers them in the order the hosts were asked and tells which
 succeeded and which failed. :func:`fan_out` runs one coroutine per host concurrently and turns
-unexpected exceptions into failed results, so one broken node never hides the others' answers.
+unexpected exceptions into failed results, so one broken node never hides the others' answers;
+given a ``limit``, at most that many run at once. :func:`run_bounded` does the same for a
+blocking operation (e.g. one OpenSSH child per host) on a pool of at most ``limit`` threads,
+never one thread per host (see :mod:`nxc.limits` for the default and the open-file limit).
 :func:`select_nodes` picks the nodes of a deployment by role or hostname.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from nxc.errors import InputError, NxcError, TransportError
+from nxc.limits import check_concurrency
 
 
 @dataclass
@@ -108,26 +113,62 @@ class GroupResult:
         return self
 
 
+def _failure(host: str, error: Exception, start: float) -> HostResult:
+    """The failed result of ``host`` whose operation raised ``error``."""
+    named = isinstance(error, NxcError)
+    message = str(error) if named else f"{type(error).__name__}: {error}"
+    return HostResult(host, error=message, duration=time.monotonic() - start)
+
+
 async def fan_out(
-    hosts: Sequence[str], operation: Callable[[str], Awaitable[HostResult]]
+    hosts: Sequence[str],
+    operation: Callable[[str], Awaitable[HostResult]],
+    limit: int | None = None,
 ) -> GroupResult:
     """Run ``operation(host)`` for every host concurrently and collect every result.
 
     An exception from one host becomes that host's failed result (``error`` set); the others
-    run to completion. Concurrency limits belong to the operation (the transport's semaphore).
+    run to completion. Without ``limit`` every host runs at once and any bound belongs to the
+    operation (the transport's semaphore); with it, at most ``limit`` operations are in flight.
     """
+    gate = asyncio.Semaphore(check_concurrency(limit)) if limit is not None else None
 
     async def guarded(host: str) -> HostResult:
         start = time.monotonic()
         try:
-            return await operation(host)
-        except NxcError as error:
-            return HostResult(host, error=str(error), duration=time.monotonic() - start)
+            if gate is None:
+                return await operation(host)
+            async with gate:
+                start = time.monotonic()
+                return await operation(host)
         except Exception as error:
-            message = f"{type(error).__name__}: {error}"
-            return HostResult(host, error=message, duration=time.monotonic() - start)
+            return _failure(host, error, start)
 
     answers = await asyncio.gather(*(guarded(host) for host in hosts))
+    return GroupResult({answer.host: answer for answer in answers})
+
+
+def run_bounded(
+    hosts: Sequence[str], operation: Callable[[str], HostResult], limit: int
+) -> GroupResult:
+    """Run the blocking ``operation(host)`` for every host, at most ``limit`` at once.
+
+    The pool has ``min(limit, len(hosts))`` threads; an exception from one host becomes its
+    failed result, as in :func:`fan_out`. Results come in the order of ``hosts``.
+    """
+    check_concurrency(limit)
+
+    def guarded(host: str) -> HostResult:
+        start = time.monotonic()
+        try:
+            return operation(host)
+        except Exception as error:
+            return _failure(host, error, start)
+
+    if not hosts:
+        return GroupResult({})
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(limit, len(hosts))) as pool:
+        answers = list(pool.map(guarded, hosts))
     return GroupResult({answer.host: answer for answer in answers})
 
 
