@@ -1,157 +1,103 @@
-# CephFS: one `server` runs a monitor, a manager, a metadata server and one BlueStore OSD (on a
-# loop device over a sparse file, so no extra disk is needed); `client` nodes mount the file
-# system with the kernel client at /mnt/fs and carry fio for `nxc bench`.
+# CephFS: roles `mon` (1 or 3 monitors, each with a manager), `osd` (N, one BlueStore OSD
+# each), `mds` (metadata servers) and `client` (mount the file system at /mnt/fs, carry fio for
+# `nxc bench`). The nodes form it themselves: ceph-node.py (next to this file, also run by
+# tests/storage on real daemons) reads the deployment info at boot. Monitor, manager and MDS
+# ids are the hostnames, mon_host is the `mon` nodes' addresses, the fsid is derived from the
+# node list; the first monitor generates the keyrings (none is in the store) and serves them
+# over HTTP to the deployment's addresses only; each OSD is made with `ceph osd new`; pools
+# keep min(3, OSDs) copies; the first monitor creates the file system `cephfs`. sshd waits
+# for each node's part, so `nxc start` returns with the file system mounted on the clients (or
+# with the unit failed: `systemctl status nxc-ceph`). Counts at start: `-r osd=8 -r client=4`.
 #
-#   nxc build -f vm && nxc start --memory 3G && nxc driver -t   # cluster made, mounted, checked
+# OSD disk: the partition labelled KDPL_TMP_disk0 (Grid'5000), else the vm's --disk-size disk
+# (/dev/vda, when blank and unused), else a 10 GiB sparse file in /var/lib/ceph/osd when that
+# is disk-backed; never RAM (the vm flavour's root is tmpfs: give vm nodes a disk).
+# Memory: 2 GiB per node (`nxc start --memory 2G`): an OSD's memory target is 1 GiB (Ceph's
+# minimum is 896 MiB), monitor + manager take about 500 MiB; clients and MDS fit in 1 GiB.
+#
+#   nxc build -f vm && nxc start --memory 2G --disk-size 12G -t   # formed, mounted, checked
 #   nxc bench fio --role client --dir '/mnt/fs/{host}' --sizes 4k,1M --jobs 1,4
 #
-# The cluster is bootstrapped by the test script, as Ceph's manual deployment describes
-# (NixOS's module writes ceph.conf and the daemons' units; it does not create keys or maps).
-# Options checked against nixpkgs (nixos-25.05) nixos/modules/services/network-filesystems/
-# ceph.nix: services.ceph.{enable, global.{fsid,monInitialMembers,monHost}, extraConfig,
-# mon/mgr/mds/osd.{enable,daemons}, osd.extraConfig, client.enable}; daemon units are
-# ceph-<type>-<id>, started only once /var/lib/ceph/<type>/ceph-<id>/keyring exists.
+# nixpkgs' services.ceph (nixos/modules/services/network-filesystems/ceph.nix, nixos-25.05) is
+# not used: it writes /etc/ceph/ceph.conf into the store and one unit per daemon id fixed at
+# build time (ceph-<type>-<id>), while fsid, mon_host and ids here are known only at boot. From
+# it: the manager's modules are in `${pkgs.ceph.lib}/lib/ceph/mgr` (its mgrModulePath default).
+# A unit's `path` puts each package's bin and sbin on PATH (nixos/lib/systemd-lib.nix).
 { pkgs, ... }:
 let
-  fsid = "48ea75df-5975-4c13-bb69-e902ff3c6eda";
-  mountPoint = "/mnt/fs";
-  # the server's hostname: a role with one node is named after the role
-  monitor = "server";
-  osdImageSize = "8G";
+  node = role: {
+    description = "nxc: Ceph ${role} from the deployment info (ceph-node.py ${role})";
+    wantedBy = [ "multi-user.target" ];
+    after = [
+      "nxc-node.service"
+      "network.target"
+    ];
+    # the node is ready (base.nix: sshd answers) once its part of the cluster is up
+    before = [ "sshd.service" ];
+    path = [
+      pkgs.ceph
+      pkgs.util-linux
+      pkgs.kmod
+    ];
+    environment.CEPH_MGR_MODULE_PATH = "${pkgs.ceph.lib}/lib/ceph/mgr";
+    serviceConfig = {
+      Type = "oneshot";
+      # the daemons ceph-node.py starts stay in this unit
+      RemainAfterExit = true;
+      # the script gives up after 540 s; sshd then starts anyway, so the node can be inspected
+      TimeoutStartSec = "600";
+      ExecStart = "${pkgs.python3}/bin/python3 ${./ceph-node.py} ${role}";
+    };
+  };
+  daemon =
+    role:
+    { pkgs, ... }:
+    {
+      environment.systemPackages = [ pkgs.ceph ];
+      networking.firewall.enable = false;
+      systemd.services.nxc-ceph = node role;
+    };
 in
 {
   roles = {
-    server =
-      { pkgs, ... }:
-      {
-        services.ceph = {
-          enable = true;
-          global = {
-            inherit fsid;
-            monInitialMembers = "a";
-            monHost = monitor;
-          };
-          # one OSD: pools keep a single copy
-          extraConfig = {
-            "osd pool default size" = "1";
-            "osd pool default min size" = "1";
-            "mon allow pool size one" = "true";
-            "osd crush chooseleaf type" = "0";
-            "auth allow insecure global id reclaim" = "false";
-          };
-          mon = {
-            enable = true;
-            daemons = [ "a" ];
-          };
-          mgr = {
-            enable = true;
-            daemons = [ "a" ];
-          };
-          mds = {
-            enable = true;
-            daemons = [ "a" ];
-          };
-          osd = {
-            enable = true;
-            daemons = [ "0" ];
-            extraConfig = {
-              "osd objectstore" = "bluestore";
-              # the default (4 GiB) does not fit small nodes; Ceph refuses less than 896 MiB
-              "osd memory target" = "1073741824";
-            };
-          };
-        };
-        environment.systemPackages = [ pkgs.ceph ];
-        networking.firewall.enable = false;
-      };
-
+    mon = daemon "mon";
+    osd = daemon "osd";
+    mds = daemon "mds";
     client =
       { pkgs, ... }:
       {
         environment.systemPackages = [
-          pkgs.ceph-client
+          pkgs.ceph
           pkgs.fio
         ];
         boot.kernelModules = [ "ceph" ];
         networking.firewall.enable = false;
-        systemd.tmpfiles.rules = [ "d ${mountPoint} 0755 root root -" ];
+        systemd.services.nxc-ceph = node "client";
       };
   };
 
   rolesDistribution = {
-    server = 1;
+    mon = 1;
+    osd = 3;
+    mds = 1;
     client = 2;
   };
 
+  # Only checks: the nodes formed the cluster and mounted it before they became ready.
   testScript = ''
-    server = next(m for m in machines if m.name.startswith("server"))
-    clients = [m for m in machines if m.name.startswith("client")]
     start_all()
-    server.wait_for_unit("multi-user.target")
-    address = server.succeed("getent hosts $(hostname) | awk 'NR == 1 { print $1 }'").strip()
-
-    with subtest("monitor and manager"):
-        server.succeed(
-            "mkdir -p /etc/ceph && chown ceph:ceph /etc/ceph",
-            "ceph-authtool --create-keyring /tmp/mon.keyring --gen-key -n mon. --cap mon 'allow *'",
-            "ceph-authtool --create-keyring /etc/ceph/ceph.client.admin.keyring --gen-key -n client.admin"
-            " --cap mon 'allow *' --cap osd 'allow *' --cap mds 'allow *' --cap mgr 'allow *'",
-            "ceph-authtool /tmp/mon.keyring --import-keyring /etc/ceph/ceph.client.admin.keyring",
-            "chown ceph:ceph /tmp/mon.keyring",
-            f"monmaptool --create --add a {address} --fsid ${fsid} /tmp/monmap",
-            "runuser -u ceph -- ceph-mon --mkfs -i a --monmap /tmp/monmap --keyring /tmp/mon.keyring",
-            "runuser -u ceph -- touch /var/lib/ceph/mon/ceph-a/done",
-            "systemctl start ceph-mon-a",
-        )
-        server.wait_for_unit("ceph-mon-a")
-        server.wait_until_succeeds("ceph mon enable-msgr2", timeout=120)
-        server.succeed(
-            "mkdir -p /var/lib/ceph/mgr/ceph-a",
-            "ceph auth get-or-create mgr.a mon 'allow profile mgr' osd 'allow *' mds 'allow *'"
-            " > /var/lib/ceph/mgr/ceph-a/keyring",
-            "chown -R ceph:ceph /var/lib/ceph/mgr",
-            "systemctl start ceph-mgr-a",
-        )
-        server.wait_until_succeeds("ceph -s | grep -q 'mgr: a(active'", timeout=300)
-
-    with subtest("one BlueStore OSD on a loop device"):
-        osd_uuid = server.succeed("cat /proc/sys/kernel/random/uuid").strip()
-        osd_key = server.succeed("ceph-authtool --gen-print-key").strip()
-        server.succeed(
-            "truncate -s ${osdImageSize} /var/lib/ceph-osd-0.img",
-            "mkdir -p /var/lib/ceph/osd/ceph-0",
-            "ln -sf $(losetup --find --show /var/lib/ceph-osd-0.img) /var/lib/ceph/osd/ceph-0/block",
-            "echo bluestore > /var/lib/ceph/osd/ceph-0/type",
-            f"ceph-authtool --create-keyring /var/lib/ceph/osd/ceph-0/keyring --name osd.0 --add-key {osd_key}",
-            f"""echo '{{"cephx_secret": "{osd_key}"}}' | ceph osd new {osd_uuid} -i -""",
-            f"ceph-osd -i 0 --mkfs --osd-uuid {osd_uuid}",
-            "chown -R ceph:ceph /var/lib/ceph/osd",
-            "systemctl start ceph-osd-0",
-        )
-        server.wait_until_succeeds("ceph osd stat | grep -q '1 up'", timeout=300)
-
-    with subtest("file system and its metadata server"):
-        server.succeed(
-            "ceph osd pool create cephfs_data 16",
-            "ceph osd pool create cephfs_metadata 16",
-            "ceph fs new cephfs cephfs_metadata cephfs_data",
-            "mkdir -p /var/lib/ceph/mds/ceph-a",
-            "ceph auth get-or-create mds.a mon 'allow profile mds' mgr 'allow profile mds'"
-            " mds 'allow *' osd 'allow *' > /var/lib/ceph/mds/ceph-a/keyring",
-            "chown -R ceph:ceph /var/lib/ceph/mds",
-            "systemctl start ceph-mds-a",
-        )
-        server.wait_until_succeeds("ceph mds stat | grep -q 'up:active'", timeout=300)
-        server.succeed("ceph fs authorize cephfs client.bench / rw > /etc/ceph/ceph.client.bench.keyring")
-        secret = server.succeed("ceph auth get-key client.bench").strip()
-
-    with subtest("clients mount it and share files"):
-        for client in clients:
-            client.succeed(
-                f"mount -t ceph {address}:6789:/ ${mountPoint} -o name=bench,secret={secret}"
-            )
-        clients[0].succeed("echo nxc-shared-check > ${mountPoint}/hello")
-        for client in clients[1:]:
-            client.succeed("grep -x nxc-shared-check ${mountPoint}/hello")
+    for machine in machines:
+        machine.wait_for_unit("nxc-ceph.service")
+    monitor = next(m for m in machines if m.name.startswith("mon"))
+    osds = [m for m in machines if m.name.startswith("osd")]
+    clients = [m for m in machines if m.name.startswith("client")]
+    monitor.succeed(f"ceph osd stat | grep -q '{len(osds)} up'")
+    monitor.succeed("ceph mds stat | grep -q up:active")
+    monitor.succeed(f"ceph osd pool get cephfs_data size | grep -x 'size: {min(3, len(osds))}'")
+    for client in clients:
+        client.succeed("findmnt -n -o FSTYPE /mnt/fs | grep -x ceph")
+    clients[0].succeed("echo nxc-shared-check > /mnt/fs/hello")
+    for client in clients[1:]:
+        client.succeed("grep -x nxc-shared-check /mnt/fs/hello")
   '';
 }

@@ -16,6 +16,8 @@ let
     type = "derivation";
     inherit name;
     outPath = "/nix/store/00000000000000000000000000000000-${name}";
+    # a second output, as `pkgs.ceph.lib`
+    lib = fakeDrv "${name}-lib";
   };
   pkgs =
     builtins.listToAttrs (
