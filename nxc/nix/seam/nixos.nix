@@ -57,6 +57,10 @@ let
       };
       modules = [
         ../modules/base.nix
+        # NixOS-Compose's nxc.users, nxc.sharedDirs and nxc.root-sshKeys
+        ../modules/users.nix
+        ../modules/shared-dirs.nix
+        ../modules/root-ssh-key.nix
         (flavourModule flavour)
         {
           nixpkgs.overlays = overlays ++ setupOverlays;
