@@ -13,7 +13,8 @@
 # (/dev/vda, when blank and unused), else a 10 GiB sparse file in /var/lib/ceph/osd when that
 # is disk-backed; never RAM (the vm flavour's root is tmpfs: give vm nodes a disk).
 # Memory: 2 GiB per node (`nxc start --memory 2G`): an OSD's memory target is 1 GiB (Ceph's
-# minimum is 896 MiB), monitor + manager take about 500 MiB; clients and MDS fit in 1 GiB.
+# minimum is 896 MiB; measured on the test bed: 190 MiB after 512 MiB written), monitor +
+# manager took 340 MiB, an MDS 25 MiB, ceph-fuse up to 370 MiB of cache; NixOS wants 1 GiB.
 #
 #   nxc build -f vm && nxc start --memory 2G --disk-size 12G -t   # formed, mounted, checked
 #   nxc bench fio --role client --dir '/mnt/fs/{host}' --sizes 4k,1M --jobs 1,4

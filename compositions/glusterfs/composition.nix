@@ -12,7 +12,7 @@
 # (/dev/vda, formatted XFS when blank), else /srv/gluster when it is disk-backed; never RAM
 # (the vm flavour's root is tmpfs, so give vm nodes a disk).
 # Memory: 1 GiB per node (nxc's vm default, what NixOS needs); glusterd, one brick daemon and
-# the FUSE client add less than 100 MiB.
+# the FUSE client add less than 100 MiB (measured on the test bed: 21 + 19 + 15 MiB).
 #
 #   nxc build -f vm && nxc start --disk-size 4G -t      # formed, mounted, checked
 #   nxc bench fio --role client --dir '/mnt/fs/{host}' --sizes 4k,1M --jobs 1,4
