@@ -277,8 +277,8 @@ def _bind_deployment(tmp_path: Path) -> Path:
 
 
 def test_bind_shares_the_exporters_files_and_makes_missing_homes(tmp_path: Path):
-    """Containers: the exporter's existing files go to the deployment's shared folder, which it
-    bind-mounts; the homes of nxc.users are made there (uid, group users, 0700)."""
+    """Containers: the exporter's existing files go to the deployment's shared folder (once),
+    which it bind-mounts; the homes of nxc.users are made there (uid, group users, 0700)."""
     shared = _bind_deployment(tmp_path)
     exporter = tmp_path / "exporter" / "users"
     (exporter / "alice").mkdir(parents=True)
@@ -294,6 +294,11 @@ def test_bind_shares_the_exporters_files_and_makes_missing_homes(tmp_path: Path)
     assert (store / "bob").stat().st_uid == 1001
     assert (store / "bob").stat().st_mode & 0o777 == 0o700
     assert not (exporter / "bob").exists()
+    # restarted, the exporter leaves the share as the deployment made it
+    (store / "alice" / "notes").unlink()
+    again = _run(tmp_path, SHARED_DIRS, "bind", str(exporter), "export", unshare=True)
+    assert again.returncode == 0, again.stderr
+    assert not (store / "alice" / "notes").exists()
 
 
 def test_bind_mount_puts_the_shared_folder_on_the_directory(tmp_path: Path):

@@ -3,10 +3,12 @@
 #   nfs  DIR SERVER TIMEOUT [UID:HOME ...]   mount SERVER's export of DIR on DIR, retrying every
 #                                            2 s for TIMEOUT seconds
 #   bind DIR export|mount [UID:HOME ...]     containers: DIR is a folder of the deployment's
-#                                            shared folder (the exporter's files copied in first)
+#                                            shared folder (the exporter's files copied there
+#                                            once per deployment)
 # then creates each HOME (mode 0700, owned by UID and group users) that the share lacks.
 # SERVER is a role (its first node in the deployment info), a hostname of the deployment, or
-# anything mount.nfs resolves. Needs jq, mount.nfs, mount, mountpoint, cp, install, date, sleep.
+# anything mount.nfs resolves. Needs jq, mount.nfs, mount, mountpoint, cp, touch, install,
+# date, sleep.
 
 nxc_server_address() {
     if [ -r "$NXC_RUN/info.json" ]; then
@@ -56,8 +58,11 @@ nxc_mount_bind() {
     store="$root/.nxc-shared-dirs$dir"
     mkdir -p "$store" "$dir"
     mountpoint -q "$dir" && return 0
-    if [ "$side" = export ]; then
-        cp -a -n "$dir/." "$store/"
+    # once per deployment (a restarted exporter keeps the share as it is); what a client put
+    # there first (homes) gives way to the exporter's files
+    if [ "$side" = export ] && [ ! -e "$store.exported" ]; then
+        cp -a "$dir/." "$store/"
+        touch "$store.exported"
     fi
     mount --bind "$store" "$dir"
 }
