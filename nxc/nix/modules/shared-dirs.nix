@@ -19,6 +19,7 @@ let
   # a role exporting a directory never mounts it (export wins over a shared `server`)
   mounted = builtins.filter (d: !cfg.sharedDirs.${d}.export && cfg.sharedDirs.${d}.server != "") dirs;
   # containers have no kernel NFS server: the docker flavour shares a folder of its own
+  # (boot.isContainer: virtualisation/nixos-containers.nix; docker.nix sets it)
   inContainer = config.boot.isContainer;
   badDirs = builtins.filter (d: builtins.match "/[A-Za-z0-9._/-]*[A-Za-z0-9._-]" d == null) dirs;
   badServers = builtins.filter (d: builtins.match "[A-Za-z0-9._:-]*" cfg.sharedDirs.${d}.server == null) dirs;
