@@ -148,8 +148,10 @@ class SweepState:
         self._sweeper = ParamSweeper(
             str(self.folder), [key.combination() for key in self.keys], save_sweeps=True
         )
-        # the lock is ours: anything marked in progress was left by a process that died
+        # the lock is ours: anything marked in progress was left by a process that died.
+        # reset() forgets it but does not put it back to do; full_update() recomputes that.
         self._sweeper.reset(reset_inprogress=True)
+        self._sweeper.full_update()
         done = self._sweeper.get_done()
         return len(done)
 
