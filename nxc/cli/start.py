@@ -673,8 +673,6 @@ def _launch(
     interactive: bool = False,
     junit_xml: Path | None = None,
 ) -> None:
-    import inspect
-
     from nxc import manifest as manifest_module
     from nxc.cli.app import settings
     from nxc.deploy import start_deployment, stop_deployment
@@ -684,9 +682,7 @@ def _launch(
     project = find_project(settings.envdir)
     store = project.deployments
     cls = flavour_class(plan.flavour)
-    parameters = inspect.signature(cls).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-    unknown = set() if takes_any else set(options) - set(parameters)
+    unknown = {key for key in options if not _takes(plan.flavour, key)}
     if unknown:
         names = sorted(OPTION_NAMES.get(key, key) for key in unknown)
         verb, pronoun = ("does", "it") if len(names) == 1 else ("do", "them")
