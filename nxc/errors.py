@@ -19,8 +19,17 @@ Every message says what is wrong *and* what to do about it, in one line.
     ├── DeploymentLockedError     exit 1  another nxc process holds a deployment's lock
     ├── NodeTimeoutError          exit 4  nodes did not come up in time (names them)
     ├── TransportError            exit 1  a node could not be reached or a command failed
+    │   └── HostKeyMismatchError          a node presented another host key than the pinned one
     ├── OarJobError               exit 1  OAR job refused, unknown, pending too long, or ended
-    └── UnsupportedOperationError exit 1  the flavour cannot do this (e.g. crash a Grid'5000 node)
+    ├── UnsupportedOperationError exit 1  the flavour cannot do this (e.g. crash a Grid'5000 node)
+    └── TestScriptError           exit 1  a composition's test script failed (the driver's errors)
+        ├── RequestedAssertionFailed      succeed/fail/t.assert* or a wait did not hold
+        ├── MachineError                  a node the driver cannot use (unreachable, stopped)
+        │   └── NodeUnusableError         ... and no wait can bring it back (dead, other host key)
+        └── PollingConditionError         a polling_condition stopped holding
+
+The test-script errors keep the NixOS test driver's class names, so scripts that catch them by
+name keep working.
 """
 
 from __future__ import annotations
@@ -125,6 +134,10 @@ class TransportError(NxcError):
     """A node could not be reached, or a remote operation failed."""
 
 
+class HostKeyMismatchError(TransportError):
+    """A node presented a host key other than the one the deployment pinned for it."""
+
+
 class UnsupportedOperationError(NxcError):
     """The deployment's flavour cannot perform the requested operation."""
 
@@ -132,3 +145,26 @@ class UnsupportedOperationError(NxcError):
 class UnsafeRecordError(InputError):
     """A record names something nxc did not make (a folder, a process, a container): stop
     touches nothing rather than destroy what may be someone else's."""
+
+
+class TestScriptError(NxcError):
+    """The test script failed; only its own stack frames are worth showing."""
+
+    __test__ = False  # not a pytest test class despite the name
+
+
+class RequestedAssertionFailed(TestScriptError):
+    """An assertion the script asked for did not hold (command status, wait, ``t.assert*``)."""
+
+
+class MachineError(TestScriptError):
+    """A node could not be used: unreachable, not running, or an operation it cannot do."""
+
+
+class NodeUnusableError(MachineError):
+    """A node that waiting cannot bring back: its machine is gone, or it presented a host key
+    other than the pinned one. ``wait_*`` calls raise it at once instead of waiting it out."""
+
+
+class PollingConditionError(TestScriptError):
+    """A ``polling_condition`` stopped holding while the script ran."""

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from nxc.driver.deployment_backend import open_driver
 from nxc.driver.driver import Driver, ScriptOutcome
-from nxc.driver.errors import (
+from nxc.driver.logger import DriverLogger
+from nxc.driver.machine import Machine
+from nxc.driver.session import TestScript, run_session
+from nxc.errors import (
     MachineError,
     NodeUnusableError,
     RequestedAssertionFailed,
     TestScriptError,
 )
-from nxc.driver.logger import DriverLogger
-from nxc.driver.machine import Machine
-from nxc.driver.session import TestScript, run_session
 
 __all__ = [
     "Driver",

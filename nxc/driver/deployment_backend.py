@@ -18,10 +18,14 @@ from typing import TYPE_CHECKING
 
 from nxc.driver.backend import CommandResult, SharedDir
 from nxc.driver.driver import Driver
-from nxc.driver.errors import NodeUnusableError
 from nxc.driver.logger import DriverLogger
 from nxc.driver.machine import Machine
-from nxc.errors import DeploymentRecordError, TransportError, UnsupportedOperationError
+from nxc.errors import (
+    DeploymentRecordError,
+    NodeUnusableError,
+    TransportError,
+    UnsupportedOperationError,
+)
 
 if TYPE_CHECKING:
     from nxc.deployment import Deployment, DeploymentStore

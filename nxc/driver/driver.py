@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 from unittest import TestCase
 
-from nxc.driver.errors import RequestedAssertionFailed
 from nxc.driver.logger import DriverLogger, SubtestRecord
 from nxc.driver.machine import Machine
 from nxc.driver.polling import PollingCondition, retry
+from nxc.errors import RequestedAssertionFailed
 
 
 class AssertionTester(TestCase):

@@ -24,11 +24,16 @@ from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 
 from nxc.driver.backend import CommandResult, NodeBackend
-from nxc.driver.errors import MachineError, NodeUnusableError, RequestedAssertionFailed
 from nxc.driver.logger import DriverLogger
 from nxc.driver.polling import RETRY_INTERVAL, retry
 from nxc.driver.systemd import SystemdCalls
-from nxc.errors import NxcError, TransportError
+from nxc.errors import (
+    MachineError,
+    NodeUnusableError,
+    NxcError,
+    RequestedAssertionFailed,
+    TransportError,
+)
 
 #: Extra seconds the host waits past a command's own timeout before giving up on the node.
 HOST_TIMEOUT_GRACE = 30.0

@@ -6,8 +6,8 @@ import math
 import time
 from collections.abc import Callable
 
-from nxc.driver.errors import PollingConditionError, RequestedAssertionFailed
 from nxc.driver.logger import DriverLogger
+from nxc.errors import PollingConditionError, RequestedAssertionFailed
 
 #: Seconds between two attempts of every ``wait_*`` call, as in the NixOS test driver.
 RETRY_INTERVAL = 1.0

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
-from nxc.driver.errors import MachineError, NodeUnusableError, RequestedAssertionFailed
 from nxc.driver.polling import retry
+from nxc.errors import MachineError, NodeUnusableError, RequestedAssertionFailed
 
 
 class SystemdCalls:

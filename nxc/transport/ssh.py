@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nxc.errors import InputError, TransportError
+from nxc.errors import HostKeyMismatchError, InputError, TransportError
 from nxc.fanout import GroupResult, HostResult, fan_out
 from nxc.keys import pinned_host_key, ssh_argv, write_known_hosts
 from nxc.transport.base import Command, OutputCallback, SshEndpoint, Transport
@@ -401,10 +401,6 @@ class AsyncSshTransport:
         for connection in connections:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.wait_closed(), 5)
-
-
-class HostKeyMismatchError(TransportError):
-    """A node presented a host key other than the one the deployment pinned for it."""
 
 
 def _host_key_witness() -> Any:

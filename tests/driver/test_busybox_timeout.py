@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from nxc.driver.backend import CommandResult
-from nxc.driver.errors import RequestedAssertionFailed
 from nxc.driver.logger import DriverLogger
 from nxc.driver.machine import Machine
+from nxc.errors import RequestedAssertionFailed
 
 
 class BusyboxTimeoutBackend:

@@ -17,8 +17,8 @@ import pytest
 
 from nxc import keys
 from nxc.driver.deployment_backend import open_driver
-from nxc.driver.errors import NodeUnusableError
 from nxc.driver.logger import DriverLogger
+from nxc.errors import NodeUnusableError
 
 
 def _fingerprint(public_line: str, tmp_path: Path) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nxc.driver.driver import Driver, pythonize_name
-from nxc.driver.errors import PollingConditionError, RequestedAssertionFailed
+from nxc.errors import PollingConditionError, RequestedAssertionFailed
 
 
 def test_pythonize_name():

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from nxc.driver.errors import MachineError, RequestedAssertionFailed
+from nxc.errors import MachineError, RequestedAssertionFailed
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from nxc.driver.errors import MachineError, RequestedAssertionFailed
+from nxc.errors import MachineError, RequestedAssertionFailed
 from tests.driver.nsflavour import console_path, namespace_host
 
 

@@ -16,8 +16,8 @@ import pytest
 from nxc import keys
 from nxc.deployment import Deployment, DeploymentState, DeploymentStore
 from nxc.driver.deployment_backend import open_driver
-from nxc.driver.errors import RequestedAssertionFailed
 from nxc.driver.logger import DriverLogger, LogLevel
+from nxc.errors import RequestedAssertionFailed
 from tests.driver.conftest import _can_run_namespaces
 from tests.driver.nsflavour import FLAVOUR_NAME, NamespaceFlavour, namespace_node
 from tests.driver.systemd_container import SystemdContainer, missing_requirement
