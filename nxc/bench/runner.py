@@ -41,7 +41,9 @@ CHECK_TIMEOUT = 60.0
 #: The exit code of OpenSSH's client when it could not connect or the connection failed.
 SSH_FAILED = 255
 #: Seconds an SSH master stays up without clients: bounds it if nxc dies without closing it.
-MASTER_IDLE = 300
+#: Long, since the last clients sit idle through the points that use fewer clients (a master
+#: gone early only costs reuse: runs then connect on their own).
+MASTER_IDLE = 3600
 
 
 class Clients:
