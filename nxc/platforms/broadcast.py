@@ -65,7 +65,7 @@ TREE_MIN_HOSTS = 8
 DEFAULT_RELAY_OPTIONS = ("-o", "StrictHostKeyChecking=yes")
 """OpenSSH options for host-to-host connections (host keys from the hosts' own files)."""
 
-CONNECT_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 20.0
 AGENT_START_TIMEOUT = 5.0
 
 TREE = "tree"
@@ -147,7 +147,7 @@ def broadcast_files(
     results: dict[str, HostResult] = {}
     direct = [host for host in hosts if host not in tree_hosts]
     if tree_hosts:
-        tree = _TreeOutcome({}, [], [], relayed=False)
+        tree = _TreeOutcome({}, [], [], {}, relayed=False)
         try:
             with _forwarded_agent(shell) as agent_env:
                 tree = _run_tree(
@@ -244,7 +244,7 @@ def _forwarded_agent(shell: HostShell) -> Iterator[dict[str, str]]:
         [agent_program, "-D", "-a", str(socket)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:
@@ -282,7 +282,9 @@ class _TreeOutcome:
     """Hosts with a verdict from the tree: received everything, or failed for good."""
     retry_directly: list[str]
     unreachable: list[str]
-    """Hosts another host could not connect to (a subset of ``retry_directly``)."""
+    """Hosts another host could not connect to (among ``retry_directly``)."""
+    not_started: dict[str, str]
+    """Hosts this machine could not start TakTuk on → the connector's last words."""
     relayed: bool
     """Whether any host was reached through another host."""
     timed_out: float | None = None
@@ -291,7 +293,6 @@ class _TreeOutcome:
 
 @dataclass
 class _HostTrace:
-    received: set[str] = field(default_factory=set)
     statuses: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     connector: list[str] = field(default_factory=list)
@@ -450,37 +451,41 @@ def _parse(output: str, count: int) -> dict[int, _HostTrace]:
 
 
 def _classify(hosts: list[str], digests: list[str], traces: dict[int, _HostTrace]) -> _TreeOutcome:
-    """Hosts that received everything or failed for good, and those to push directly."""
+    """Hosts that received everything or failed on the host itself, and those to push directly.
+
+    A host whose receiving code ran and failed (its folder is not private, the copy arrived
+    altered) has its verdict; every other host without every file (TakTuk could not connect or
+    start there, the run ended early) is left to the parallel copy.
+    """
     done: dict[str, HostResult] = {}
     retry: list[str] = []
-    unreachable_relays: list[str] = []
     for position, host in enumerate(hosts, start=1):
         trace = traces[position]
         if all(trace.statuses.get(digest) == 0 for digest in digests):
             done[host] = HostResult(host, exit_status=0)
             continue
-        if trace.failed_from is not None and trace.failed_from != "0":
-            unreachable_relays.append(host)
+        failed = [status for status in trace.statuses.values() if status != 0]
+        if failed:
+            detail = trace.errors[-1] if trace.errors else f"exit {failed[0]}"
+            done[host] = HostResult(host, exit_status=failed[0], error=f"{host}: {detail}")
+        else:
             retry.append(host)
-            continue
-        if trace.failed_from == "0":
-            reason = trace.connector[-1] if trace.connector else "TakTuk could not connect"
-            done[host] = HostResult(host, error=f"{host}: cannot connect: {reason}")
-            continue
-        bad = {d: s for d, s in trace.statuses.items() if s != 0}
-        if bad:
-            detail = trace.errors[-1] if trace.errors else f"exit {next(iter(bad.values()))}"
-            done[host] = HostResult(
-                host, exit_status=next(iter(bad.values())), error=f"{host}: {detail}"
-            )
-            continue
-        retry.append(host)  # connection lost or the run ended early: no verdict from the tree
+    unreachable = [h for p, h in enumerate(hosts, 1) if traces[p].failed_from not in (None, "0")]
+    not_started = {
+        h: (traces[p].connector or ["TakTuk could not connect"])[-1]
+        for p, h in enumerate(hosts, 1)
+        if traces[p].failed_from == "0"
+    }
     relayed = any(trace.connected_from not in (None, "0") for trace in traces.values())
-    return _TreeOutcome(done, retry, unreachable_relays, relayed)
+    return _TreeOutcome(done, retry, unreachable, not_started, relayed)
 
 
 def _relay_notes(tree: _TreeOutcome, results: dict[str, HostResult], user: str) -> list[str]:
     """Why some hosts were pushed directly after the tree, for the caller to show."""
+
+    def shown(hosts: list[str]) -> str:
+        return ", ".join(hosts[:5]) + (" ..." if len(hosts) > 5 else "")
+
     notes = []
     reached = [host for host in tree.unreachable if results[host].ok]
     if reached:
@@ -489,17 +494,28 @@ def _relay_notes(tree: _TreeOutcome, results: dict[str, HostResult], user: str) 
             if tree.relayed
             else "hosts cannot reach each other over SSH"
         )
-        shown = ", ".join(reached[:5]) + (" ..." if len(reached) > 5 else "")
         notes.append(
-            f"{cause}: {len(reached)} host(s) ({shown}) were copied directly from this machine "
-            f"instead (a tree needs every host to reach every other as {user} over SSH)"
+            f"{cause}: {len(reached)} host(s) ({shown(reached)}) were copied directly from "
+            f"this machine instead (a tree needs every host to reach every other as {user} "
+            "over SSH)"
         )
-    others = [host for host in tree.retry_directly if host not in tree.unreachable]
+    started = [host for host in tree.not_started if results[host].ok]
+    if started:
+        reason = tree.not_started[started[0]]
+        notes.append(
+            f"TakTuk did not start on {len(started)} host(s) ({shown(started)}: {reason}): "
+            "copied directly"
+        )
+    others = [
+        host
+        for host in tree.retry_directly
+        if host not in tree.unreachable and host not in tree.not_started
+    ]
     if others:
         why = (
             f"the tree broadcast hit its {tree.timed_out:.0f} s limit"
             if tree.timed_out
             else "the tree gave no verdict"
         )
-        notes.append(f"{why} for {len(others)} host(s): copied directly")
+        notes.append(f"{why} for {len(others)} host(s) ({shown(others)}): copied directly")
     return notes

@@ -128,3 +128,32 @@ def test_the_tree_is_bounded_in_time(lab, artefacts):
     )
     assert any("limit" in note for note in result.notes), result.notes
     assert result.ok, result.summary()
+
+
+def test_a_host_taktuk_cannot_start_on_gets_the_parallel_copy(lab, artefacts, tmp_path):
+    """On one host ``perl`` (which TakTuk's self-propagation runs) fails: that host is pushed
+    directly, the others still get the tree, and the notes name the host."""
+    broken = lab.hosts[0]
+    fake_perl = tmp_path / "perl"
+    fake_perl.write_text("#!/bin/sh\necho 'perl: broken on purpose' >&2\nexit 1\n")
+    fake_perl.chmod(0o755)
+    broken.kill()
+    # the fake perl first: once /tmp is the host's own, this machine's tmp_path is hidden
+    broken.start_sshd(binds={fake_perl: "/usr/bin/perl", lab.tmp_of(broken): "/tmp"})
+    broken.wait_listening()
+    try:
+        result = broadcast_files(
+            lab.shell(), lab.addresses, artefacts, relay_options=lab.relay_options
+        )
+    finally:
+        broken.kill()  # the lab fixture starts it again without the broken perl
+
+    assert result.ok, result.summary()
+    assert result.routes[broken.address] == DIRECT
+    assert list(result.routes.values()).count(TREE) == len(lab.hosts) - 1
+    assert any(
+        note.startswith("TakTuk did not start on 1 host(s)") and broken.address in note
+        for note in result.notes
+    ), result.notes
+    for host in lab.hosts:
+        assert _holds(lab, host, artefacts), host.hostname
