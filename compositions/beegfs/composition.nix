@@ -1,160 +1,60 @@
-# BeeGFS 7.4: one `server` runs the management, metadata and storage daemons; `client` nodes
-# load the BeeGFS kernel module, run beegfs-helperd and mount the file system at /mnt/fs, with
-# fio for `nxc bench`.
+# BeeGFS 7.4.6: roles `mgmt` (the management daemon; one node), `meta` (N metadata servers),
+# `storage` (N storage servers, one target each) and `client` (the kernel client at /mnt/fs,
+# beegfs-helperd, fio for `nxc bench`). BeeGFS is packaged here (beegfs.nix: daemons and
+# beegfs-ctl; beegfs-client-module.nix: the client module for the booted kernel; overlay.nix),
+# with a NixOS module per role (module.nix); every node boots Linux 6.6 (common.nix), as 7.4.6's
+# client module supports kernels up to 6.11.
 #
-# BeeGFS is not in nixpkgs: its package and NixOS module were removed in 2019 (nixos-25.05
-# still has `beegfs = throw "beegfs has been removed."` in pkgs/top-level/aliases.nix and
-# `mkRemovedOptionModule [ "services" "beegfs" ]` in nixos/modules/rename.nix). So this
-# composition writes the daemons' configuration files and systemd units itself, and takes
-# BeeGFS from an overlay given to lib.compose (`overlays = [ ./beegfs-overlay.nix ];`) that
-# provides:
-#   beegfs                   bin/beegfs-{mgmtd,meta,storage,helperd,ctl} of BeeGFS 7.4
-#   beegfsClientModule       kernel: the client module built for that kernel
-#                            (lib/modules/<version>/extra/beegfs.ko)
-# Without them, evaluation stops with an assertion saying so (see docs/benchmarks.md).
+# The nodes form it themselves (beegfs-node.sh, from the deployment info): every daemon's
+# sysMgmtdHost is the first `mgmt` node's address; meta and storage numeric ids are the node's
+# rank in its role; stores go on the node's disk (KDPL_TMP_disk0 on Grid'5000, the vm's
+# --disk-size disk, else disk-backed storage, never RAM); clients mount once every meta and
+# storage node of the info has registered. sshd waits for that, so `nxc start` returns with the
+# file system mounted. Counts at start: `-r meta=2 -r storage=4 -r client=4`.
+# Memory: 1 GiB per node (the vm default; NixOS needs it, the daemons are small).
 #
-#   nxc build -f vm && nxc start --memory 1G && nxc driver -t   # servers up, mounted, checked
+#   nxc build -f vm && nxc start --disk-size 4G -t      # formed, mounted, checked
 #   nxc bench fio --role client --dir '/mnt/fs/{host}' --sizes 4k,1M --jobs 1,4
-{ pkgs, ... }:
+#
+# Not built on the machine this was written on (no nixpkgs there): the package, module and
+# composition are checked by evaluation with stand-ins (tests/bench/test_compositions.py) and
+# by `nixos`-marked tests that build them and boot a vm deployment.
+{ ... }:
 let
-  mountPoint = "/mnt/fs";
-  # the server's hostname: a role with one node is named after the role
-  management = "server";
-  clientConfigFile = "/etc/beegfs/beegfs-client.conf";
-
-  hasBeegfs =
-    pkgs:
-    let
-      probe = builtins.tryEval (
-        pkgs ? beegfs && pkgs.beegfs ? outPath && builtins.isFunction (pkgs.beegfsClientModule or null)
-      );
-    in
-    probe.success && probe.value;
-
-  missingMessage =
-    "BeeGFS is not in nixpkgs (removed in 2019): give lib.compose an overlay providing "
-    + "`beegfs` (BeeGFS 7.4 daemons and tools) and `beegfsClientModule` (kernel -> client "
-    + "module); see docs/benchmarks.md of nxc";
-
-  # key = value lines; every daemon talks to the management host without a shared secret
-  configFile =
-    name: settings:
-    pkgs.writeText "beegfs-${name}.conf" (
-      builtins.concatStringsSep "\n" (
-        builtins.attrValues (builtins.mapAttrs (key: value: "${key} = ${value}") settings)
-      )
-      + "\n"
-    );
-  common = {
-    connDisableAuthentication = "true";
-    logType = "syslog";
-  };
-  serverCommon = common // {
-    sysMgmtdHost = management;
-    storeAllowFirstRunInit = "true";
-  };
-
-  daemon = beegfs: name: config: {
-    description = "BeeGFS ${name} daemon";
-    wantedBy = [ "multi-user.target" ];
-    wants = [ "network-online.target" ];
-    after = [ "network-online.target" ];
-    serviceConfig = {
-      ExecStart = "${beegfs}/bin/beegfs-${name} cfgFile=${config} runDaemonized=false";
-      StateDirectory = "beegfs/${name}";
-      Restart = "on-failure";
-      RestartSec = "2s";
-    };
-  };
+  role = name: import ./module.nix { role = name; };
 in
 {
   roles = {
-    server =
+    mgmt = role "mgmt";
+    meta = role "meta";
+    storage = role "storage";
+    client =
       { pkgs, ... }:
       {
-        assertions = [
-          {
-            assertion = hasBeegfs pkgs;
-            message = missingMessage;
-          }
-        ];
-        systemd.services = {
-          beegfs-mgmtd = daemon pkgs.beegfs "mgmtd" (
-            configFile "mgmtd" (common // {
-              storeMgmtdDirectory = "/var/lib/beegfs/mgmtd";
-              storeAllowFirstRunInit = "true";
-            })
-          );
-          beegfs-meta = daemon pkgs.beegfs "meta" (
-            configFile "meta" (serverCommon // { storeMetaDirectory = "/var/lib/beegfs/meta"; })
-          );
-          beegfs-storage = daemon pkgs.beegfs "storage" (
-            configFile "storage" (serverCommon // { storeStorageDirectory = "/var/lib/beegfs/storage"; })
-          );
-        };
-        # beegfs-ctl reads the client configuration for the management host
-        environment.etc."beegfs/beegfs-client.conf".source = configFile "client" (
-          common // { sysMgmtdHost = management; }
-        );
-        environment.systemPackages = [ pkgs.beegfs ];
-        networking.firewall.enable = false;
-      };
-
-    client =
-      { pkgs, config, ... }:
-      {
-        assertions = [
-          {
-            assertion = hasBeegfs pkgs;
-            message = missingMessage;
-          }
-        ];
-        boot.extraModulePackages = [ (pkgs.beegfsClientModule config.boot.kernelPackages.kernel) ];
-        boot.kernelModules = [ "beegfs" ];
-        environment.etc."beegfs/beegfs-client.conf".source = configFile "client" (
-          common // { sysMgmtdHost = management; }
-        );
-        systemd.services.beegfs-helperd = daemon pkgs.beegfs "helperd" (configFile "helperd" common);
-        fileSystems.${mountPoint} = {
-          device = "beegfs_nodev";
-          fsType = "beegfs";
-          # mounted by the test script once the servers are up
-          options = [
-            "cfgFile=${clientConfigFile}"
-            "_netdev"
-            "noauto"
-          ];
-        };
-        environment.systemPackages = [
-          pkgs.beegfs
-          pkgs.fio
-        ];
-        networking.firewall.enable = false;
+        imports = [ (role "client") ];
+        environment.systemPackages = [ pkgs.fio ];
       };
   };
 
   rolesDistribution = {
-    server = 1;
+    mgmt = 1;
+    meta = 1;
+    storage = 2;
     client = 2;
   };
 
+  # Only checks: the nodes formed and mounted the file system before they became ready.
   testScript = ''
-    server = next(m for m in machines if m.name.startswith("server"))
-    clients = [m for m in machines if m.name.startswith("client")]
     start_all()
-    for unit in ["beegfs-mgmtd", "beegfs-meta", "beegfs-storage"]:
-        server.wait_for_unit(unit)
-    for node_type in ["meta", "storage"]:
-        server.wait_until_succeeds(
-            f"beegfs-ctl --cfgFile=${clientConfigFile} --listnodes --nodetype={node_type} | grep -q ${management}",
-            timeout=120,
-        )
+    clients = [m for m in machines if m.name.startswith("client")]
+    storage = [m for m in machines if m.name.startswith("storage")]
     for client in clients:
-        client.wait_for_unit("beegfs-helperd")
-        client.succeed("systemctl start mnt-fs.mount")
-        client.succeed("mountpoint -q ${mountPoint}")
-    clients[0].succeed("echo nxc-shared-check > ${mountPoint}/hello")
+        client.wait_for_unit("nxc-beegfs-mount.service")
+        client.succeed("findmnt -n -o FSTYPE /mnt/fs | grep -x beegfs")
+    targets = clients[0].succeed("beegfs-ctl --cfgFile=/run/beegfs/beegfs-client.conf --listtargets")
+    assert targets.count("\n") >= len(storage), targets
+    clients[0].succeed("echo nxc-shared-check > /mnt/fs/hello")
     for client in clients[1:]:
-        client.succeed("grep -x nxc-shared-check ${mountPoint}/hello")
+        client.succeed("grep -x nxc-shared-check /mnt/fs/hello")
   '';
 }

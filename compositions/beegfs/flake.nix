@@ -21,9 +21,10 @@
       packages.${system} = nxc.lib.compose {
         inherit nixpkgs system;
         composition = ./composition.nix;
-        # BeeGFS is not in nixpkgs: write ./beegfs-overlay.nix (final: prev: { beegfs = ...;
-        # beegfsClientModule = kernel: ...; }); see composition.nix
-        overlays = if builtins.pathExists ./beegfs-overlay.nix then [ (import ./beegfs-overlay.nix) ] else [ ];
+        # BeeGFS is not in nixpkgs: packaged here
+        overlays = [ (import ./overlay.nix) ];
+        # every system, the boot system included: Linux 6.6 and the BeeGFS licence
+        extraConfigurations = [ ./common.nix ];
       };
       devShells.${system}.default = nxc.devShells.${system}.nxcShell;
     };

@@ -1,10 +1,11 @@
 # What a composition declares, evaluated without nixpkgs (for tests/bench/test_compositions.py).
 #
-# Stands in for nixpkgs (and, for BeeGFS, the user's overlay): `pkgs` holds placeholder
+# Stands in for nixpkgs (and, for BeeGFS, the composition's overlay): `pkgs` holds placeholder
 # derivations for the packages the compositions name; the real library (nxc/nix/lib.nix) runs
 # with a seam whose role "systems" are placeholder paths. Gives, as JSON:
 #   manifest     the library's manifest (roles, default counts, test script)
-#   options      role -> option paths the role module sets (descending into attribute sets)
+#   options      role -> option paths the role module (and what it imports) sets (descending
+#                into attribute sets)
 #   assertions   role -> [ { assertion, message } ] (the role's NixOS assertions)
 {
   repo,
@@ -66,10 +67,21 @@ let
       [ (builtins.concatStringsSep "." prefix) ]
     else
       builtins.concatLists (builtins.attrValues (builtins.mapAttrs (key: paths (prefix ++ [ key ])) value));
-  evaluated = builtins.mapAttrs (_: module: module moduleArgs) body.roles;
+  # a role module and the modules it imports, each called with the stand-in arguments
+  expand =
+    module:
+    let
+      config = if builtins.isFunction module then module moduleArgs else module;
+    in
+    [ (removeAttrs config [ "imports" ]) ] ++ builtins.concatMap expand (config.imports or [ ]);
+  evaluated = builtins.mapAttrs (_: expand) body.roles;
 in
 {
   manifest = builtins.fromJSON outputs."composition::vm".json;
-  options = builtins.mapAttrs (_: config: paths [ ] (removeAttrs config [ "assertions" ])) evaluated;
-  assertions = builtins.mapAttrs (_: config: config.assertions or [ ]) evaluated;
+  options = builtins.mapAttrs (
+    _: configs: builtins.concatMap (config: paths [ ] (removeAttrs config [ "assertions" ])) configs
+  ) evaluated;
+  assertions = builtins.mapAttrs (
+    _: configs: builtins.concatMap (config: config.assertions or [ ]) configs
+  ) evaluated;
 }

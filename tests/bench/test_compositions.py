@@ -3,7 +3,7 @@
 Without nixpkgs (none here) they cannot be evaluated as NixOS systems. What runs here, with
 real Nix: every file parses; the real library (nxc/nix/lib.nix) accepts each composition
 (roles, default counts, test script) with a stub seam, and each role module is called with
-placeholder packages standing in for nixpkgs (and for the BeeGFS overlay) so that the option
+placeholder packages standing in for nixpkgs (and BeeGFS' overlay) so that the option
 paths it sets are compared with those checked against nixpkgs' nixos-25.05 sources. The
 `nixos`-marked test builds them for real where Nix can fetch nixpkgs.
 """
@@ -25,15 +25,18 @@ pytestmark = pytest.mark.nix
 COMPOSITIONS = REPO / "compositions"
 INSPECT = Path(__file__).with_name("inspect_composition.nix")
 NAMES = ["glusterfs", "beegfs", "cephfs"]
+BEEGFS_746_SHA512 = "sha512-PZv6JF5nk5hVjfoLW+1XixIaCJBY6z4/PC9PAIBegWE33hF3POKHpi94qkiYUm2eHkhuIsYp279B5djb5T3vvw=="
+"""GitHub's archive of BeeGFS 7.4.6: SHA-512 3d9bfa24...53defbf (10725821 bytes) as recorded in
+gkowal/acrux-overlay's sys-cluster/beegfs-kmod/Manifest, in Nix's SRI form."""
 PACKAGES = {
     "glusterfs": ["glusterfs", "fio", "jq", "util-linux", "xfsprogs", "gawk", "bash"],
-    "beegfs": ["beegfs", "fio"],
+    "beegfs": ["beegfs", "fio", "jq", "util-linux", "xfsprogs", "bash"],
     "cephfs": ["ceph", "fio", "util-linux", "kmod", "python3"],
 }
 
 DEFAULT_COUNTS = {
     "glusterfs": {"server": 3, "client": 2},
-    "beegfs": {"server": 1, "client": 2},
+    "beegfs": {"mgmt": 1, "meta": 1, "storage": 2, "client": 2},
     "cephfs": {"mon": 1, "osd": 3, "mds": 1, "client": 2},
 }
 
@@ -62,6 +65,8 @@ VERIFIED_OPTIONS = {
     "systemd.tmpfiles.rules",
     "boot.kernelModules",
     "boot.extraModulePackages",
+    "boot.kernelPackages",
+    "nixpkgs.config.allowUnfreePredicate",
     "fileSystems",
 }
 
@@ -154,39 +159,68 @@ def test_service_options_per_role(nix_instantiate: str) -> None:
             assert any(p.startswith(f"systemd.services.nxc-ceph.{option}") for p in ceph[role])
     assert "boot.kernelModules" in ceph["client"]
     beegfs = inspect(nix_instantiate, "beegfs", PACKAGES["beegfs"])["options"]
-    for daemon in ("mgmtd", "meta", "storage"):
-        assert f"systemd.services.beegfs-{daemon}.serviceConfig.ExecStart" in beegfs["server"]
-    assert "fileSystems./mnt/fs.fsType" in beegfs["client"]
+    daemons = {"mgmt": "mgmtd", "meta": "meta", "storage": "storage", "client": "helperd"}
+    for role, daemon in daemons.items():
+        for unit in ("nxc-beegfs", f"beegfs-{daemon}"):
+            assert f"systemd.services.{unit}.serviceConfig.ExecStart" in beegfs[role]
+            assert f"systemd.services.{unit}.before" in beegfs[role]
+    assert "systemd.services.nxc-beegfs-mount.serviceConfig.ExecStart" in beegfs["client"]
+    assert "boot.extraModulePackages" in beegfs["client"]
+    assert "environment.systemPackages" in beegfs["client"]
 
 
-def test_beegfs_without_its_overlay_fails_its_assertion(nix_instantiate: str) -> None:
-    """BeeGFS is not in nixpkgs: without the overlay's packages the roles' assertions fail
-    with a message saying what to provide (with them, they hold)."""
-    provided = inspect(nix_instantiate, "beegfs", PACKAGES["beegfs"])["assertions"]
-    assert all(a["assertion"] for role in provided.values() for a in role)
+def test_beegfs_package_module_and_kernel() -> None:
+    """BeeGFS' package files evaluated with stand-ins for stdenv, fetchurl and kernels: the
+    overlay gives the package (GCC 13) and a kernel -> module function; the source is 7.4.6 at
+    its recorded SHA-512; the module is built for the given kernel from the same source and is
+    marked broken from 6.12 on (7.4.6 supports up to 6.11); every system boots Linux 6.6 and
+    allows only BeeGFS' licence."""
+    program = shutil.which("nix-instantiate")
+    if program is None:
+        pytest.skip("needs nix-instantiate (Debian nix-bin)")
     argv = [
-        nix_instantiate, "--eval", "--strict", "--json",
-        "--arg", "repo", str(REPO),
-        "--arg", "composition", str(COMPOSITIONS / "beegfs" / "composition.nix"),
-        "--arg", "packages", '[ "fio" ]',
-        "-A", "assertions", str(INSPECT),
+        program, "--eval", "--strict", "--json",
+        "--arg", "folder", str(COMPOSITIONS / "beegfs"),
+        str(INSPECT.with_name("inspect_beegfs.nix")),
     ]  # fmt: skip
     done = subprocess.run(
         argv, capture_output=True, text=True, env=nix_environment(), check=False, timeout=120
     )
     assert done.returncode == 0, done.stderr
-    missing = json.loads(done.stdout)
-    for role in ("server", "client"):
-        [assertion] = missing[role]
-        assert assertion["assertion"] is False
-        assert "overlay providing `beegfs`" in assertion["message"]
+    report = json.loads(done.stdout)
+    assert report["overlay"] == {
+        "names": ["beegfs", "beegfsClientModule"],
+        "beegfsFile": "beegfs.nix",
+        "beegfsStdenv": "gcc13Stdenv",
+        "moduleFile": "beegfs-client-module.nix",
+    }
+    package = report["package"]
+    assert (package["pname"], package["version"]) == ("beegfs", "7.4.6")
+    assert package["src"] == {
+        "url": "https://github.com/ThinkParQ/beegfs/archive/7.4.6.tar.gz",
+        "hash": BEEGFS_746_SHA512,
+    }
+    assert package["makeFlags"] == ["BEEGFS_VERSION=7.4.6"]
+    for daemon in ("mgmtd", "meta", "storage", "helperd", "ctl"):
+        assert f"{daemon}-all" in package["buildFlags"]
+    assert "$out/bin/beegfs-$component" in package["installPhase"]
+    module = report["clientModule"]["6.6.50"]
+    assert module["sameSource"] and not module["broken"]
+    assert (
+        "KDIR=/nix/store/00000000000000000000000000000000-linux-6.6.50-dev/lib/modules/6.6.50/build"
+        in module["makeFlags"]
+    )
+    assert "BEEGFS_NO_RDMA=1" in module["makeFlags"]
+    assert "$out/lib/modules/6.6.50/extra/beegfs.ko" in module["installPhase"]
+    assert report["clientModule"]["6.12.30"]["broken"] is True
+    assert report["common"] == {"kernelPackages": "linux_6_6", "unfreeAllowed": [True, False]}
 
 
 @pytest.mark.nixos
-@pytest.mark.parametrize("name", ["glusterfs", "cephfs"])
+@pytest.mark.parametrize("name", NAMES)
 def test_composition_builds_for_vm(name: str, tmp_path: Path) -> None:
-    """Needs Nix with network access to nixpkgs (full NixOS builds). BeeGFS also needs an
-    overlay with BeeGFS (not in nixpkgs), so only its assertion is checked above."""
+    """Needs Nix with network access to nixpkgs (full NixOS builds; BeeGFS: its package, its
+    client module for Linux 6.6 and its module, from the composition's overlay)."""
     if shutil.which("nix") is None:
         pytest.skip("needs nix")
     project = tmp_path / name
@@ -203,10 +237,10 @@ def test_composition_builds_for_vm(name: str, tmp_path: Path) -> None:
 
 @pytest.mark.nixos
 @pytest.mark.vm
-@pytest.mark.parametrize("name", ["glusterfs", "cephfs"])
+@pytest.mark.parametrize("name", NAMES)
 def test_nodes_form_and_mount_the_file_system_on_vms(name: str, tmp_path: Path) -> None:
-    """Boots the default deployment (glusterfs 3 servers + 2 clients, cephfs 1 mon, 3 OSDs,
-    1 MDS, 2 clients) on QEMU with a disk per node; the composition's test script only checks
+    """Boots the default deployment (glusterfs 3 servers + 2 clients; cephfs 1 mon, 3 OSDs,
+    1 MDS, 2 clients; beegfs 1 mgmt, 1 meta, 2 storage, 2 clients) on QEMU with a disk per node; the composition's test script only checks
     what the nodes formed by themselves (units done, volume/cluster up, a file written by one
     client read by the other). Needs Nix with network access to nixpkgs, and KVM in practice."""
     if shutil.which("nix") is None:
