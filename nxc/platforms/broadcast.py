@@ -20,13 +20,16 @@ one ``taktuk`` (Debian package ``taktuk``, what Kadeploy uses) over all hosts:
   refused if a link or another user's), a fresh ``mktemp`` name, the SHA-256 checked before
   the file takes its digest as name, never following a link planted at either name.
 
-Hosts the tree could not reach through another host (connection refused, host key not known,
-hosts that cannot reach each other) are pushed directly from this machine with the parallel
-copy (:func:`nxc.flavours.kexec.push_artefacts`), at most ``concurrency`` at once; the result
-says which hosts went which way and why (:attr:`BroadcastResult.notes`). Below
-``tree_min_hosts`` hosts, without ``taktuk`` on this machine or without a key to forward, every
-host gets the parallel copy and the notes say so. The whole broadcast is bounded by ``timeout``;
-each TakTuk connection by ``connect_timeout``.
+Every host the tree leaves without a verdict (another host could not connect to it, as when
+hosts cannot reach each other; TakTuk could not start there, e.g. no ``perl``; the run hit its
+time limit) is pushed directly from this machine with the parallel copy
+(:func:`nxc.flavours.kexec.push_artefacts`), at most ``concurrency`` at once; a host whose
+receiving code ran and refused (folder not private, copy altered) keeps that failure. The
+result says which way each host went and why (:attr:`BroadcastResult.notes`). Below
+``tree_min_hosts`` hosts, without ``taktuk`` on this machine or without a key to forward,
+every host gets the parallel copy and the notes say so. TakTuk is killed, with every process it
+started here, at ``timeout``; each of its connections has ``connect_timeout`` to start; each
+direct copy is bounded by :data:`~nxc.flavours.kexec.PUSH_TIMEOUT`.
 """
 
 from __future__ import annotations
