@@ -161,7 +161,9 @@ class Deployment:
         ]
         if os.environ.get("CEPH_MGR_MODULE_PATH"):
             lines.append(f"mgr_module_path = {os.environ['CEPH_MGR_MODULE_PATH']}")
-        CONF.parent.mkdir(parents=True, exist_ok=True)
+        # nixpkgs' services.ceph (not used) would make these with systemd.tmpfiles
+        for folder in (CONF.parent, Path("/var/log/ceph"), Path("/run/ceph")):
+            folder.mkdir(parents=True, exist_ok=True)
         CONF.write_text("\n".join(lines) + "\n")
 
 

@@ -161,7 +161,8 @@ server() {
 }
 
 client() {
-    mkdir -p "$MOUNT"
+    # the FUSE client logs there; on servers glusterd's unit makes it
+    mkdir -p "$MOUNT" /var/log/glusterfs
     if ! findmnt -rn -M "$MOUNT" > /dev/null; then
         backups=$(echo "$servers" | tail -n +2 | paste -sd: -)
         options=${backups:+backup-volfile-servers=$backups}
