@@ -71,7 +71,10 @@ RestartOption = Annotated[
 ]
 LabelOption = Annotated[
     str | None,
-    typer.Option("--label", help="The file system's name in reports (default: the composition)."),
+    typer.Option(
+        "--label",
+        help="The file system's name in reports (default: the composition's or project's name).",
+    ),
 ]
 LOCAL_DIR = "/var/tmp/nxc-bench-local/{host}"
 
@@ -208,6 +211,12 @@ def default_stem(tool: str, deployment: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", f"{tool}-{deployment}")
 
 
+def default_label(composition: str, root: Path) -> str:
+    """The composition's name, or the project folder's for a project's only composition
+    (which NixOS-Compose and nxc call ``composition``)."""
+    return root.resolve().name if composition == "composition" else composition
+
+
 def _sweep(tool: str, spec: SweepSpec, settings: Any, options: _Options) -> None:
     """Open the deployment, run (or resume) the sweep, write results and the report, sum up."""
     from nxc.api import Environment
@@ -229,7 +238,7 @@ def _sweep(tool: str, spec: SweepSpec, settings: Any, options: _Options) -> None
         local_directory=options.local_dir,
         state_dir=state_dir,
         restart=options.restart,
-        label=options.label or env.deployment.composition,
+        label=options.label or default_label(env.deployment.composition, project.root),
         timeout=options.timeout,
     )
 

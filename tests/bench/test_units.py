@@ -21,6 +21,7 @@ from nxc.bench.ior import IorSettings, ior_command, parse_ior_output
 from nxc.bench.mdtest import MdtestSettings, mdtest_command, parse_mdtest_output
 from nxc.bench.results import BenchResult, BenchRun, load_results, write_results
 from nxc.bench.sweep import SweepPoint, SweepSpec, format_size, parse_size
+from nxc.cli.bench import default_label, default_stem
 from nxc.errors import InputError, TransportError
 
 
@@ -203,3 +204,9 @@ def test_mdtest_command_one_phase_per_operation() -> None:
     stat = shlex.split(mdtest_command(settings, SweepPoint(4096, 1, 2, "shared", "stat"), "n1"))
     assert stat[4:9] == ["mpirun", "--allow-run-as-root", "-np", "2", "mdtest"]
     assert "-T" in stat and "-u" not in stat
+
+
+def test_default_names_are_stable_and_name_the_file_system(tmp_path: Path) -> None:
+    assert default_stem("fio", "composition::vm::big run") == "fio-composition-vm-big-run"
+    assert default_label("composition", tmp_path / "nfs") == "nfs"
+    assert default_label("cephfs", tmp_path / "nfs") == "cephfs"
