@@ -23,7 +23,14 @@ def start_glusterd(node) -> None:
     node.succeed("glusterd --pid-file=/run/glusterd.pid")
 
 
-@pytest.mark.parametrize("volume", ["replica:3"])
+LAYOUTS = {
+    "replica:3": ("Type: Replicate", "Number of Bricks: 1 x 3 = 3"),
+    "disperse:2+1": ("Type: Disperse", "Number of Bricks: 1 x (2 + 1) = 3"),
+    "distribute": ("Type: Distribute", "Number of Bricks: 3"),
+}
+
+
+@pytest.mark.parametrize("volume", list(LAYOUTS))
 def test_three_servers_two_clients_share_files_and_run_fio(
     storage_nodes: StartNodes, volume: str
 ) -> None:
@@ -43,7 +50,8 @@ def test_three_servers_two_clients_share_files_and_run_fio(
         out, err = process.communicate(timeout=180)
         assert process.returncode == 0, f"{server.hostname}: {out}\n{err}"
     info = servers[1].succeed("gluster --mode=script volume info gv0")
-    assert "Type: Replicate" in info and "Number of Bricks: 1 x 3 = 3" in info, info
+    kind, bricks = LAYOUTS[volume]
+    assert kind in info and bricks in info, info
     assert "Status: Started" in info
     for server in servers:
         assert f"{server.address}:/srv/gluster/brick" in info
@@ -53,9 +61,9 @@ def test_three_servers_two_clients_share_files_and_run_fio(
         assert "fuse.glusterfs" in client.succeed("findmnt -n -o FSTYPE /mnt/fs")
     clients[0].succeed("echo nxc-shared-check > /mnt/fs/hello")
     assert clients[1].succeed("cat /mnt/fs/hello") == "nxc-shared-check\n"
-    # a replica: every server's brick holds the file
-    for server in servers:
-        assert server.succeed("cat /srv/gluster/brick/hello") == "nxc-shared-check\n"
+    if volume.startswith("replica"):  # every server's brick holds the file
+        for server in servers:
+            assert server.succeed("cat /srv/gluster/brick/hello") == "nxc-shared-check\n"
 
     fio_on_clients(clients)
 
