@@ -13,7 +13,7 @@ from nxc.bench.fio import FioSettings, fio_command, parse_fio_json
 from nxc.bench.sweep import SweepPoint
 from nxc.keys import generate_keypair
 from tests.netns import NamespaceHosts
-from tests.storage.nodes import StorageNode, deployment_info, info_document
+from tests.storage.nodes import StorageNode, info_document, name_nodes
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSITIONS = REPO / "compositions"
@@ -43,7 +43,7 @@ def storage_nodes(tmp_path: Path) -> Iterator[StartNodes]:
         hosts = NamespaceHosts(count, tmp_path / "hosts", key.public_line)
         started.append(hosts)
         hosts.up()
-        nodes = deployment_info(hosts.hosts, roles)
+        nodes = name_nodes(hosts.hosts, roles)
         info = info_document(nodes)
         for node in nodes:
             node.start(info)

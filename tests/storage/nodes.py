@@ -134,7 +134,7 @@ class StorageNode:
         return done.stdout
 
 
-def deployment_info(hosts: list[NamespaceHost], roles: list[tuple[str, int]]) -> list[StorageNode]:
+def name_nodes(hosts: list[NamespaceHost], roles: list[tuple[str, int]]) -> list[StorageNode]:
     """Name ``hosts`` after ``roles`` (``[("server", 3), ("client", 2)]`` gives server1..3,
     client1..2, in that order) as nxc does for counts, and return the nodes."""
     names = [(role, f"{role}{i}") for role, count in roles for i in range(1, count + 1)]
