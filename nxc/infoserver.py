@@ -1,9 +1,23 @@
-"""The HTTP server handing the deployment info to nodes whose kernel command line can't hold it.
+"""The HTTP server handing nodes the deployment info and, once each, their private host keys.
 
-Nodes fetch ``http://ADDRESS:PORT/TOKEN/info.json`` (``nxc.info_url=``). The server runs as a
-detached process (``python -m nxc.infoserver``) so that it outlives ``nxc start``; it binds the
-address facing the nodes on a random port, answers only the path holding the random token, and
-is stopped with the deployment. Its pid, port, token and marker are recorded (``to_record``).
+Nodes fetch ``http://ADDRESS:PORT/TOKEN/info.json`` (``nxc.info_url=``, when the info does not
+travel inline) and ``http://ADDRESS:PORT/TOKEN/host_key/HOSTNAME`` (``nxc.host_key_url=``).
+The server runs as a detached process (``python -m nxc.infoserver``) so that it outlives
+``nxc start``; it binds the address facing the nodes on a random port, answers only paths
+under the random token, and is stopped with the deployment. Its pid, port, token and marker
+are recorded (``to_record``).
+
+A host key is served only to the address its node has (``clients``: hostname → address;
+403 to any other) and only once: it is an *armed* file ``KEY_DIR/HOSTNAME`` (written by
+:func:`arm_host_key`, mode 0600, in the deployment's private folder) that the first fetch
+claims by renaming it and deletes; a second fetch gets 410. A flavour that boots a node again
+(retries, restarts) arms its key again. The token is on the nodes' kernel command lines (every
+user of a node can read it): it grants this deployment's info, never another node's key.
+
+For local QEMU nodes (``vm-ramdisk``) there is no listening server: QEMU's user network runs
+``python -m nxc.infoserver --stdio --peer ADDRESS ...`` for each connection a node opens to
+its forwarded address (``guestfwd=...-cmd:``), which answers one request on its standard
+input and output, as the node of that QEMU (:func:`stdio_command`).
 
 The token is a secret: every local user can read a process's command line
 (``/proc/PID/cmdline``), so the server gets it on its standard input, never in its arguments.
@@ -17,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.server
+import json
 import os
 import secrets
 import subprocess
@@ -24,12 +39,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from nxc.errors import ExternalCommandError, NodeTimeoutError
+from nxc.atomic import write_atomic
+from nxc.errors import ExternalCommandError, InputError, NodeTimeoutError
 
 START_TIMEOUT = 10.0
 INFO_NAME = "info.json"
+KEY_PATH = "host_key"
 MARKER_PREFIX = "nxc-info-"
 
 
@@ -46,7 +63,11 @@ class InfoServer:
     @property
     def url(self) -> str:
         """The URL given to nodes as ``nxc.info_url=``."""
-        return f"http://{self.address}:{self.port}/{self.token}/{INFO_NAME}"
+        return info_url(f"{self.address}:{self.port}", self.token)
+
+    def key_url(self, hostname: str) -> str:
+        """The URL given to node ``hostname`` as ``nxc.host_key_url=``."""
+        return host_key_url(f"{self.address}:{self.port}", self.token, hostname)
 
     def to_record(self) -> dict[str, Any]:
         """JSON-ready form for ``Deployment.resources``."""
@@ -59,16 +80,69 @@ class InfoServer:
         }
 
 
-def start_info_server(info_file: Path, address: str, log: Path) -> InfoServer:
-    """Serve ``info_file`` on ``address`` (random port and token) from a detached process.
+def info_url(authority: str, token: str) -> str:
+    """``http://AUTHORITY/TOKEN/info.json``."""
+    return f"http://{authority}/{token}/{INFO_NAME}"
+
+
+def host_key_url(authority: str, token: str, hostname: str) -> str:
+    """``http://AUTHORITY/TOKEN/host_key/HOSTNAME``."""
+    return f"http://{authority}/{token}/{KEY_PATH}/{hostname}"
+
+
+def new_token() -> str:
+    """A fresh random token (the secret part of every URL the nodes fetch)."""
+    return secrets.token_urlsafe(24)
+
+
+def arm_host_key(key_dir: Path, hostname: str, key: bytes) -> None:
+    """Make ``hostname``'s private host key fetchable once more (mode 0600 under ``key_dir``)."""
+    key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_atomic(key_dir / hostname, key, mode=0o600)
+
+
+def write_clients(path: Path, clients: dict[str, str]) -> None:
+    """Record which address each node's key is served to (hostname → address)."""
+    write_atomic(path, json.dumps(clients).encode(), mode=0o600)
+
+
+def stdio_command(
+    info_file: Path, key_dir: Path, clients: Path, token_file: Path, peer: str
+) -> str:
+    """The command QEMU's ``guestfwd=...-cmd:`` runs for each connection of the node at
+    address ``peer`` (commas doubled for QEMU's option syntax)."""
+    words = [sys.executable, "-m", "nxc.infoserver", "--stdio", f"--peer={peer}"]
+    words += [f"--key-dir={key_dir}", f"--clients={clients}", f"--token-file={token_file}"]
+    words.append(str(info_file))
+    bad = [word for word in words if any(char.isspace() for char in word)]
+    if bad:
+        raise InputError(
+            f"the path {bad[0]!r} holds a space, which QEMU's guestfwd command cannot carry; "
+            "use a Python and a project folder whose paths have none"
+        )
+    return " ".join(words).replace(",", ",,")
+
+
+def start_info_server(
+    info_file: Path,
+    address: str,
+    log: Path,
+    key_dir: Path | None = None,
+    clients: Path | None = None,
+) -> InfoServer:
+    """Serve ``info_file`` on ``address`` (random port and token) from a detached process,
+    and the host keys armed in ``key_dir`` to the addresses ``clients`` names
+    (:func:`write_clients`).
 
     Returns once the server listens; :class:`NodeTimeoutError` naming the log otherwise.
     """
-    token = secrets.token_urlsafe(24)
+    token = new_token()
     marker = f"{MARKER_PREFIX}{secrets.token_hex(8)}"
     port_file = info_file.with_name(f"infoserver-{marker}.port")
     argv = [sys.executable, "-m", "nxc.infoserver", str(info_file), f"--bind={address}"]
     argv += [f"--marker={marker}", f"--port-file={port_file}"]
+    if key_dir is not None and clients is not None:
+        argv += [f"--key-dir={key_dir}", f"--clients={clients}"]
     with log.open("ab") as output:
         process = subprocess.Popen(
             argv,
@@ -112,32 +186,71 @@ def stop_recorded(record: dict[str, Any], grace: float = 2.0) -> None:
         processes.terminate([int(record["pid"])], str(marker), grace=grace)
 
 
+@dataclass(frozen=True)
+class Served:
+    """What one server answers: the info, the armed keys, who may fetch each, under the token."""
+
+    info: bytes
+    token: str
+    key_dir: Path | None = None
+    clients: dict[str, str] | None = None
+
+    @classmethod
+    def load(
+        cls, info_file: Path, token: str, key_dir: Path | None, clients: Path | None
+    ) -> Served:
+        """Read the info and the clients file; the keys are read when fetched."""
+        known = json.loads(clients.read_text()) if clients is not None else None
+        return cls(info_file.read_bytes(), token, key_dir, known)
+
+    def answer(self, path: str, peer: str) -> tuple[int, bytes]:
+        """Status and body for a GET of ``path`` by the node at address ``peer``."""
+        if path == f"/{self.token}/{INFO_NAME}":
+            return 200, self.info
+        prefix = f"/{self.token}/{KEY_PATH}/"
+        hostname = path.removeprefix(prefix)
+        if not path.startswith(prefix) or self.clients is None or hostname not in self.clients:
+            return 404, b""
+        if self.clients[hostname] != peer:
+            return 403, b""  # another node, or anyone else who read the token
+        return self._take_key(hostname)
+
+    def _take_key(self, hostname: str) -> tuple[int, bytes]:
+        """Claim the armed key by renaming it (one fetch wins), read it, delete it."""
+        assert self.key_dir is not None
+        claimed = self.key_dir / f".{hostname}.taken-{secrets.token_hex(8)}"
+        try:
+            os.rename(self.key_dir / hostname, claimed)
+        except FileNotFoundError:
+            return 410, b""  # served already
+        try:
+            return 200, claimed.read_bytes()
+        finally:
+            claimed.unlink(missing_ok=True)
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
-    body: bytes = b""
-    path_expected: str = ""
+    served: Served
 
     def do_GET(self) -> None:
-        if self.path != self.path_expected:
-            self.send_error(404)
+        status, body = self.served.answer(self.path, self.client_address[0])
+        if status != 200:
+            self.send_error(status)
             return
         self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(self.body)))
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(self.body)
+        self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
         # The token is a secret: log the client and status, not the path.
         sys.stderr.write(f"{self.client_address[0]} {args[1] if len(args) > 1 else ''}\n")
 
 
-def serve(info_file: Path, address: str, token: str, port_file: Path) -> None:
-    """Serve ``info_file`` at ``/TOKEN/info.json`` until killed; write the port to ``port_file``."""
-    handler = type(
-        "InfoHandler",
-        (_Handler,),
-        {"body": info_file.read_bytes(), "path_expected": f"/{token}/{INFO_NAME}"},
-    )
+def serve(served: Served, address: str, port_file: Path) -> None:
+    """Serve until killed; write the port to ``port_file``."""
+    handler = type("InfoHandler", (_Handler,), {"served": served})
     server = http.server.ThreadingHTTPServer((address, 0), handler)
     temporary = port_file.with_name(port_file.name + ".tmp")
     temporary.write_text(str(server.server_address[1]))
@@ -145,18 +258,50 @@ def serve(info_file: Path, address: str, token: str, port_file: Path) -> None:
     server.serve_forever()
 
 
+REASONS = {200: "OK", 403: "Forbidden", 404: "Not Found", 410: "Gone"}
+
+
+def serve_stdio(served: Served, peer: str, source: BinaryIO, sink: BinaryIO) -> None:
+    """Answer one HTTP GET read from ``source`` on ``sink``, as asked by ``peer``."""
+    request = source.readline(8192).decode("latin-1").split()
+    while source.readline(8192).strip():
+        pass  # the headers: nothing in them matters
+    if len(request) == 3 and request[0] == "GET":
+        status, body = served.answer(request[1], peer)
+    else:
+        status, body = 404, b""
+    head = f"HTTP/1.0 {status} {REASONS[status]}\r\nContent-Length: {len(body)}\r\n"
+    sink.write(f"{head}Content-Type: application/octet-stream\r\n\r\n".encode() + body)
+    sink.flush()
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Command-line entry of the detached server process; the token is read from stdin."""
+    """Command-line entry: the detached server (token on stdin), or one ``--stdio`` answer."""
     parser = argparse.ArgumentParser(prog="python -m nxc.infoserver")
     parser.add_argument("info_file", type=Path)
-    parser.add_argument("--bind", required=True)
-    parser.add_argument("--marker", required=True, help="public id in the command line")
-    parser.add_argument("--port-file", type=Path, required=True)
+    parser.add_argument("--bind")
+    parser.add_argument("--marker", help="public id in the command line")
+    parser.add_argument("--port-file", type=Path)
+    parser.add_argument("--key-dir", type=Path)
+    parser.add_argument("--clients", type=Path, help="JSON: hostname -> address")
+    parser.add_argument("--stdio", action="store_true", help="answer one request on stdin")
+    parser.add_argument("--peer", help="--stdio: the address of the node asking")
+    parser.add_argument("--token-file", type=Path, help="--stdio: where the token is")
     options = parser.parse_args(argv)
+    if options.stdio:
+        if options.peer is None or options.token_file is None:
+            parser.error("--stdio needs --peer and --token-file")
+        token = options.token_file.read_text().strip()
+        served = Served.load(options.info_file, token, options.key_dir, options.clients)
+        serve_stdio(served, options.peer, sys.stdin.buffer, sys.stdout.buffer)
+        return
+    if options.bind is None or options.port_file is None:
+        parser.error("--bind and --port-file are needed (or --stdio)")
     token = sys.stdin.readline().strip()
     if not token:
         parser.error("no token on the standard input")
-    serve(options.info_file, options.bind, token, options.port_file)
+    served = Served.load(options.info_file, token, options.key_dir, options.clients)
+    serve(served, options.bind, options.port_file)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@ Hosts come from OAR or a machine file (:mod:`nxc.flavours.g5khosts`): node *i* o
 gets host *i*, extra hosts are recorded as unused, too few hosts are refused before anything
 boots. Then, on every host at once: the kernel and initrd are pushed over SSH (skipped when a
 file with the same SHA-256 is already there), loaded with ``kexec -l`` and the node's own
-kernel parameters (deployment info inline or as a URL served by :mod:`nxc.infoserver`, its
-private host key), and ``kexec -e`` runs detached. A node is ready when its SSH server answers
+kernel parameters (deployment info inline or as a URL, and the URL of its private host key,
+both served by :mod:`nxc.infoserver`: the key once, to that node's address only), and
+``kexec -e`` runs detached. A node is ready when its SSH server answers
 with the host key nxc generated for it; nodes missing after the timeout are kexec'd again
 (``retries``), then named in the error. While waiting, the OAR job is watched: its end or
 deletion is reported as such.
@@ -45,7 +46,13 @@ from nxc.flavours import kexec
 from nxc.flavours.base import Flavour, LiveState, ProgressHook, Stage, no_progress
 from nxc.flavours.g5khosts import HostSource, acquire_hosts, release
 from nxc.flavours.sshready import SshAnswer, ssh_answer
-from nxc.infoserver import InfoServer, start_info_server, stop_recorded
+from nxc.infoserver import (
+    InfoServer,
+    arm_host_key,
+    start_info_server,
+    stop_recorded,
+    write_clients,
+)
 from nxc.platforms.oar import Oar, OarJob
 from nxc.transport import sshconfig
 
@@ -60,6 +67,8 @@ SSH_ATTEMPT = 5.0
 JOB_CHECK_INTERVAL = 5.0
 PROBE_TIMEOUT = 10.0
 NFS_EXPORT = "/nix/store"
+KEY_DIR = "host_keys"
+"""Under the deployment's private folder: the keys armed for the info server to hand out."""
 
 
 def address_facing(host: str) -> str:
@@ -139,6 +148,7 @@ class KexecFlavour(Flavour):
         self.info_address = info_address
         self.kernel_params = kexec.user_kernel_params(kernel_params)
         self._shell: kexec.HostShell | None = None
+        self._host_keys: dict[str, bytes] = {}
         self._client_key_path: Path | None = None
 
     # --- checks --------------------------------------------------------------------------
@@ -280,19 +290,21 @@ class KexecFlavour(Flavour):
         base: str,
     ) -> dict[str, str]:
         document = json.dumps(info, separators=(",", ":")).encode()
+        self._host_keys = host_keys
+        server = self._serve_info(deployment, store, document)
+        key_urls = {host: server.key_url(host) for host in host_keys}
         inline = self.info_delivery == "inline" or (
-            self.info_delivery == "auto" and kexec.inline_fits(base, document, host_keys.values())
+            self.info_delivery == "auto" and kexec.inline_fits(base, document, key_urls.values())
         )
         if inline:
             lines = {
-                host: kexec.node_command_line(base, key, info=document)
-                for host, key in host_keys.items()
+                host: kexec.node_command_line(base, url, info=document)
+                for host, url in key_urls.items()
             }
         else:
-            server = self._serve_info(deployment, store, document)
             lines = {
-                host: kexec.node_command_line(base, key, info_url=server.url)
-                for host, key in host_keys.items()
+                host: kexec.node_command_line(base, url, info_url=server.url)
+                for host, url in key_urls.items()
             }
         too_long = [host for host, line in lines.items() if not kexec.fits(line)]
         if too_long:
@@ -307,15 +319,26 @@ class KexecFlavour(Flavour):
     def _serve_info(
         self, deployment: Deployment, store: DeploymentStore, document: bytes
     ) -> InfoServer:
+        """Start the info server: the info, and each node's key armed for that node's address."""
         secret_dir = Path(deployment.resources["secret_dir"])
         info_file = secret_dir / "info.json"
         write_atomic(info_file, document, mode=0o600)
+        clients = secret_dir / "clients.json"
+        write_clients(clients, {node.hostname: node.address for node in deployment.nodes})
+        self.arm_keys(deployment, [node.hostname for node in deployment.nodes])
         address = self.info_address or address_facing(deployment.nodes[0].address)
         log = store.log_dir(deployment.name) / "infoserver.log"
-        server = start_info_server(info_file, address, log)
+        server = start_info_server(info_file, address, log, secret_dir / KEY_DIR, clients)
         deployment.resources["info_server"] = server.to_record()
         store.save(deployment)
         return server
+
+    def arm_keys(self, deployment: Deployment, hostnames: list[str]) -> None:
+        """Let the info server hand out the host keys of ``hostnames`` once more (each node
+        fetches its own at boot; a node booted again needs it again)."""
+        key_dir = Path(deployment.resources["secret_dir"]) / KEY_DIR
+        for hostname in hostnames:
+            arm_host_key(key_dir, hostname, self._host_keys[hostname])
 
     def deploy_nodes(
         self,
@@ -335,6 +358,7 @@ class KexecFlavour(Flavour):
             if not missing:
                 break
             todo = [node for node in deployment.nodes if node.hostname in missing]
+            self.arm_keys(deployment, [node.hostname for node in todo])
             missing = self._boot(deployment, files, remote, command_lines, progress, oar, job, todo)
         return missing
 

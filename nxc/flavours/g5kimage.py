@@ -3,8 +3,9 @@
 Hosts, keys, deployment info and the OAR job are handled as by the kexec flavours
 (:class:`~nxc.flavours.g5k.KexecFlavour`). The deploy step differs: each node gets its own
 Kadeploy environment file (an artefact in the deployment's private state folder) whose kernel
-parameters carry the shared deployment info (inline or URL) and the node's own host key —
-Kadeploy gives one environment the same parameters on every node, and host keys are per node.
+parameters carry the shared deployment info (inline or URL) and the URL of the node's own host
+key on the info server — Kadeploy gives one environment the same parameters on every node, and
+those URLs are per node.
 ``kadeploy3`` runs on the frontend, non-interactively, for every node at once; nodes Kadeploy
 reports as failed (or does not report on) are deployed again up to ``retries`` times
 (:func:`~nxc.platforms.kadeploy.deploy_with_retries`), then named in the error. Deployed nodes
@@ -93,7 +94,8 @@ class ImageFlavour(KexecFlavour):
         return Path(self._image), Path(self._image), entry.artefacts.cmdline or ""
 
     def environment(self, deployment: Deployment, node: Node, image: str, params: str) -> Path:
-        """Write the Kadeploy environment file of ``node`` (mode 0600: it holds its host key)."""
+        """Write the Kadeploy environment file of ``node`` (mode 0600: it holds the info
+        server's token)."""
         secret_dir = Path(deployment.resources["secret_dir"])
         environment = KadeployEnvironment(
             name=f"nxc-{deployment.composition}-{node.hostname}",
@@ -122,6 +124,8 @@ class ImageFlavour(KexecFlavour):
             env_file = self.environment(deployment, node, image, command_lines[node.hostname])
 
             def one_run(hosts: list[str]) -> KadeployRun:
+                if self._host_keys:  # a failed attempt may have booted far enough to fetch it
+                    self.arm_keys(deployment, [node.hostname])
                 argv = kadeploy_argv(str(env_file), hosts=hosts, ssh_key=str(client_public_key))
                 return run(argv)
 

@@ -15,8 +15,9 @@ fixed temporary name to plant a link at).
 
 Kernel parameters per node (docs/node-contract.md): the manifest's command line, then the
 deployment info inline (``nxc.info=``, base64url) while the whole line fits in
-:data:`MAX_CMDLINE` bytes, else ``nxc.info_url=``, then ``nxc.host_key=`` with the node's own
-private host key.
+:data:`MAX_CMDLINE` bytes, else ``nxc.info_url=``, then ``nxc.host_key_url=``: where the node
+fetches its private host key, once, from the info server (:mod:`nxc.infoserver`). No key is
+ever on a command line (``/proc/cmdline`` is readable by every user of the node).
 """
 
 from __future__ import annotations
@@ -81,14 +82,15 @@ def b64url(data: bytes) -> str:
 
 
 def node_command_line(
-    base: str, host_key: bytes, info: bytes | None = None, info_url: str | None = None
+    base: str, key_url: str, info: bytes | None = None, info_url: str | None = None
 ) -> str:
-    """The kernel command line of one node: ``base``, the info (inline or URL), its host key."""
+    """The kernel command line of one node: ``base``, the info (inline or URL), where its host
+    key is fetched."""
     if (info is None) == (info_url is None):
         raise ValueError("give exactly one of info and info_url")
     words = [base.strip()] if base.strip() else []
     words.append(f"nxc.info={b64url(info)}" if info is not None else f"nxc.info_url={info_url}")
-    words.append(f"nxc.host_key={b64url(host_key)}")
+    words.append(f"nxc.host_key_url={key_url}")
     return " ".join(words)
 
 
@@ -97,9 +99,9 @@ def fits(command_line: str) -> bool:
     return len(command_line.encode()) < MAX_CMDLINE
 
 
-def inline_fits(base: str, info: bytes, host_keys: Sequence[bytes]) -> bool:
+def inline_fits(base: str, info: bytes, key_urls: Sequence[str]) -> bool:
     """Whether every node's command line fits with the info inline."""
-    return all(fits(node_command_line(base, key, info=info)) for key in host_keys)
+    return all(fits(node_command_line(base, url, info=info)) for url in key_urls)
 
 
 def sha256_of(path: Path) -> str:
@@ -119,8 +121,8 @@ def remote_path(digest: str) -> str:
 def kexec_script(kernel: str, initrd: str, command_line: str) -> str:
     """Shell code loading the new kernel, then starting ``kexec -e`` detached.
 
-    It holds the node's private host key: send it on the standard input of ``sh -s``, never
-    in an argument list (visible to every user of the frontend).
+    It holds the info server's token (in the key URL): send it on the standard input of
+    ``sh -s``, never in an argument list (visible to every user of the frontend).
     """
     load = shlex.join(
         ["kexec", "-l", kernel, f"--initrd={initrd}", f"--command-line={command_line}"]

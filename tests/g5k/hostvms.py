@@ -4,7 +4,8 @@ A :class:`HostLab` owns a Linux bridge (``10.215.0.254/24`` by default), a busyb
 on it handing each VM its fixed address (as Grid'5000's DHCP does), and one QEMU (TCG) per
 host on a tap device of that bridge. Each host boots the test-bed guest in its "standard
 environment": hostname ``host-<i>``, its own SSH host key (pinned in :attr:`known_hosts`), and
-the deploy user's key (:attr:`deploy_key`) authorized for root, the way a node of a Grid'5000
+the deploy user's key (:attr:`deploy_key`) authorized for root (its host key is a file of its
+initrd, :meth:`HostLab._initrd`), the way a node of a Grid'5000
 ``deploy`` job accepts its user. :meth:`HostLab.reset` powers them off and boots them again in
 that environment (after a test kexec'd them into a composition). Everything is removed by
 :meth:`HostLab.close`: QEMUs and udhcpd by pid, taps and bridge by name.
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from nxc import keys
 from nxc.flavours.kexec import HostShell, b64url
+from tests.testbed.cpio import with_file
 
 BOOT_TIMEOUT = 180.0
 MEMORY_MB = 384
@@ -152,16 +154,24 @@ class HostLab:
 
     # --- hosts ----------------------------------------------------------------------------
 
+    def _initrd(self, host: str) -> Path:
+        """The guest's initrd with ``/etc/nxc/host_key`` (0600) appended as a second archive:
+        the host's own key, as a standard environment has it on its disk. A kexec'd
+        composition gets the guest's initrd alone, so it never sees this key."""
+        path = self.workdir / f"{host}.initrd"
+        if not path.exists():
+            key = self.host_keys[host].private_openssh
+            with_file(self.initrd, "etc/nxc/host_key", key, 0o600, path)
+        return path
+
     def _argv(self, host: str) -> list[str]:
-        key = self.host_keys[host].private_openssh
-        params = f"{PARAMS} nxc.info={b64url(json.dumps(self.info).encode())} "
-        params += f"nxc.host_key={b64url(key)}"
+        params = f"{PARAMS} nxc.info={b64url(json.dumps(self.info).encode())}"
         return [
             shutil.which("qemu-system-x86_64") or "qemu-system-x86_64",
             "-accel", "tcg,tb-size=64", "-m", f"{MEMORY_MB}M", "-smp", "1",
             "-nodefaults", "-display", "none", "-no-reboot",
             "-serial", f"file:{self.console(host)}",
-            "-kernel", str(self.kernel), "-initrd", str(self.initrd),
+            "-kernel", str(self.kernel), "-initrd", str(self._initrd(host)),
             "-netdev", f"tap,id=n0,ifname={self._tap(host)},script=no,downscript=no",
             "-device", f"virtio-net-pci,netdev=n0,mac={self.mac(host)}",
             "-append", params,

@@ -76,7 +76,7 @@ def test_each_node_gets_its_environment_and_failed_nodes_are_retried(tmp_path):
             return KadeployRun(1, FAILED.format(host=host))
         return KadeployRun(0, DEPLOYED.format(host=host))
 
-    lines = {node.hostname: f"console=ttyS0 nxc.info=abc nxc.host_key=K{node.hostname}"
+    lines = {node.hostname: f"console=ttyS0 nxc.info=abc nxc.host_key_url=http://h/t/host_key/{node.hostname}"
              for node in deployment.nodes}  # fmt: skip
     flavour = ImageFlavour(retries=2)
     failures = flavour.kadeploy_all(
@@ -92,7 +92,7 @@ def test_each_node_gets_its_environment_and_failed_nodes_are_retried(tmp_path):
         assert argv[:2] == ["kadeploy3", "-a"] and argv[-2:] == ["-k", str(tmp_path / "id.pub")]
     for node in deployment.nodes:
         env_file = tmp_path / "secrets" / f"{node.hostname}.kaenv.yaml"
-        assert stat.S_IMODE(env_file.stat().st_mode) == 0o600, "it holds the node's host key"
+        assert stat.S_IMODE(env_file.stat().st_mode) == 0o600, "it holds the info server's token"
         environment = yaml.safe_load(env_file.read_text())
         assert environment["boot"] == {
             "kernel": "/boot/bzImage",

@@ -32,22 +32,23 @@ from nxc.manifest import Artefacts, Composition, Manifest, Role
 from nxc.platforms.oar import OarRequest
 
 
-def test_command_line_carries_info_inline_or_as_url_then_the_host_key():
-    line = kexec.node_command_line("console=ttyS0", b"KEY", info=b'{"a":1}')
-    assert line == "console=ttyS0 nxc.info=eyJhIjoxfQ nxc.host_key=S0VZ"
-    url = kexec.node_command_line("", b"KEY", info_url="http://h:1/t/info.json")
-    assert url == "nxc.info_url=http://h:1/t/info.json nxc.host_key=S0VZ"
+def test_command_line_carries_info_inline_or_as_url_then_the_host_key_url():
+    key_url = "http://h:1/t/host_key/n1"
+    line = kexec.node_command_line("console=ttyS0", key_url, info=b'{"a":1}')
+    assert line == f"console=ttyS0 nxc.info=eyJhIjoxfQ nxc.host_key_url={key_url}"
+    url = kexec.node_command_line("", key_url, info_url="http://h:1/t/info.json")
+    assert url == f"nxc.info_url=http://h:1/t/info.json nxc.host_key_url={key_url}"
     with pytest.raises(ValueError):
-        kexec.node_command_line("", b"KEY")
+        kexec.node_command_line("", key_url)
 
 
 def test_inline_while_it_fits_in_2048_bytes():
     assert kexec.fits("x" * 2047) and not kexec.fits("x" * 2048)
-    key = generate_keypair("k").private_openssh
+    key_url = "http://10.0.0.254:40000/" + "t" * 32 + "/host_key/n1"
     small = json.dumps({"nodes": [{"hostname": "n1", "address": "10.0.0.1"}]}).encode()
     big = json.dumps({"nodes": [{"hostname": f"n{i}", "address": "10.0.0.1"} for i in range(40)]})
-    assert kexec.inline_fits("console=ttyS0", small, [key, key])
-    assert not kexec.inline_fits("console=ttyS0", big.encode(), [key])
+    assert kexec.inline_fits("console=ttyS0", small, [key_url, key_url])
+    assert not kexec.inline_fits("console=ttyS0", big.encode(), [key_url])
 
 
 def _deployment(count: int, flavour: str = "g5k-ramdisk") -> Deployment:
@@ -89,9 +90,16 @@ def test_big_deployments_get_a_url_served_with_a_token_and_stopped_from_the_reco
 def test_small_deployments_get_the_info_inline(tmp_path):
     store = DeploymentStore(tmp_path / "deploy")
     deployment = _deployment(3)
+    secret_dir = store.secret_dir(deployment.name) / "nodes"
+    secret_dir.mkdir()
+    deployment.resources = {"secret_dir": str(secret_dir)}
     info = kexec_info(deployment, "ssh-ed25519 AAAA client", {})
     host_keys = {node.hostname: generate_keypair("k").private_openssh for node in deployment.nodes}
-    lines = KexecFlavour()._command_lines(deployment, store, info, host_keys, "console=ttyS0")
+    flavour = KexecFlavour(info_address="127.0.0.1")
+    try:
+        lines = flavour._command_lines(deployment, store, info, host_keys, "console=ttyS0")
+    finally:
+        flavour.stop(deployment, store, force=True)
     assert deployment.resources["info_delivery"] == "inline"
     assert all("nxc.info=" in line and "nxc.info_url" not in line for line in lines.values())
     assert "system" not in info["nodes"][0] and "shared_dir" not in info
@@ -153,7 +161,7 @@ def test_kexec_script_loads_with_the_command_line_then_executes_detached(local_s
     bin_dir.mkdir()
     (bin_dir / "kexec").write_text(f'#!/bin/sh\nprintf "%s|" "$@" >> {calls}\necho >> {calls}\n')
     (bin_dir / "kexec").chmod(0o755)
-    line = "console=ttyS0 nxc.info=abc'd nxc.host_key=x$y"
+    line = "console=ttyS0 nxc.info=abc'd nxc.host_key_url=http://h/x$y"
     script = kexec.kexec_script("/r/kernel", "/r/initrd", line)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     subprocess.run(["sh", "-s"], input=script.encode(), env=env, check=True, timeout=10)

@@ -8,9 +8,11 @@ a guest (fw_cfg folder, kernel command line, /etc/nxc) are redirected into a tem
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -89,14 +91,42 @@ def test_inline_info_and_host_key_found_by_mac(shell: str, tmp_path: Path):
         ]
     )
     key = b"-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n-----END OPENSSH PRIVATE KEY-----\n"
-    cmdline = f"nxc.info={_b64url(json.dumps(info).encode())} nxc.host_key={_b64url(key)}"
-    result, run = _run(shell, tmp_path, cmdline=cmdline)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "system=/nix/store/abc-role-node"
-    assert json.loads((run / "self.json").read_text())["hostname"] == "node1"
-    assert (run / "host_key").read_bytes() == key
-    assert (run / "host_key").stat().st_mode & 0o077 == 0
-    assert (run / "authorized_keys").read_text().splitlines() == info["authorized_keys"]
+    with _key_server(tmp_path, "node1", key) as key_url:
+        cmdline = f"nxc.info={_b64url(json.dumps(info).encode())} nxc.host_key_url={key_url}"
+        result, run = _run(shell, tmp_path, cmdline=cmdline)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "system=/nix/store/abc-role-node"
+        assert json.loads((run / "self.json").read_text())["hostname"] == "node1"
+        assert (run / "host_key").read_bytes() == key
+        assert (run / "host_key").stat().st_mode & 0o077 == 0
+        assert (run / "authorized_keys").read_text().splitlines() == info["authorized_keys"]
+        (run / "host_key").unlink()
+        again, run = _run(shell, tmp_path, cmdline=cmdline)  # served once: a reboot gets none
+    assert again.returncode == 0, again.stderr
+    assert "nxc-error: cannot fetch this node's host key" in again.stderr
+    assert key_url.split("/")[3] not in again.stderr, "the token is never printed"
+    assert not (run / "host_key").exists() and not (run / "host_key.part").exists()
+
+
+@contextlib.contextmanager
+def _key_server(tmp_path: Path, hostname: str, key: bytes) -> Iterator[str]:
+    """A real nxc info server on 127.0.0.1 (this machine is the node) with ``key`` armed."""
+    from nxc import infoserver
+
+    (tmp_path / "served.json").write_text("{}")
+    infoserver.arm_host_key(tmp_path / "keys", hostname, key)
+    infoserver.write_clients(tmp_path / "clients.json", {hostname: "127.0.0.1"})
+    server = infoserver.start_info_server(
+        tmp_path / "served.json",
+        "127.0.0.1",
+        tmp_path / "server.log",
+        tmp_path / "keys",
+        tmp_path / "clients.json",
+    )
+    try:
+        yield server.key_url(hostname)
+    finally:
+        infoserver.stop_recorded(server.to_record())
 
 
 @pytest.mark.parametrize("shell", SHELLS)
@@ -176,13 +206,12 @@ def test_stage_two_applies_the_entry_in_fresh_namespaces(shell: str, tmp_path: P
             },
         ]
     )
-    cmdline = (
-        f"nxc.info={_b64url(json.dumps(info).encode())} "
-        f"nxc.host_key={_b64url(key_file.read_bytes())}"
-    )
+    cmdline = f"nxc.info={_b64url(json.dumps(info).encode())}"
     (tmp_path / "cmdline").write_text(cmdline)
+    (tmp_path / "fw_cfg" / "host_key").mkdir(parents=True)
+    shutil.copy(key_file, tmp_path / "fw_cfg" / "host_key" / "raw")
     env = {
-        **_env(tmp_path),
+        **_env(tmp_path, fw_cfg=True),
         "NXC_NODE_INFO": str(SCRIPT),
         "NXC_HOSTS_FILE": str(tmp_path / "hosts"),
         "NXC_SSH_DIR": str(tmp_path / "ssh"),

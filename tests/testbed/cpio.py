@@ -107,6 +107,17 @@ class Tree:
             gz.write(_header("TRAILER!!!", Entry(0), 0, 0))
 
 
+def with_file(initrd: Path, path: str, data: bytes, mode: int, out: Path) -> Path:
+    """``initrd`` with one more file appended as a second archive (the kernel unpacks every
+    archive of a concatenated initramfs in turn): ``out``."""
+    extra = Tree()
+    extra.file(path, data, mode)
+    extra.write(out.with_name(out.name + ".part"))
+    out.write_bytes(initrd.read_bytes() + out.with_name(out.name + ".part").read_bytes())
+    out.with_name(out.name + ".part").unlink()
+    return out
+
+
 def _pad(length: int) -> bytes:
     return b"\0" * (-length % 4)
 

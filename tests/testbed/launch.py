@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nxc.errors import MissingToolError, NodeTimeoutError
+from tests.testbed.cpio import with_file
 
 TCG = ["-accel", "tcg,tb-size=64"]
 
@@ -145,8 +146,11 @@ class Guest:
                 params += " nxc.info=" + b64url(json.dumps(c.info).encode())
             if c.delivery == "url":
                 params += f" nxc.info_url={c.info_url}"
-            if c.host_key is not None:
-                params += " nxc.host_key=" + b64url(c.host_key)
+            if c.host_key is not None:  # never on the command line: a file of the initrd
+                initrd = with_file(
+                    c.initrd, "etc/nxc/host_key", c.host_key, 0o600, self.folder / "initrd"
+                )
+                argv[argv.index(str(c.initrd))] = str(initrd)
         restrict = "on" if c.user_net_restricted else "off"
         user = f"user,id=u0,restrict={restrict}"
         if c.ssh_port:

@@ -1,6 +1,7 @@
 # nxc node contract, shared by stage 1 (busybox) and stage 2 (coreutils): find this node's
 # deployment info and host key, pick its own entry, write them under $NXC_RUN (default
-# /run/nxc): info.json, self.json, host_key, authorized_keys. Needs jq, base64, ip, tr, cut.
+# /run/nxc): info.json, self.json, host_key (mode 0600), authorized_keys. Needs jq, base64,
+# ip, tr, cut, and curl or wget.
 # Sourced, not executed: sets NXC_SYSTEM to the role system of this node ("" if none).
 
 NXC_RUN=${NXC_RUN:-/run/nxc}
@@ -66,16 +67,34 @@ nxc_find_info() {
         nxc_error "no deployment info (fw_cfg opt/nxc/info, nxc.info= or nxc.info_url=)"
         return 1
     fi
+    # The host key is root's alone: umask 077 before anything of it is written.
     umask 077
     if [ -r "$NXC_FW_CFG/host_key/raw" ]; then
         cat "$NXC_FW_CFG/host_key/raw" > "$NXC_RUN/host_key"
-    elif value=$(nxc_cmdline_value nxc.host_key); then
-        printf '%s' "$value" | nxc_b64url_decode > "$NXC_RUN/host_key"
+    elif url=$(nxc_cmdline_value nxc.host_key_url); then
+        nxc_fetch_host_key "$url"
     elif [ -r "$NXC_ETC/host_key" ]; then
         cat "$NXC_ETC/host_key" > "$NXC_RUN/host_key"
     fi
     umask 022
     jq -r '.authorized_keys[]?' "$NXC_RUN/info.json" > "$NXC_RUN/authorized_keys"
+}
+
+# The info server hands a node's key out once, to that node's address: a node booted again
+# from its disk (g5k-image) finds it taken and keeps the key it installed the first time.
+# Failing is reported, not fatal. The URL is never printed (it holds the deployment's token).
+nxc_fetch_host_key() {
+    tries=10
+    until nxc_fetch "$1" > "$NXC_RUN/host_key.part" && [ -s "$NXC_RUN/host_key.part" ]; do
+        tries=$((tries - 1))
+        if [ "$tries" -le 0 ]; then
+            rm -f "$NXC_RUN/host_key.part"
+            nxc_error "cannot fetch this node's host key from nxc.host_key_url (served once)"
+            return 0
+        fi
+        sleep 2
+    done
+    mv -f "$NXC_RUN/host_key.part" "$NXC_RUN/host_key"
 }
 
 nxc_find_self() {
