@@ -25,7 +25,7 @@ test_packages=(
     nfs-ganesha nfs-ganesha-vfs rpcbind   # g5k-nfs-store tests: user-space NFS server (no nfsd)
     taktuk                             # tree broadcast to many hosts (Grid'5000 scale tests)
     glusterfs-server glusterfs-client  # storage compositions: real GlusterFS daemons
-    ceph-mon ceph-osd ceph-mds ceph-mgr ceph-common   # storage compositions: real Ceph daemons
+    ceph-mon ceph-osd ceph-mds ceph-mgr ceph-common ceph-fuse   # storage compositions: real Ceph daemons (FUSE client: no kernel ceph here)
 )
 
 apt=yes

@@ -20,8 +20,8 @@ from tests.nix.conftest import REPO, run_nxc
 pytestmark = [pytest.mark.nix, pytest.mark.nixos]
 
 TEMPLATES = ["basic", "nfs", "multi-compositions", "setup", "execo"]
-COMPOSITIONS = ["glusterfs", "cephfs"]
-"""BeeGFS is not in nixpkgs: tests/bench checks that its composition says so."""
+COMPOSITIONS = ["glusterfs", "cephfs", "beegfs"]
+"""The bundled compositions (BeeGFS with its own package, compositions/beegfs)."""
 BUILD_HOURS = 3 * 3600
 
 
