@@ -45,10 +45,10 @@ def swept_dimensions(runs: Iterable[BenchRun]) -> list[str]:
     ]
 
 
-def _fixed(run: BenchRun, dimension: str) -> dict[str, int]:
-    """The other dimensions' largest values in ``run``."""
+def _fixed(runs: list[BenchRun], dimension: str) -> dict[str, int]:
+    """The other dimensions' largest values in ``runs``."""
     return {
-        other: max(_value(r, other) for r in run.results)
+        other: max(_value(r, other) for run in runs for r in run.results)
         for other in DIMENSIONS
         if other != dimension
     }
@@ -61,10 +61,11 @@ def _fixed_text(fixed: dict[str, int]) -> str:
 
 
 def _curve(
-    run: BenchRun, dimension: str, metric: str, operation: str, mode: str, local: bool
-) -> tuple[list[int], list[float], list[float]]:
-    """x values, means and standard deviations of one series (empty without its points)."""
-    fixed = _fixed(run, dimension)
+    run: BenchRun, dimension: str, fixed: dict[str, int], metric: str, operation: str,
+    mode: str, local: bool,
+) -> tuple[list[int], list[float], list[float]]:  # fmt: skip
+    """x values, means and standard deviations of one series, the other dimensions at
+    ``fixed`` (empty without such points)."""
     scale = METRIC_AXES[metric][1]
     selected = sorted(
         (
@@ -115,13 +116,15 @@ def _decorate(ax: Any, dimension: str, metric: str, xs: set[int]) -> None:
 
 
 def _plot_series(
-    ax: Any, run: BenchRun, dimension: str, metric: str, operation: str, mode: str,
-    label: str, colour: str,
+    ax: Any, run: BenchRun, dimension: str, fixed: dict[str, int], metric: str,
+    series: tuple[str, str], label: str, colour: str,
 ) -> set[int]:  # fmt: skip
-    """One series on the file system (error bars) and its local baseline (dashed)."""
-    xs, means, stdevs = _curve(run, dimension, metric, operation, mode, local=False)
+    """One series (operation, mode) on the file system (error bars) and its local baseline
+    (dashed)."""
+    operation, mode = series
+    xs, means, stdevs = _curve(run, dimension, fixed, metric, operation, mode, local=False)
     ax.errorbar(xs, means, yerr=stdevs, marker="o", capsize=3, color=colour, label=label)
-    local_xs, local_means, _ = _curve(run, dimension, metric, operation, mode, local=True)
+    local_xs, local_means, _ = _curve(run, dimension, fixed, metric, operation, mode, True)
     if local_xs:
         ax.plot(local_xs, local_means, linestyle="--", marker=".", color=colour,
                 label=f"{label}, local disk")  # fmt: skip
@@ -133,14 +136,15 @@ def sweep_figures(run: BenchRun, folder: Path, stem: str) -> list[Figure]:
     ``folder``: one series per operation and layout."""
     figures = []
     for dimension in swept_dimensions([run]):
+        fixed = _fixed([run], dimension)
         for metric in METRIC_AXES:
             figure, [ax] = _axes((6.4, 4.2))
             xs: set[int] = set()
-            for i, (operation, mode) in enumerate(_series(run)):
-                xs |= _plot_series(ax, run, dimension, metric, operation, mode,
-                                   f"{operation} {mode}", f"C{i}")  # fmt: skip
+            for i, series in enumerate(_series(run)):
+                xs |= _plot_series(ax, run, dimension, fixed, metric, series,
+                                   " ".join(series), f"C{i}")  # fmt: skip
             title = (f"{run.name}: {metric} against {DIMENSIONS[dimension]} "
-                     f"({_fixed_text(_fixed(run, dimension))})")  # fmt: skip
+                     f"({_fixed_text(fixed)})")  # fmt: skip
             ax.set_title(title, fontsize="medium", wrap=True)
             _decorate(ax, dimension, metric, xs)
             path = folder / f"{stem}-{metric}-vs-{dimension}.png"
@@ -152,20 +156,21 @@ def sweep_figures(run: BenchRun, folder: Path, stem: str) -> list[Figure]:
 def comparison_figures(runs: list[BenchRun], folder: Path, stem: str) -> list[Figure]:
     """For each dimension swept in some run and each metric,
     ``<stem>-<metric>-vs-<dimension>.png``: one panel per operation and layout, one series
-    per run (file system)."""
+    per run (file system); the other dimensions at their largest value over all runs."""
     series = list(dict.fromkeys(s for run in runs for s in _series(run)))
     figures = []
     for dimension in swept_dimensions(runs):
+        fixed = _fixed(runs, dimension)
         for metric in METRIC_AXES:
             figure, axes = _axes((4.8 * len(series), 4.2), columns=len(series))
-            for ax, (operation, mode) in zip(axes, series, strict=True):
+            for ax, one in zip(axes, series, strict=True):
                 xs: set[int] = set()
                 for i, run in enumerate(runs):
-                    xs |= _plot_series(ax, run, dimension, metric, operation, mode,
-                                       run.name, f"C{i}")  # fmt: skip
-                ax.set_title(f"{operation} {mode}", fontsize="medium")
+                    xs |= _plot_series(ax, run, dimension, fixed, metric, one, run.name,
+                                       f"C{i}")  # fmt: skip
+                ax.set_title(" ".join(one), fontsize="medium")
                 _decorate(ax, dimension, metric, xs)
-            title = f"{metric} against {DIMENSIONS[dimension]}"
+            title = f"{metric} against {DIMENSIONS[dimension]} ({_fixed_text(fixed)})"
             figure.suptitle(title)
             path = folder / f"{stem}-{metric}-vs-{dimension}.png"
             figure.savefig(path, dpi=100)
