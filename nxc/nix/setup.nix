@@ -34,6 +34,7 @@ let
 
   reserved = [
     "project"
+    "build"
     "params"
     "options"
     "overrides"
@@ -43,8 +44,10 @@ let
     builtins.attrNames raw
   );
 
-  variant =
+  # "" names no variant (NixOS-Compose writes `selected = ""` when none is chosen)
+  chosen =
     if (overrides.variant or null) != null then overrides.variant else raw.project.selected or null;
+  variant = if chosen == "" then null else chosen;
 
   selected =
     if variant == null then
