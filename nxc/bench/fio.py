@@ -63,9 +63,16 @@ def fio_command(settings: FioSettings, point: SweepPoint, hostname: str, client_
 
 
 def cleanup_command(settings: FioSettings, hostname: str) -> str:
-    """Removes the files the sweep wrote in ``hostname``'s folder."""
+    """Stops this sweep's fio on ``hostname`` if one still runs (after an interrupt, the
+    killed ``ssh`` leaves it running), waits up to 5 s for it to end, then removes the files
+    the sweep wrote in its folder."""
     directory = shlex.quote(settings.directory_for(hostname))
-    return f"rm -f {directory}/{FILE_PREFIX}-*"
+    # the bracket keeps the pattern from matching this shell's own command line
+    pattern = shlex.quote(f"[-]-name={FILE_PREFIX}-{hostname}( |$)")
+    return (
+        f"pkill -f {pattern}; n=0; while pgrep -f {pattern} >/dev/null && [ $n -lt 50 ]; "
+        f"do sleep 0.1; n=$((n + 1)); done; rm -f {directory}/{FILE_PREFIX}-*"
+    )
 
 
 def parse_fio_json(text: str, where: str) -> dict[str, float]:

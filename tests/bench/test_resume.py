@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,3 +109,32 @@ def test_changed_definition_is_refused_in_one_line_then_restarted(
     assert len(_progress_lines(restarted.stderr)) == 2 * 2
     document = json.loads((project / "artifact" / "bench" / "changed.json").read_text())
     assert document["repeat"] == 2 and document["settings"]["size"] == 2 * 1024 * 1024
+
+
+def _fio_running(hostname: str) -> bool:
+    """Whether a fio of the sweep runs for ``hostname`` (namespace hosts share this machine's
+    processes)."""
+    found = subprocess.run(["pgrep", "-f", f"[-]-name=nxc-fio-{hostname}( |$)"],
+                           capture_output=True)  # fmt: skip
+    return found.returncode == 0
+
+
+def test_interrupt_stops_the_tool_still_running_on_the_nodes(project: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    argv = [*_argv(project, data), "--output", "long", "--sizes", "4k", "--clients", "2",
+            "--rw", "write", "--runtime", "60", "--repeat", "1"]  # fmt: skip
+    process = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (_fio_running("node1") and _fio_running("node2")):
+            assert process.poll() is None and time.monotonic() < deadline, "fio never started"
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 130, stderr
+    finally:
+        process.kill()
+        process.wait()
+    # the killed ssh alone would leave both 60 s runs going; the clean-up stopped them
+    assert not _fio_running("node1") and not _fio_running("node2")
+    assert not any(path.is_file() for path in data.rglob("*"))
