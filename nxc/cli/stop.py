@@ -1,7 +1,8 @@
 """``nxc stop``: undo everything a deployment record lists (processes, sockets, secrets).
 
 ``-d/--deployment-file deploy/<name>.json`` names the deployment by its record, as
-NixOS-Compose's ``nxc stop -d`` names its deployment file.
+NixOS-Compose's ``nxc stop -d`` names its deployment file; ``-f/--flavour`` picks the latest
+deployment of a flavour, as its ``nxc stop -f`` does (``--force`` has no short form).
 """
 
 from __future__ import annotations
@@ -22,11 +23,19 @@ def stop(
         str | None,
         typer.Argument(help="The deployment (composition::flavour[::tag]); default: the latest."),
     ] = None,
+    flavour: Annotated[
+        str | None,
+        typer.Option(
+            "--flavour",
+            "-f",
+            help="The latest deployment of this flavour (NixOS-Compose's stop -f).",
+            show_default=False,
+        ),
+    ] = None,
     force: Annotated[
         bool,
         typer.Option(
             "--force",
-            "-f",
             help="Do not wait for a running 'nxc start' nor for nodes to shut down cleanly.",
         ),
     ] = False,
@@ -47,10 +56,17 @@ def stop(
     from nxc.project import find_project
 
     store = find_project(settings.envdir).deployments
+    given = [f"the deployment {name}"] if name is not None else []
+    given += [f"-d {deployment_file}"] if deployment_file is not None else []
+    given += [f"-f {flavour}"] if flavour is not None else []
+    if len(given) > 1:
+        raise InputError(f"give {' or '.join(given)}, not several: each names a deployment")
     if deployment_file is not None:
-        if name is not None:
-            raise InputError(f"give the deployment {name} or -d {deployment_file}, not both")
         name = record_name(store, deployment_file)
+    if flavour is not None:
+        from nxc.flavours.names import check_flavour_name
+
+        name = store.latest(flavour=check_flavour_name(flavour, "-f/--flavour")).name
     deployment = stop_deployment(store, name, force=force)
     typer.echo(f"stopped {deployment.name} ({len(deployment.nodes)} node(s))")
 

@@ -155,9 +155,22 @@ def test_stop_d_names_the_deployment_by_its_record(project, sleepers):  # noqa: 
     node.wait(timeout=10)
 
     both = nxc(project, "stop", "fake::vm", "-d", str(record))
-    assert both.returncode == 2 and "not both" in both.stderr
+    assert both.returncode == 2 and "not several" in both.stderr
     elsewhere = project / "fake::vm.json"
     elsewhere.write_text((project / record).read_text())
     outside = nxc(project, "stop", "-d", str(elsewhere))
     assert outside.returncode == 2 and outside.stderr.count("\n") == 1
     assert "not a deployment record of this project" in outside.stderr
+
+
+def test_stop_f_picks_the_latest_deployment_of_a_flavour(project, sleepers):  # noqa: F811
+    marker = processes.new_marker()
+    node = spawn(sleepers, marker)
+    fake_deployment(project, marker, [node.pid], 0)
+    assert "no deployment with flavour 'docker'" in nxc(project, "stop", "-f", "docker").stderr
+    unknown = nxc(project, "stop", "-f", "vmm")
+    assert unknown.returncode == 2 and "unknown flavour 'vmm'" in unknown.stderr
+    result = nxc(project, "stop", "-f", "vm")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "stopped fake::vm (1 node(s))\n"
+    node.wait(timeout=10)
