@@ -4,14 +4,16 @@ The JSON form (schema version :data:`SCHEMA_VERSION`)::
 
     {"nxc_manifest": 1, "flavour": "vm", "system": "x86_64-linux",
      "compositions": {
-       "<name>": {"roles": {"<role>": {"system": "/nix/store/...", "default_count": 1}},
+       "<name>": {"roles": {"<role>": {"system": "/nix/store/...", "default_count": 1,
+                                       "root_ssh_key": false}},
                   "test_script": "start_all()\\n...",
                   "artefacts": {"kernel": "...", "initrd": "...", "cmdline": "...",
                                 "image": "...", "containers": {"<role>": ...}}}}}
 
 Every key is checked; an unknown key is an error (a manifest from a newer nxc says so).
 ``test_script`` and ``artefacts`` (and each artefact) are optional; ``default_count`` defaults
-to 1. See ``docs/roles-and-manifest.md``.
+to 1, ``root_ssh_key`` (the role enables ``nxc.root-sshKeys``) to false. See
+``docs/roles-and-manifest.md``.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ SCHEMA_VERSION = 1
 VERSION_KEY = "nxc_manifest"
 _TOP_KEYS = (VERSION_KEY, "flavour", "system", "compositions")
 _COMPOSITION_KEYS = ("roles", "test_script", "artefacts")
-_ROLE_KEYS = ("system", "default_count")
+_ROLE_KEYS = ("system", "default_count", "root_ssh_key")
 _ARTEFACT_PATH_KEYS = ("kernel", "initrd", "image")
 _ARTEFACT_KEYS = (*_ARTEFACT_PATH_KEYS, "cmdline", "containers")
 _SYSTEM_RE = re.compile(r"[a-z0-9_]+-[a-z0-9_]+")
@@ -49,6 +51,8 @@ class Role:
     name: str
     system: str
     default_count: int = 1
+    root_ssh_key: bool = False
+    """Whether the role's nodes want the deployment's root SSH key (``nxc.root-sshKeys``)."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,11 @@ class Composition:
     def default_counts(self) -> dict[str, int]:
         """Role name -> default number of nodes, in the manifest's order."""
         return {role.name: role.default_count for role in self.roles}
+
+    @property
+    def wants_root_ssh_key(self) -> bool:
+        """Whether a role enables ``nxc.root-sshKeys`` (the deployment then gets a root key)."""
+        return any(role.root_ssh_key for role in self.roles)
 
 
 @dataclass(frozen=True)
@@ -189,6 +198,7 @@ def _composition_to_dict(composition: Composition) -> dict[str, Any]:
     result: dict[str, Any] = {
         "roles": {
             role.name: {"system": role.system, "default_count": role.default_count}
+            | ({"root_ssh_key": True} if role.root_ssh_key else {})
             for role in composition.roles
         }
     }
@@ -266,7 +276,12 @@ def _role_from_dict(name: Any, data: Any, where: str) -> Role:
         raise ManifestError(
             f"{role_where}: 'default_count' must be a whole number >= 0, got {count!r}; {_REBUILD}"
         )
-    return Role(name=name, system=system, default_count=count)
+    root_ssh_key = data.get("root_ssh_key", False)
+    if not isinstance(root_ssh_key, bool):
+        raise ManifestError(
+            f"{role_where}: 'root_ssh_key' must be true or false, got {root_ssh_key!r}; {_REBUILD}"
+        )
+    return Role(name=name, system=system, default_count=count, root_ssh_key=root_ssh_key)
 
 
 def _artefacts_from_dict(data: Any, where: str) -> Artefacts:

@@ -196,6 +196,8 @@ let
           builtins.mapAttrs (roleName: role: {
             system = "${role.system}";
             default_count = defaultCount roleName;
+            # nxc.root-sshKeys.enable (modules/root-ssh-key.nix): nxc start makes the key
+            root_ssh_key = (role.config or { }).nxc."root-sshKeys".enable or false;
           }) roles
         );
         test_script = testScript;

@@ -82,6 +82,15 @@ def test_default_count_defaults_to_one_and_optional_parts_may_be_absent():
     assert manifest.from_dict(manifest.to_dict(built)) == built
 
 
+def test_a_role_wanting_the_root_ssh_key_is_recorded_and_round_trips():
+    assert manifest.from_dict(VALID).composition().wants_root_ssh_key is False
+    data = changed(("compositions", "composition", "roles", "node", "root_ssh_key"), True)
+    built = manifest.from_dict(data)
+    assert [role.root_ssh_key for role in built.composition().roles] == [False, True]
+    assert built.composition().wants_root_ssh_key is True
+    assert manifest.to_dict(built) == data
+
+
 def test_containers_round_trip_and_are_read_only():
     data = changed(("flavour",), "docker")
     data["compositions"]["composition"]["artefacts"] = {
@@ -164,6 +173,10 @@ def test_choosing_a_composition():
         (
             changed(("compositions", "composition", "roles", "node", "default_count"), True),
             "'default_count' must be a whole number >= 0, got True",
+        ),
+        (
+            changed(("compositions", "composition", "roles", "node", "root_ssh_key"), "yes"),
+            "'root_ssh_key' must be true or false, got 'yes'",
         ),
         (
             changed(("compositions", "composition", "roles", "node", "cpus"), 2),
