@@ -194,10 +194,10 @@ def _failure(host: str, process: Any, point: SweepPoint) -> TransportError:
 
 @dataclass(frozen=True)
 class Tool:
-    """How a benchmark program is run and read: its command line for a point on a host (with
-    the client's index), its output parser, and the command removing its files (if any)."""
+    """How a benchmark program is run and read: the nixpkgs package to suggest when it is
+    missing, its command line for a point on a host (with the client's index), its output
+    parser, and the command removing its files (if any)."""
 
-    name: str
     package: str
     command: Callable[[Any, SweepPoint, str, int], str]
     parse: Callable[[Any, str, SweepPoint, str], dict[str, float]]
@@ -206,17 +206,17 @@ class Tool:
 
 TOOLS = {
     "fio": Tool(
-        "fio", "fio", fio_command,
+        "fio", fio_command,
         lambda settings, text, point, where: parse_fio_json(text, where),
         cleanup_command,
     ),
     "ior": Tool(
-        "ior", "ior",
+        "ior",
         lambda settings, point, host, index: ior_command(settings, point, host),
         lambda settings, text, point, where: parse_ior_output(text, point.operation, where),
     ),
     "mdtest": Tool(
-        "mdtest", "mdtest",
+        "mdtest",
         lambda settings, point, host, index: mdtest_command(settings, point, host),
         lambda settings, text, point, where: parse_mdtest_output(
             text, point.operation, settings.files, where
@@ -260,6 +260,8 @@ def run_sweep(
     The files the runs wrote are removed at the end, even after a failure or an interrupt."""
     if options.repeat < 1:
         raise InputError(f"--repeat {options.repeat}: give at least 1")
+    if tool not in TOOLS:
+        raise InputError(f"unknown benchmark tool {tool!r}; use {', '.join(TOOLS)}")
     driver = TOOLS[tool]
     with Clients(env, role, options.reuse_connections) as clients:
         groups = groups_of(spec.points(len(clients.nodes)))
