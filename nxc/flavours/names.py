@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from nxc.errors import ProjectError
 
-FLAVOUR_NAMES: tuple[str, ...] = ("vm", "docker", "g5k-ramdisk", "g5k-nfs-store", "g5k-image")
+FLAVOUR_NAMES: tuple[str, ...] = (
+    "vm",
+    "docker",
+    "g5k-ramdisk",
+    "g5k-nfs-store",
+    "g5k-image",
+    "vm-ramdisk",
+)
 """Every flavour, in the order help texts list them."""
 
 

@@ -171,8 +171,10 @@ class QemuNode:
     memory_mib: int
     cpus: int
     accel: str
-    info_file: Path
-    host_key_file: Path
+    info_file: Path | None
+    """fw_cfg ``opt/nxc/info`` (None: the node finds its info another way)."""
+    host_key_file: Path | None
+    """fw_cfg ``opt/nxc/host_key`` (None: the node finds its key another way)."""
     console_log: Path
     qmp_socket: Path
     switch_dir: Path
@@ -186,9 +188,19 @@ class QemuNode:
     disk: Path | None = None
     extra: tuple[str, ...] = ()
     """The user's own QEMU arguments (:func:`user_qemu_options`), last."""
+    nic: str = "virtio-net-pci"
+    """QEMU's device model of both NICs (see :data:`NIC_MODELS`)."""
+    guestfwd: str | None = None
+    """A command QEMU's user network runs for each connection the guest opens to
+    :data:`GUESTFWD_ADDRESS` (``guestfwd=...-cmd:``; commas already doubled)."""
 
 
 LAN_NETDEV = "lan"
+NIC_MODELS = {"virtio": "virtio-net-pci", "e1000e": "e1000e"}
+"""NIC model name → QEMU device."""
+GUESTFWD_ADDRESS = "10.0.2.100"
+"""Where a guest reaches :attr:`QemuNode.guestfwd`, on port 80 (QEMU's user network is
+10.0.2.0/24)."""
 
 
 def _escape(path: Path | str) -> str:
@@ -202,6 +214,8 @@ def command_line(qemu: str, node: QemuNode) -> list[str]:
     forwards = [f"hostfwd=tcp:127.0.0.1:{node.ssh_port}-:22"] + [
         f"hostfwd=tcp:127.0.0.1:{host}-:{guest}" for host, guest in node.forwards
     ]
+    if node.guestfwd is not None:
+        forwards.append(f"guestfwd=tcp:{GUESTFWD_ADDRESS}:80-cmd:{node.guestfwd}")
     argv = [
         qemu,
         # The marker lets nxc recognise its own processes in /proc (see processes.py).
@@ -213,16 +227,17 @@ def command_line(qemu: str, node: QemuNode) -> list[str]:
         "-kernel", str(node.kernel),
         "-initrd", str(node.initrd),
         "-append", node.append,
-        "-fw_cfg", f"name=opt/nxc/info,file={_escape(node.info_file)}",
-        "-fw_cfg", f"name=opt/nxc/host_key,file={_escape(node.host_key_file)}",
         "-chardev", f"file,id=console,path={_escape(node.console_log)}",
         "-serial", "chardev:console",
         "-qmp", f"unix:{_escape(node.qmp_socket)},server=on,wait=off",
         "-netdev", f"vde,id={LAN_NETDEV},sock={_escape(node.switch_dir)}",
-        "-device", f"virtio-net-pci,netdev={LAN_NETDEV},mac={node.mac}",
+        "-device", f"{node.nic},netdev={LAN_NETDEV},mac={node.mac}",
         "-netdev", f"user,id=ctl,restrict=on,{','.join(forwards)}",
-        "-device", "virtio-net-pci,netdev=ctl",
+        "-device", f"{node.nic},netdev=ctl",
     ]  # fmt: skip
+    for name, path in (("info", node.info_file), ("host_key", node.host_key_file)):
+        if path is not None:
+            argv += ["-fw_cfg", f"name=opt/nxc/{name},file={_escape(path)}"]
     if node.store_dir is not None:
         argv += [
             "-virtfs",

@@ -119,21 +119,21 @@ class VmArtefacts:
     systems: dict[str, str]
 
 
-def vm_artefacts(manifest: Manifest, composition: str) -> VmArtefacts:
-    """The vm boot artefacts of ``composition``; :class:`ManifestError` if not a vm build."""
-    if manifest.flavour != "vm":
+def vm_artefacts(manifest: Manifest, composition: str, flavour: str = "vm") -> VmArtefacts:
+    """The boot artefacts of ``composition``; :class:`ManifestError` if not a ``flavour`` build."""
+    if manifest.flavour != flavour:
         raise ManifestError(
-            f"{manifest.source} was built for flavour '{manifest.flavour}', not 'vm'; "
-            f"build for vm with 'nxc build -f vm', or start it with -f {manifest.flavour}"
+            f"{manifest.source} was built for flavour '{manifest.flavour}', not '{flavour}'; "
+            f"build for it with 'nxc build -f {flavour}', or start it with -f {manifest.flavour}"
         )
     entry = manifest.composition(composition)
-    entry.artefacts.require("kernel", "initrd", flavour="vm", source=manifest.source)
+    entry.artefacts.require("kernel", "initrd", flavour=flavour, source=manifest.source)
     kernel, initrd = Path(entry.artefacts.kernel or ""), Path(entry.artefacts.initrd or "")
     for what, path in (("kernel", kernel), ("initrd", initrd)):
         if not path.is_file():
             raise ManifestError(
                 f"{manifest.source}: {what} {path} does not exist (garbage-collected?); "
-                "rebuild with 'nxc build -f vm'"
+                f"rebuild with 'nxc build -f {flavour}'"
             )
     systems = {role.name: role.system for role in entry.roles}
     return VmArtefacts(kernel, initrd, entry.artefacts.cmdline or "", systems)
@@ -175,8 +175,12 @@ def tail(path: Path, lines: int = CONSOLE_TAIL_LINES) -> str:
     return "\n".join(text.replace("\r", "").rstrip("\n").splitlines()[-lines:])
 
 
+LOCAL_QEMU_FLAVOURS = ("vm", "vm-ramdisk")
+"""Flavours whose nodes are QEMUs on this machine: they share subnets and host ports."""
+
+
 def _other_live(store: DeploymentStore, name: str) -> list[Deployment]:
-    """Other active vm deployments of the store (unreadable records are skipped)."""
+    """Other active local QEMU deployments of the store (unreadable records are skipped)."""
     others = []
     for other_name in store.names():
         if other_name == name:
@@ -185,7 +189,7 @@ def _other_live(store: DeploymentStore, name: str) -> list[Deployment]:
             other = store.load(other_name)
         except DeploymentRecordError:
             continue
-        if other.is_active and other.flavour == "vm":
+        if other.is_active and other.flavour in LOCAL_QEMU_FLAVOURS:
             others.append(other)
     return others
 
@@ -250,8 +254,9 @@ class VmFlavour(Flavour):
     # --- start ---------------------------------------------------------------------------
 
     def check_request(self, manifest: Manifest, composition: str, hostnames: list[str]) -> None:
-        """A vm manifest with boot files, memory for every node, forwards to known nodes."""
-        vm_artefacts(manifest, composition)
+        """A manifest of this flavour with boot files, memory for every node, forwards to
+        known nodes."""
+        vm_artefacts(manifest, composition, self.name)
         check_memory(len(hostnames), self.memory_mib)
         for forward in self.forwards:
             if forward.hostname not in hostnames:
@@ -275,7 +280,7 @@ class VmFlavour(Flavour):
         self.check_tools()
         hostnames = [node.hostname for node in deployment.nodes]
         self.check_request(manifest, deployment.composition, hostnames)
-        artefacts = vm_artefacts(manifest, deployment.composition)
+        artefacts = vm_artefacts(manifest, deployment.composition, self.name)
         accel = qemu.choose_accel(self._tool("qemu"), artefacts.kernel, self.accel)
         with store.lock(deployment.name):
             launches = self._prepare(deployment, store, artefacts, accel)
@@ -347,6 +352,7 @@ class VmFlavour(Flavour):
         for node in deployment.nodes:
             key_file = secret_dir / f"{node.hostname}.host_key"
             write_atomic(key_file, host_keys[node.hostname], mode=0o600)
+            delivery = self.delivery(deployment, node, artefacts)
             disk = None
             if self.disk_size:
                 disk_dir = state_dir / "disks"
@@ -357,24 +363,21 @@ class VmFlavour(Flavour):
                 hostname=node.hostname,
                 kernel=artefacts.kernel,
                 initrd=artefacts.initrd,
-                append=" ".join([kernel_append(artefacts.cmdline), *self.kernel_params]),
                 memory_mib=self.memory_mib,
                 cpus=self.cpus,
                 accel=accel,
-                info_file=info_file,
-                host_key_file=key_file,
                 console_log=log_dir / f"{node.hostname}.console.log",
                 qmp_socket=run_dir / f"{node.hostname}.qmp",
                 switch_dir=run_dir / "switch",
                 mac=node.mac or "",
                 ssh_port=node.ssh_port,
                 marker=marker,
-                store_dir=NIX_STORE if NIX_STORE.is_dir() else None,
                 shared_dir=shared_dir,
                 shared_tag=SHARED_TAG,
                 forwards=tuple((h, g) for h, g in node.extra.get("forwards", [])),
                 disk=disk,
                 extra=self.qemu_options,
+                **delivery,
             )
             argv = qemu.command_line(self._tool("qemu"), spec)
             node.extra.update(
@@ -389,6 +392,19 @@ class VmFlavour(Flavour):
                 node.extra["disk"] = str(disk)
             launches[node.hostname] = argv
         return launches
+
+    def delivery(
+        self, deployment: Deployment, node: Node, artefacts: VmArtefacts
+    ) -> dict[str, Any]:
+        """How ``node`` gets its command line, info, host key and store (:class:`QemuNode`
+        fields): here the fw_cfg files of the private folder, the host's store over 9p."""
+        secret_dir = Path(deployment.resources["secret_dir"])
+        return {
+            "append": " ".join([kernel_append(artefacts.cmdline), *self.kernel_params]),
+            "info_file": secret_dir / "info.json",
+            "host_key_file": secret_dir / f"{node.hostname}.host_key",
+            "store_dir": NIX_STORE if NIX_STORE.is_dir() else None,
+        }
 
     def _launch_switch(self, deployment: Deployment, store: DeploymentStore) -> None:
         switch = deployment.resources["switch"]

@@ -18,7 +18,8 @@ import pytest
 
 from tests.nix.conftest import NIX_LIBRARY, REPO, nix_environment
 
-G5K_FLAVOURS = ["g5k-ramdisk", "g5k-nfs-store", "g5k-image"]
+G5K_FLAVOURS = ["g5k-ramdisk", "g5k-nfs-store", "g5k-image", "vm-ramdisk"]
+"""vm-ramdisk is g5k-ramdisk's boot system in local QEMU: the same stage 1."""
 NIC_DRIVERS = {
     "igb",
     "ixgbe",

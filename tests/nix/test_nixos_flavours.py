@@ -73,3 +73,27 @@ def test_g5k_image_boot_entries_are_regular_files(tmp_path: Path, requires_nix):
     with tarfile.open(composition.artefacts.image) as tar:
         for name in ("boot/bzImage", "boot/initrd", "boot/init"):
             assert tar.getmember(name).isreg(), name
+
+
+def test_vm_ramdisk_boots_the_ramdisk_path_and_runs_the_test_script(tmp_path: Path, requires_nix):
+    """g5k-ramdisk's boot system in local QEMU: the store in the initrd (no 9p store), info and
+    host key fetched by URL (no fw_cfg), the key on no command line; the template's test
+    script passes (`nxc start -t`), and the stop leaves nothing running."""
+    composition = built(tmp_path, "vm-ramdisk")
+    assert "nxc.host_key" not in composition.artefacts.cmdline
+    project = tmp_path / "p"
+    tested = run_nxc("start", "-f", "vm-ramdisk", "-t", cwd=project, timeout=3600)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "stopped composition::vm-ramdisk" in tested.stdout
+    started = run_nxc("start", "-f", "vm-ramdisk", "-r", "node=1", cwd=project, timeout=1800)
+    try:
+        assert started.returncode == 0, started.stderr
+        cmdline = run_nxc("run", "--", "cat", "/proc/cmdline", cwd=project)
+        assert "nxc.info_url=http://10.0.2.100/" in cmdline.stdout, cmdline.stdout
+        assert "nxc.host_key_url=" in cmdline.stdout and "PRIVATE" not in cmdline.stdout
+        key = run_nxc("run", "--", "stat", "-c", "%a", "/run/nxc/host_key", cwd=project)
+        assert key.stdout.strip() == "600", key.stdout + key.stderr
+        mounts = run_nxc("run", "--", "cat", "/proc/mounts", cwd=project)
+        assert "squashfs" in mounts.stdout and "nixstore" not in mounts.stdout
+    finally:
+        run_nxc("stop", cwd=project)

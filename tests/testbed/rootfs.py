@@ -16,6 +16,7 @@ MERGED_USR = {"bin": "usr/bin", "sbin": "usr/sbin", "lib": "usr/lib", "lib64": "
 MODULES = [
     "virtio_pci",
     "virtio_net",
+    "e1000e",  # vm-ramdisk's other NIC model
     "virtio_blk",
     "virtio_rng",
     "9pnet_virtio",

@@ -6,6 +6,8 @@
 NXC_HOSTS_FILE=${NXC_HOSTS_FILE:-/etc/hosts}
 NXC_SSH_DIR=${NXC_SSH_DIR:-/etc/ssh}
 
+# Stage 1's findings are kept: stage-1-init.sh moves its /run into stage 2 (mount --move), and
+# a host key from the info server is served only once.
 if [ ! -s "$NXC_RUN/self.json" ]; then
     nxc_find_info || exit 1
     nxc_find_self || exit 1

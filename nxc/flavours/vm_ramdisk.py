@@ -1,0 +1,115 @@
+"""The ``vm-ramdisk`` flavour: the Grid'5000 ramdisk boot path, tried in local QEMU.
+
+The nodes boot the kernel and initrd of a ``vm-ramdisk`` build (``g5k-ramdisk``'s boot system
+with QEMU's NIC drivers: the whole store in the initrd) as :mod:`nxc.flavours.vm` runs its VMs
+(VDE switch, QEMU processes, serial console, SSH forward, lifecycle operations), but with the
+kernel command line kexec would give them on Grid'5000 (:func:`nxc.flavours.kexec.
+node_command_line`): the build's parameters, the user's, ``nxc.info_url=`` and
+``nxc.host_key_url=`` — no fw_cfg file, no shared host store. The info server is
+:mod:`nxc.infoserver` in its ``--stdio`` form: each QEMU's user network runs it for each
+connection the node opens to ``http://10.0.2.100/`` (``guestfwd=...-cmd:``), as that node;
+nothing listens on the host. So, as on Grid'5000, a node fetches its info by URL after DHCP
+(QEMU's user network answers it) and its key once, and no node can take another's.
+
+Both NICs use ``nic_model``: ``virtio`` (default) or ``e1000e``, the two models the boot
+system's initrd has drivers for.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from nxc.errors import InputError
+from nxc.flavours import kexec, qemu
+from nxc.flavours.vm import VmArtefacts, VmFlavour
+from nxc.infoserver import (
+    arm_host_key,
+    host_key_url,
+    info_url,
+    new_token,
+    stdio_command,
+    write_clients,
+)
+
+if TYPE_CHECKING:
+    from nxc.deployment import Deployment, DeploymentStore, Node
+
+DEFAULT_MEMORY = "2048M"
+"""The store lives in RAM: the initrd's squashfs of every role's system, and the tmpfs root."""
+KEY_DIR = "host_keys"
+"""Under the deployment's private folder: the keys armed for the nodes to fetch."""
+TOKEN_FILE = "info.token"
+CLIENTS_FILE = "clients.json"
+
+
+class VmRamdiskFlavour(VmFlavour):
+    """Local QEMU VMs booted as ``g5k-ramdisk`` boots hosts (see the module documentation)."""
+
+    name: ClassVar[str] = "vm-ramdisk"
+
+    def __init__(self, nic_model: str = "virtio", **options: Any) -> None:
+        """``nic_model``: ``virtio`` or ``e1000e``; other options as :class:`VmFlavour`'s
+        (``memory`` defaults to :data:`DEFAULT_MEMORY`)."""
+        if nic_model not in qemu.NIC_MODELS:
+            raise InputError(
+                f"NIC model '{nic_model}' is unknown; give one of {', '.join(qemu.NIC_MODELS)}"
+            )
+        options.setdefault("memory", DEFAULT_MEMORY)
+        super().__init__(**options)
+        self.nic = qemu.NIC_MODELS[nic_model]
+        self._token = ""
+
+    def _prepare(
+        self, deployment: Deployment, store: DeploymentStore, artefacts: VmArtefacts, accel: str
+    ) -> dict[str, list[str]]:
+        self._token = ""  # a new token for each deployment started
+        return super()._prepare(deployment, store, artefacts, accel)
+
+    def delivery(
+        self, deployment: Deployment, node: Node, artefacts: VmArtefacts
+    ) -> dict[str, Any]:
+        """kexec's command line (info and key by URL), the key armed for this node, the info
+        server run by QEMU for this node's connections."""
+        secret_dir = Path(deployment.resources["secret_dir"])
+        info_file = secret_dir / "info.json"
+        key_file = secret_dir / f"{node.hostname}.host_key"
+        token_file = secret_dir / TOKEN_FILE
+        if not self._token:  # once per deployment: every node shares the token
+            self._token = new_token()
+            token_file.write_text(self._token + "\n")
+            token_file.chmod(0o600)
+            addresses = {other.hostname: other.address for other in deployment.nodes}
+            write_clients(secret_dir / CLIENTS_FILE, addresses)
+        arm_host_key(secret_dir / KEY_DIR, node.hostname, key_file.read_bytes())
+        base = " ".join(part for part in (artefacts.cmdline, *self.kernel_params) if part)
+        authority = qemu.GUESTFWD_ADDRESS
+        line = kexec.node_command_line(
+            base,
+            host_key_url(authority, self._token, node.hostname),
+            info_url=info_url(authority, self._token),
+        )
+        if not kexec.fits(line):
+            raise InputError(
+                f"the kernel command line of {node.hostname} exceeds {kexec.MAX_CMDLINE} "
+                "bytes; shorten the composition's kernel parameters"
+            )
+        command = stdio_command(
+            info_file, secret_dir / KEY_DIR, secret_dir / CLIENTS_FILE, token_file, node.address
+        )
+        return {
+            "append": line,
+            "info_file": None,
+            "host_key_file": None,
+            "store_dir": None,
+            "nic": self.nic,
+            "guestfwd": command,
+        }
+
+    def start_node(self, deployment: Deployment, store: DeploymentStore, hostname: str) -> None:
+        """Relaunch a node that is not running, its host key armed again for its new boot."""
+        secret_dir = store.secret_dir(deployment.name) / "nodes"
+        key_file = secret_dir / f"{hostname}.host_key"
+        if key_file.is_file():
+            arm_host_key(secret_dir / KEY_DIR, hostname, key_file.read_bytes())
+        super().start_node(deployment, store, hostname)
