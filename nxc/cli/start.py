@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from nxc.deployment import Deployment, DeploymentStore
     from nxc.plan import Plan
+    from nxc.setup_options import SetupOptions
 
 
 def register(app: typer.Typer) -> None:
@@ -491,6 +492,23 @@ def _environment_aliases(flavour: str, given: dict[str, object]) -> dict[str, ob
     return aliases
 
 
+def _setup_options(variant: str | None) -> SetupOptions:
+    """setup.toml's options of the project here; none outside a project (``--manifest``
+    alone needs none) unless ``-s`` asks for a variant."""
+    from nxc.cli.app import settings
+    from nxc.errors import ProjectError
+    from nxc.project import find_project
+    from nxc.setup_options import SetupOptions, read_setup_options
+
+    try:
+        root = find_project(settings.envdir).root
+    except ProjectError:
+        if variant is not None:
+            raise
+        return SetupOptions()
+    return read_setup_options(root, variant)
+
+
 def _kernel_options(flavour: str, given: list[str], variant: str | None) -> dict[str, object]:
     """``kernel_params`` for the flavour: ``-k``, else setup.toml's ``kernel-params``.
 
@@ -498,13 +516,11 @@ def _kernel_options(flavour: str, given: list[str], variant: str | None) -> dict
     setup.toml's are ignored there (as NixOS-Compose ignored them), said under ``--debug``.
     """
     from nxc.cli.app import settings
-    from nxc.project import find_project
-    from nxc.setup_options import read_setup_options, split_kernel_params
+    from nxc.setup_options import split_kernel_params
 
-    setup = read_setup_options(find_project(settings.envdir).root, variant)
     params = tuple(word for text in given for word in split_kernel_params(text, "-k"))
     if not given:
-        params = setup.kernel_params or ()
+        params = _setup_options(variant).kernel_params or ()
     if not params:
         return {}
     if not _takes(flavour, "kernel_params"):

@@ -15,9 +15,6 @@ from nxc.flavours.base import (
     get_flavour,
 )
 
-# Flavours added after base.py's table (imported on demand, like the others).
-REGISTRY.setdefault("vm-ramdisk", "nxc.flavours.vm_ramdisk:VmRamdiskFlavour")
-
 __all__ = [
     "REGISTRY",
     "Flavour",

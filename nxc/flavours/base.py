@@ -137,6 +137,7 @@ REGISTRY: dict[str, str] = {
     "g5k-ramdisk": "nxc.flavours.g5k:KexecFlavour",
     "g5k-nfs-store": "nxc.flavours.g5k:NfsStoreFlavour",
     "g5k-image": "nxc.flavours.g5kimage:ImageFlavour",
+    "vm-ramdisk": "nxc.flavours.vm_ramdisk:VmRamdiskFlavour",
 }
 """Flavour name → ``module:Class``; imported only when asked for."""
 

@@ -219,7 +219,14 @@ def test_artefacts_require_names_what_is_missing():
 
 
 def test_flavour_names_are_checked_in_one_place():
-    assert FLAVOUR_NAMES == ("vm", "docker", "g5k-ramdisk", "g5k-nfs-store", "g5k-image")
+    assert FLAVOUR_NAMES == (
+        "vm",
+        "docker",
+        "g5k-ramdisk",
+        "g5k-nfs-store",
+        "g5k-image",
+        "vm-ramdisk",
+    )
     assert check_flavour_name("g5k-nfs-store", "nxc.json") == "g5k-nfs-store"
     with pytest.raises(ProjectError, match=r"^nxc.json: unknown flavour 'qemu'; use one of: vm,"):
         check_flavour_name("qemu", "nxc.json")

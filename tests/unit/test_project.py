@@ -184,11 +184,11 @@ def test_broken_nxc_json_names_file_line_and_problem(tmp_path, content, expected
 
 def test_unknown_flavour_lists_the_valid_ones(tmp_path):
     path = tmp_path / "nxc.json"
-    path.write_text('{"composition": "composition.nix",\n "default_flavour": "vm-ramdisk"}')
+    path.write_text('{"composition": "composition.nix",\n "default_flavour": "vmm-ramdisk"}')
     with pytest.raises(ProjectError) as caught:
         load_config(path)
     message = str(caught.value)
-    assert message.startswith(f"{path}:2: default_flavour: unknown flavour 'vm-ramdisk'")
+    assert message.startswith(f"{path}:2: default_flavour: unknown flavour 'vmm-ramdisk'")
     for name in FLAVOUR_NAMES:
         assert name in message
 

@@ -140,7 +140,7 @@ in
     in
     if flavour.name == "docker" then
       { containers = builtins.mapAttrs container roles; }
-    else if flavour.name == "g5k-ramdisk" then
+    else if flavour.name == "g5k-ramdisk" || flavour.name == "vm-ramdisk" then
       bootFiles boot boot.system.build.netbootRamdisk
     else if flavour.name == "g5k-image" then
       bootFiles boot boot.system.build.initialRamdisk
