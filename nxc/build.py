@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
-from nxc.errors import ExternalCommandError, NxcError, ProjectError
+from nxc.errors import ExternalCommandError, NixpkgsUnreachableError, NxcError, ProjectError
 from nxc.flavours.names import check_flavour_name
-from nxc.nix_cli import SETUP_OVERRIDES_ENV, NixCommand, NixpkgsUnreachableError
+from nxc.nix_cli import SETUP_OVERRIDES_ENV, NixCommand
 
 if TYPE_CHECKING:
     from nxc.project import Project

@@ -12,10 +12,14 @@ Every message says what is wrong *and* what to do about it, in one line.
     │   ├── UnsafeRecordError             record names what nxc did not make: stop refuses
     │   ├── DeploymentActiveError         a deployment is still running: stop it first
     │   ├── ResourceLimitError            asks for more than this machine can hold
-    │   └── MachineFileError              machine file missing, malformed, or with unknown hosts
+    │   ├── MachineFileError              machine file missing, malformed, or with unknown hosts
+    │   ├── SweepChangedError             a benchmark sweep's saved state has another definition
+    │   └── SweepBusyError                another nxc bench runs that sweep
     ├── MissingToolError          exit 3  an external program is not installed
-    │   └── RemoteToolMissingError        ... on some nodes (e.g. fio for nxc bench)
+    │   ├── RemoteToolMissingError        ... on some nodes (e.g. fio for nxc bench)
+    │   └── NixTooOldError                the installed Nix predates flakes
     ├── ExternalCommandError      exit 1  an external program (nix, qemu, oarsub...) failed
+    │   └── NixpkgsUnreachableError       Nix had to download an input and had no network
     ├── DeploymentLockedError     exit 1  another nxc process holds a deployment's lock
     ├── NodeTimeoutError          exit 4  nodes did not come up in time (names them)
     ├── TransportError            exit 1  a node could not be reached or a command failed
@@ -98,6 +102,20 @@ class RemoteToolMissingError(MissingToolError):
         self.package = program
 
 
+class NixTooOldError(MissingToolError):
+    """The installed Nix predates flakes."""
+
+    def __init__(self, program: str, version: str, minimum: str) -> None:
+        self.program = program
+        self.package = "nix-bin"
+        NxcError.__init__(
+            self,
+            f"'{program}' is Nix {version}, nxc needs Nix >= {minimum} (flakes); install a "
+            "newer Nix, e.g. 'apt-get install nix-bin' on Debian 12 or the installer from the "
+            "Nix website",
+        )
+
+
 class ExternalCommandError(NxcError):
     """An external program ran and failed."""
 
@@ -106,6 +124,10 @@ class ExternalCommandError(NxcError):
         if log_path is not None:
             message = f"{message} (full log: {log_path})"
         super().__init__(message)
+
+
+class NixpkgsUnreachableError(ExternalCommandError):
+    """Nix needed to download something (nixpkgs, usually) and had no network."""
 
 
 class DeploymentLockedError(NxcError):
@@ -168,3 +190,11 @@ class NodeUnusableError(MachineError):
 
 class PollingConditionError(TestScriptError):
     """A ``polling_condition`` stopped holding while the script ran."""
+
+
+class SweepChangedError(InputError):
+    """A benchmark sweep's state folder holds a sweep with another definition."""
+
+
+class SweepBusyError(InputError):
+    """Another process is running the benchmark sweep of this state folder."""

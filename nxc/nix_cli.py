@@ -24,7 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from nxc.errors import ExternalCommandError, MissingToolError, NxcError, ProjectError
+from nxc.errors import (
+    ExternalCommandError,
+    MissingToolError,
+    NixpkgsUnreachableError,
+    NixTooOldError,
+    NxcError,
+    ProjectError,
+)
 
 MINIMUM_VERSION = (2, 4, 0)
 """Nix 2.4 is the first release with ``nix build`` on flakes."""
@@ -51,24 +58,6 @@ _UNREACHABLE_PATTERNS = (
     "failed to connect",
     "network is unreachable",
 )
-
-
-class NixTooOldError(MissingToolError):
-    """The installed Nix predates flakes."""
-
-    def __init__(self, program: str, version: str) -> None:
-        self.program = program
-        self.package = "nix-bin"
-        NxcError.__init__(
-            self,
-            f"'{program}' is Nix {version}, nxc needs Nix >= "
-            f"{'.'.join(map(str, MINIMUM_VERSION))} (flakes); install a newer Nix, e.g. "
-            "'apt-get install nix-bin' on Debian 12 or the installer from the Nix website",
-        )
-
-
-class NixpkgsUnreachableError(ExternalCommandError):
-    """Nix needed to download something (nixpkgs, usually) and had no network."""
 
 
 def parse_version(text: str) -> tuple[int, int, int]:
@@ -160,7 +149,9 @@ class NixCommand:
             raise ExternalCommandError(f"'{program} --version' failed: {error}") from error
         version = parse_version(output)
         if version < MINIMUM_VERSION:
-            raise NixTooOldError(program, ".".join(map(str, version)))
+            raise NixTooOldError(
+                program, ".".join(map(str, version)), ".".join(map(str, MINIMUM_VERSION))
+            )
         if offline is None:
             offline = os.environ.get(OFFLINE_ENV, "") not in ("", "0")
         return cls(

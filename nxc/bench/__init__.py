@@ -31,8 +31,8 @@ from nxc.bench.runner import (
     run_mdtest_sweep,
     run_sweep,
 )
-from nxc.bench.state import SweepChangedError
 from nxc.bench.sweep import SweepPoint, SweepSpec
+from nxc.errors import SweepChangedError
 
 __all__ = [
     "BenchResult",

@@ -28,18 +28,10 @@ from typing import Any
 from nxc.atomic import write_atomic
 from nxc.bench.results import HostNumbers
 from nxc.bench.sweep import SweepPoint, format_size
-from nxc.errors import InputError
+from nxc.errors import SweepBusyError, SweepChangedError
 
 TARGETS = ("fs", "local")
 """Where a run writes: the benchmarked file system, or the clients' local disk."""
-
-
-class SweepChangedError(InputError):
-    """The state folder holds a sweep with another definition."""
-
-
-class SweepBusyError(InputError):
-    """Another process is running the sweep of this state folder."""
 
 
 @dataclass(frozen=True)
