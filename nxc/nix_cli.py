@@ -81,8 +81,8 @@ def meaningful_error_lines(stderr: str, limit: int = 12) -> list[str]:
     with_text = [i for i in errors if lines[i].strip() not in ("error", "error:")]
     start = with_text[-1] if with_text else (errors[0] if errors else None)
     if start is None:
-        kept = [line for line in lines if line.strip() and not line.startswith("warning:")]
-        return kept[-limit:]
+        plain = [line for line in lines if line.strip() and not line.startswith("warning:")]
+        return plain[-limit:]
     kept: list[str] = []
     for line in lines[start:]:
         stripped = line.strip()

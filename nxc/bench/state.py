@@ -185,7 +185,9 @@ class SweepState:
     def next(self) -> RunKey | None:
         """The first run not done yet (marked in progress), ``None`` when all are done."""
         order = {key.combination(): i for i, key in enumerate(self.keys)}
-        combination = self._sweeper.get_next(lambda remaining: sorted(remaining, key=order.get))
+        combination = self._sweeper.get_next(
+            lambda remaining: sorted(remaining, key=lambda c: order.get(c, len(order)))
+        )
         if combination is None:
             return None
         return RunKey(combination["group"], combination["repeat"], combination["target"])

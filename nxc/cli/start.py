@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from nxc.deployment import Deployment, DeploymentStore
+    from nxc.driver.session import TestScript
     from nxc.plan import Plan
     from nxc.setup_options import SetupOptions
 
@@ -737,7 +738,7 @@ def _use(
     deployment: Deployment,
     store: DeploymentStore,
     artifact_dir: Path,
-    script: str | None,
+    script: TestScript | None,
     junit_xml: Path | None,
     interactive: bool,
     foreground: bool,

@@ -29,7 +29,7 @@ import re
 import shlex
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,7 +99,7 @@ def fits(command_line: str) -> bool:
     return len(command_line.encode()) < MAX_CMDLINE
 
 
-def inline_fits(base: str, info: bytes, key_urls: Sequence[str]) -> bool:
+def inline_fits(base: str, info: bytes, key_urls: Iterable[str]) -> bool:
     """Whether every node's command line fits with the info inline."""
     return all(fits(node_command_line(base, url, info=info)) for url in key_urls)
 

@@ -138,9 +138,10 @@ def broadcast_files(
     hosts = list(hosts)
     notes: list[str] = []
     tree_hosts: list[str] = []
+    taktuk = shutil.which("taktuk")
     if len(hosts) < tree_min_hosts:
         notes.append(f"parallel copy: fewer than {tree_min_hosts} hosts")
-    elif (taktuk := shutil.which("taktuk")) is None:
+    elif taktuk is None:
         notes.append(
             "parallel copy: 'taktuk' was not found on PATH (install the Debian package "
             "'taktuk' for a tree broadcast)"
@@ -149,7 +150,7 @@ def broadcast_files(
         tree_hosts = hosts
     results: dict[str, HostResult] = {}
     direct = [host for host in hosts if host not in tree_hosts]
-    if tree_hosts:
+    if tree_hosts and taktuk is not None:
         tree = _TreeOutcome({}, [], [], {}, relayed=False)
         try:
             with _forwarded_agent(shell) as agent_env:
