@@ -48,6 +48,8 @@ START_TIMEOUT = 10.0
 INFO_NAME = "info.json"
 KEY_PATH = "host_key"
 MARKER_PREFIX = "nxc-info-"
+LISTEN_BACKLOG = 4096
+"""Connections the server's socket queues: every node of a large deployment may ask at once."""
 
 
 @dataclass(frozen=True)
@@ -248,10 +250,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         sys.stderr.write(f"{self.client_address[0]} {args[1] if len(args) > 1 else ''}\n")
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: a thousand nodes booting at once then wait out
+    # SYN retransmissions (1 s, 3 s, 7 s...); the kernel caps this at net.core.somaxconn.
+    request_queue_size = LISTEN_BACKLOG
+
+
 def serve(served: Served, address: str, port_file: Path) -> None:
     """Serve until killed; write the port to ``port_file``."""
     handler = type("InfoHandler", (_Handler,), {"served": served})
-    server = http.server.ThreadingHTTPServer((address, 0), handler)
+    server = _Server((address, 0), handler)
     temporary = port_file.with_name(port_file.name + ".tmp")
     temporary.write_text(str(server.server_address[1]))
     os.replace(temporary, port_file)
