@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,7 @@ import pytest
 from nxc.bench.fio import FioSettings, fio_command, parse_fio_json
 from nxc.bench.sweep import SweepPoint
 from nxc.keys import generate_keypair
-from tests.netns import NamespaceHosts
-from tests.storage.nodes import StorageNode, info_document, name_nodes
+from tests.storage.nodes import StorageNode, started_nodes
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSITIONS = REPO / "compositions"
@@ -35,25 +35,13 @@ def storage_nodes(tmp_path: Path) -> Iterator[StartNodes]:
     if os.geteuid() != 0:
         pytest.skip("needs root (network and mount namespaces)")
     need("nsenter", "unshare", "ip", "jq")
-    started: list[NamespaceHosts] = []
+    with ExitStack() as started:
 
-    def start(roles: list[tuple[str, int]]) -> list[StorageNode]:
-        count = sum(n for _, n in roles)
-        key = generate_keypair("storage-test")
-        hosts = NamespaceHosts(count, tmp_path / "hosts", key.public_line)
-        started.append(hosts)
-        hosts.up()
-        nodes = name_nodes(hosts.hosts, roles)
-        info = info_document(nodes)
-        for node in nodes:
-            node.start(info)
-        return nodes
+        def start(roles: list[tuple[str, int]]) -> list[StorageNode]:
+            key = generate_keypair("storage-test").public_line
+            return started.enter_context(started_nodes(tmp_path / "hosts", roles, key))
 
-    try:
         yield start
-    finally:
-        for hosts in started:
-            hosts.down()
 
 
 def fio_on_clients(clients: list[StorageNode], mount: str = "/mnt/fs") -> None:

@@ -8,6 +8,10 @@ holder's namespaces, so each daemon sees its node's files and network only. The 
 deployment info the way nxc's nodes do: ``/run/nxc/info.json`` and ``/run/nxc/self.json``
 (docs/node-contract.md).
 
+Each node's SSH server (the one :class:`~tests.netns.NamespaceHosts` started, same config, host
+key and ``authorized_keys``) is restarted inside the holder's namespaces, so SSH sessions (nxc's
+own, e.g. ``nxc bench fio``) see the node's mounts as a login on a real node would.
+
 Everything a node starts lives in its network namespace, so ``NamespaceHosts.down()`` kills it
 and the mount namespace (with its FUSE mounts) goes with the last process.
 """
@@ -19,12 +23,15 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.netns import NamespaceHost
+from tests.netns import NamespaceHost, NamespaceHosts
 
 PRIVATE = (
+    "/root",
     "/run",
     "/srv",
     "/mnt",
@@ -95,6 +102,23 @@ class StorageNode:
                 log = (self.folder / "holder.log").read_text()
                 raise RuntimeError(f"{self.hostname}: namespace holder failed: {log}")
             time.sleep(0.05)
+        self._move_sshd()
+
+    def _move_sshd(self) -> None:
+        """Replace the host's sshd (its own mount namespace) by one in the holder's."""
+        if self.host.process is not None:
+            self.host.process.kill()
+            self.host.process.wait(timeout=10)
+        (self.folder / "run" / "sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation
+        sshd = shutil.which("sshd") or "/usr/sbin/sshd"
+        config = str(self.host.folder / "sshd_config")
+        with open(self.host.log_path, "ab") as log:
+            self.host.process = subprocess.Popen(
+                ["nsenter", "-t", str(self._holder_pid()), "-n", "-m", "-u", "--",
+                 sshd, "-D", "-e", "-f", config],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            )  # fmt: skip
+        self.host.wait_listening()
 
     def _holder_pid(self) -> int:
         """The pid of ``sleep`` (the exec'd shell) in the node's namespaces."""
@@ -144,6 +168,25 @@ def name_nodes(hosts: list[NamespaceHost], roles: list[tuple[str, int]]) -> list
         StorageNode(host=host, hostname=name, role=role)
         for host, (role, name) in zip(hosts, names, strict=True)
     ]
+
+
+@contextmanager
+def started_nodes(
+    workdir: Path, roles: list[tuple[str, int]], authorized_key: str
+) -> Iterator[list[StorageNode]]:
+    """Nodes named after ``roles`` on namespace hosts under ``workdir`` that accept SSH with
+    ``authorized_key``, each with the deployment info in its ``/run/nxc``; everything they ran
+    is killed and the namespaces deleted on exit."""
+    hosts = NamespaceHosts(sum(n for _, n in roles), workdir, authorized_key)
+    try:
+        hosts.up()
+        nodes = name_nodes(hosts.hosts, roles)
+        info = info_document(nodes)
+        for node in nodes:
+            node.start(info)
+        yield nodes
+    finally:
+        hosts.down()
 
 
 def info_document(nodes: list[StorageNode]) -> dict:

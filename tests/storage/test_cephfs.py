@@ -20,33 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.storage.conftest import COMPOSITIONS, StartNodes, fio_on_clients, need
-from tests.storage.nodes import StorageNode
+from tests.storage.conftest import StartNodes, fio_on_clients, need
+from tests.storage.study import CEPH_SCRIPT, form_cephfs
 
 pytestmark = [pytest.mark.storage]
-
-SCRIPT = COMPOSITIONS / "cephfs" / "ceph-node.py"
-ENV = {"CEPH_TIMEOUT": "150", "CEPH_DEVICE": "none", "CEPH_OSD_FILE_SIZE": "4G"}
-
-
-def form(nodes: list[StorageNode], extra: dict[str, dict[str, str]] | None = None) -> None:
-    """Run every node's part at once, as at boot, and wait for all of them to succeed."""
-    running = [
-        (
-            node,
-            node.popen(
-                f"python3 {SCRIPT} {node.role}",
-                {**ENV, **(extra or {}).get(node.hostname, {})},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            ),
-        )
-        for node in nodes
-    ]
-    for node, process in running:
-        out, err = process.communicate(timeout=200)
-        assert process.returncode == 0, f"{node.hostname}: {out}\n{err}"
 
 
 @pytest.fixture
@@ -71,7 +48,7 @@ def loop_device(tmp_path: Path) -> Iterator[str]:
 def test_one_mon_three_osds_one_mds_two_clients(storage_nodes: StartNodes) -> None:
     need("ceph-mon", "ceph-osd", "ceph-mds", "ceph-mgr", "ceph", "ceph-fuse", "fio", "/dev/fuse")
     nodes = storage_nodes([("mon", 1), ("osd", 3), ("mds", 1), ("client", 2)])
-    form(nodes)
+    form_cephfs(nodes)
     mon, *_ = nodes
     clients = [n for n in nodes if n.role == "client"]
 
@@ -98,7 +75,7 @@ def test_an_osd_in_ram_is_refused(storage_nodes: StartNodes) -> None:
     need("ceph-osd")
     [node] = storage_nodes([("osd", 1)])
     node.succeed("mount -t tmpfs tmpfs /var/lib/ceph")
-    done = node.run(f"python3 {SCRIPT} osd", {"CEPH_DEVICE": "none"})
+    done = node.run(f"python3 {CEPH_SCRIPT} osd", {"CEPH_DEVICE": "none"})
     assert done.returncode == 1
     assert "no disk for the OSD and /var/lib/ceph/osd is on tmpfs (RAM)" in done.stderr
 
@@ -111,7 +88,7 @@ def test_three_monitors_two_osds_one_on_a_block_device(
     device here, a disk on real nodes) and BlueStore uses it whole."""
     need("ceph-mon", "ceph-osd", "ceph-mds", "ceph-mgr", "ceph", "ceph-fuse", "/dev/fuse")
     nodes = storage_nodes([("mon", 3), ("osd", 2), ("mds", 1), ("client", 1)])
-    form(nodes, {"osd1": {"CEPH_DEVICE": loop_device}})
+    form_cephfs(nodes, {"osd1": {"CEPH_DEVICE": loop_device}})
     mon3 = nodes[2]
     quorum = json.loads(mon3.succeed("ceph quorum_status --format json"))
     assert sorted(quorum["quorum_names"]) == ["mon1", "mon2", "mon3"]

@@ -12,15 +12,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.storage.conftest import COMPOSITIONS, StartNodes, fio_on_clients, need
+from tests.storage.conftest import StartNodes, fio_on_clients, need
+from tests.storage.study import GLUSTER_SCRIPT, form_glusterfs
 
 pytestmark = [pytest.mark.storage]
-
-SCRIPT = COMPOSITIONS / "glusterfs" / "gluster-node.sh"
-
-
-def start_glusterd(node) -> None:
-    node.succeed("glusterd --pid-file=/run/glusterd.pid")
 
 
 LAYOUTS = {
@@ -39,25 +34,14 @@ def test_three_servers_two_clients_share_files_and_run_fio(
     servers = [n for n in nodes if n.role == "server"]
     clients = [n for n in nodes if n.role == "client"]
     env = {"GLUSTER_VOLUME": volume, "NXC_STORAGE_DEVICE": "none", "GLUSTER_TIMEOUT": "120"}
-    for server in servers:
-        start_glusterd(server)
-    # every server's unit runs at once, as at boot; the first one forms the volume
-    running = [
-        server.popen(f"sh {SCRIPT} server", env, stdout=-1, stderr=-1, text=True)
-        for server in servers
-    ]
-    for server, process in zip(servers, running, strict=True):
-        out, err = process.communicate(timeout=180)
-        assert process.returncode == 0, f"{server.hostname}: {out}\n{err}"
+    form_glusterfs(nodes, env)
     info = servers[1].succeed("gluster --mode=script volume info gv0")
     kind, bricks = LAYOUTS[volume]
     assert kind in info and bricks in info, info
     assert "Status: Started" in info
     for server in servers:
         assert f"{server.address}:/srv/gluster/brick" in info
-
     for client in clients:
-        client.succeed(f"sh {SCRIPT} client", env, timeout=180)
         assert "fuse.glusterfs" in client.succeed("findmnt -n -o FSTYPE /mnt/fs")
     clients[0].succeed("echo nxc-shared-check > /mnt/fs/hello")
     assert clients[1].succeed("cat /mnt/fs/hello") == "nxc-shared-check\n"
@@ -72,9 +56,9 @@ def test_layout_that_does_not_fit_the_server_count_is_refused(storage_nodes: Sta
     need("glusterd", "gluster")
     [server, *_] = nodes = storage_nodes([("server", 2)])
     for node in nodes:
-        start_glusterd(node)
+        node.succeed("glusterd --pid-file=/run/glusterd.pid")
     done = server.run(
-        f"sh {SCRIPT} server", {"GLUSTER_VOLUME": "replica:3", "NXC_STORAGE_DEVICE": "none"}
+        f"sh {GLUSTER_SCRIPT} server", {"GLUSTER_VOLUME": "replica:3", "NXC_STORAGE_DEVICE": "none"}
     )
     assert done.returncode == 1
     assert "replica:3 needs a server count that is a multiple of 3 (>= 2), not 2" in done.stderr
@@ -86,7 +70,7 @@ def test_a_brick_in_ram_is_refused(storage_nodes: StartNodes) -> None:
     [server] = storage_nodes([("server", 1)])
     server.succeed("mkdir -p /srv/ram && mount -t tmpfs tmpfs /srv/ram")
     done = server.run(
-        f"sh {SCRIPT} server", {"GLUSTER_BRICKS": "/srv/ram", "NXC_STORAGE_DEVICE": "none"}
+        f"sh {GLUSTER_SCRIPT} server", {"GLUSTER_BRICKS": "/srv/ram", "NXC_STORAGE_DEVICE": "none"}
     )
     assert done.returncode == 1
     assert "no disk for the brick and /srv/ram is on tmpfs (RAM)" in done.stderr
