@@ -14,6 +14,8 @@
     client =
       { pkgs, ... }:
       {
+        # fio for `nxc bench fio --dir '/data/{host}'` (pkgs/by-name/fi/fio in nixpkgs)
+        environment.systemPackages = [ pkgs.fio ];
         fileSystems."/data" = {
           device = "server:/";
           fsType = "nfs";
