@@ -76,7 +76,14 @@ def test_vm_store_is_a_writable_overlay_on_the_shared_store(requires_nix):
     assert store["neededForBoot"] is True
 
 
-def test_vm_nodes_register_the_role_systems_closure(requires_nix, tmp_path: Path):
+@pytest.mark.parametrize("flavour", ["vm", "g5k-nfs-store"])
+def test_flavours_on_a_shared_store_register_it(requires_nix, flavour: str):
+    """Both flavours whose store is another machine's import the registration module."""
+    imports = evaluate(flavour)["imports"]
+    assert any(str(path).endswith("store-registration.nix") for path in imports), imports
+
+
+def test_nodes_register_the_role_systems_closure(requires_nix, tmp_path: Path):
     """The boot system puts the registration on the command line; stage 2 loads it."""
     nix_package = tmp_path / "nix"
     (nix_package / "bin").mkdir(parents=True)
@@ -87,11 +94,15 @@ def test_vm_nodes_register_the_role_systems_closure(requires_nix, tmp_path: Path
     closure.mkdir()
     (closure / "registration").write_text("/nix/store/aaaa-role\n")
 
-    boot = evaluate("vm", roleSystems=["/r1"], closure=str(closure), nixPackage=str(nix_package))
+    boot = evaluate(
+        "store-registration",
+        roleSystems=["/r1"], closure=str(closure), nixPackage=str(nix_package),
+    )  # fmt: skip
     params = boot["boot"]["kernelParams"]
     assert params["condition"] is True
     assert params["content"] == [f"nxc.reg_info={closure}/registration"]
-    assert evaluate("vm")["boot"]["kernelParams"]["condition"] is False  # role systems
+    # role systems: no role systems of their own to register
+    assert evaluate("store-registration")["boot"]["kernelParams"]["condition"] is False
 
     load = boot["boot"]["postBootCommands"]
     assert load["condition"] is True
@@ -101,6 +112,56 @@ def test_vm_nodes_register_the_role_systems_closure(requires_nix, tmp_path: Path
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "args").read_text().split() == ["--load-db"]
     assert (tmp_path / "loaded").read_text() == "/nix/store/aaaa-role\n"
+
+
+MOUNT_LOGGER = """
+mount() {{ echo "mount $*" >> {log}; case " $* " in *" {fail} "*) return 1 ;; esac; }}
+targetRoot={root}
+"""
+"""Stage 1's `mount` replaced by a shell function logging its arguments and failing for the
+word ``fail`` (busybox sh runs functions before applets)."""
+
+
+def _nfs_store_stage1(tmp_path: Path, fail: str) -> tuple[subprocess.CompletedProcess[str], list]:
+    script = evaluate("g5k-nfs-store")["boot"]["initrd"]["postMountCommands"]
+    log, root = tmp_path / "mounts", tmp_path / "mnt-root"
+    prelude = MOUNT_LOGGER.format(log=log, fail=fail or "no-such-word", root=root)
+    result = run_stage_script(
+        prelude + script, "init=/x nxc.nfs_store=10.0.0.1:/nix/store console=ttyS0", tmp_path
+    )
+    calls = log.read_text().splitlines() if log.exists() else []
+    return result, calls
+
+
+def test_nfs_store_stage1_makes_a_writable_overlay_on_the_nfs_store(requires_nix, tmp_path):
+    result, calls = _nfs_store_stage1(tmp_path, "")
+    assert result.returncode == 0, result.stderr
+    root = tmp_path / "mnt-root"
+    assert calls == [
+        f"mount -t nfs -o ro,nolock,vers=3 10.0.0.1:/nix/store {root}/nix/.ro-store",
+        f"mount -t tmpfs -o mode=0755 tmpfs {root}/nix/.rw-store",
+        f"mount -t overlay -o lowerdir={root}/nix/.ro-store,upperdir={root}/nix/.rw-store/upper,"
+        f"workdir={root}/nix/.rw-store/work overlay {root}/nix/store",
+    ]
+    assert (root / "nix" / ".rw-store" / "upper").is_dir()
+    assert (root / "nix" / ".rw-store" / "work").is_dir()
+    assert "nxc-error" not in result.stdout
+
+
+def test_nfs_store_stage1_falls_back_to_the_read_only_store(requires_nix, tmp_path):
+    """No overlay (say, a kernel without it): the NFS store is bound on /nix/store, said."""
+    result, calls = _nfs_store_stage1(tmp_path, "overlay")
+    assert result.returncode == 0, result.stderr
+    root = tmp_path / "mnt-root"
+    assert calls[-1] == f"mount --bind {root}/nix/.ro-store {root}/nix/store"
+    assert "nxc-error: no writable overlay on the store" in result.stdout
+
+
+def test_nfs_store_stage1_reports_an_unreachable_store(requires_nix, tmp_path):
+    result, calls = _nfs_store_stage1(tmp_path, "nfs")
+    assert result.returncode == 0, result.stderr
+    assert len(calls) == 1  # nothing mounted over a store that is not there
+    assert "nxc-error: cannot mount the store 10.0.0.1:/nix/store" in result.stdout
 
 
 def test_g5k_image_mounts_the_root_kadeploy_names(requires_nix):

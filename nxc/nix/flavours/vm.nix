@@ -2,20 +2,13 @@
 # (QEMU: -virtfs local,path=/nix/store,mount_tag=nixstore,security_model=none,readonly=on) under
 # a writable overlay, with the role systems' closure registered in the node's Nix database, as
 # nixpkgs' own VMs do (virtualisation/qemu-vm.nix, writableStore and regInfo).
+{ lib, modulesPath, ... }:
 {
-  config,
-  lib,
-  pkgs,
-  modulesPath,
-  ...
-}:
-let
-  # Only the boot system carries the role systems; the path reaches each node's role system on
-  # the kernel command line (the way qemu-vm.nix passes regInfo=, which avoids a cycle).
-  registration = pkgs.closureInfo { rootPaths = config.nxc.roleSystems; };
-in
-{
-  imports = [ "${modulesPath}/profiles/qemu-guest.nix" ];
+  imports = [
+    "${modulesPath}/profiles/qemu-guest.nix"
+    # nxc.reg_info= on the kernel command line, loaded into the Nix database at boot
+    ./store-registration.nix
+  ];
 
   boot.loader.grub.enable = false;
   # deployment info and host key arrive as fw_cfg files (opt/nxc/info, opt/nxc/host_key)
@@ -66,17 +59,6 @@ in
     };
     neededForBoot = true;
   };
-
-  boot.kernelParams = lib.mkIf (config.nxc.roleSystems != [ ]) [
-    "nxc.reg_info=${registration}/registration"
-  ];
-  boot.postBootCommands = lib.mkIf config.nix.enable ''
-    for word in $(cat /proc/cmdline); do
-      case $word in
-        nxc.reg_info=*) ${config.nix.package.out}/bin/nix-store --load-db < "''${word#nxc.reg_info=}" ;;
-      esac
-    done
-  '';
 
   documentation.enable = lib.mkDefault false;
 }
