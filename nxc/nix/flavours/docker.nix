@@ -4,6 +4,8 @@
 {
   boot.isContainer = true;
   nxc.stage1Selection = false;
+  # the engine configures eth0 itself: dhcpcd (services/networking/dhcpcd.nix) would not find
+  # a DHCP server on the deployment's network and could drop the address
   networking.useDHCP = false;
   # virtualisation/container-config.nix makes sshd socket-activated in containers (mkDefault):
   # there would be no sshd.service for nxc-ready to require, and the first connection's sshd@

@@ -4,6 +4,7 @@
 # nxc.info_url if given, and hand over to the role's system. See docs/g5k-flavours.md.
 { lib, ... }:
 {
+  # kexec and Kadeploy boot the kernel and initrd themselves: no boot loader to install
   boot.loader.grub.enable = false;
   # Only listed modules enter the initrd (stage-1.nix: modulesClosure of availableKernelModules
   # ++ kernelModules); udev loads them there by modalias (80-drivers.rules) before
@@ -38,6 +39,9 @@
   # block (default order) flushes and downs every interface, before nxc's selection (mkAfter)
   # and under g5k-nfs-store's store. Stage 2's dhcpcd takes the configured interfaces over.
   boot.initrd.network.flushBeforeStage2 = false;
+  # stage 2: dhcpcd on every interface (services/networking/dhcpcd.nix), same lease as stage 1
   networking.useDHCP = lib.mkDefault true;
+  # hardware/all-firmware.nix: the NICs' firmware (ice, bnxt_en, mlx5, tg3...), which
+  # stage-1.nix also copies into the initrd with the modules that need it
   hardware.enableRedistributableFirmware = lib.mkDefault true;
 }

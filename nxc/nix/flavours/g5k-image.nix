@@ -37,6 +37,8 @@ in
       echo "nxc: no root= on the kernel command line: Kadeploy names the deployed partition" >&2
     fi
   '';
+  # the image's store paths registered in the node's database at its first boot, as
+  # installer/sd-card/sd-image.nix does with the same file (nix-store --load-db)
   boot.postBootCommands = ''
     if [ -f /nix-path-registration ]; then
       ${config.nix.package.out}/bin/nix-store --load-db < /nix-path-registration

@@ -49,7 +49,8 @@ in
   };
 
   config = {
-    # Hostname, addresses and /etc/hosts come from the deployment info at boot.
+    # Hostname, addresses and /etc/hosts come from the deployment info at boot; an empty name
+    # is NixOS' "set at run time" (tasks/network-interfaces.nix), nxc-node sets it.
     networking.hostName = lib.mkDefault "";
     # a mode other than "symlink" makes /etc/hosts a copy nxc-node can rewrite (system/etc/etc.nix)
     environment.etc.hosts.mode = "0644";
@@ -59,15 +60,19 @@ in
       enable = true;
       # root logs in with keys only: NixOS' default PermitRootLogin "prohibit-password"
       # only the per-node key delivered at boot; nothing generated into or baked in images
+      # (services/networking/ssh/sshd.nix generates missing hostKeys before sshd starts:
+      # nxc-node installs the delivered one first)
       hostKeys = [
         {
           path = "/etc/ssh/ssh_host_ed25519_key";
           type = "ed25519";
         }
       ];
+      # sshd.nix: added to AuthorizedKeysFile, next to ~/.ssh/authorized_keys
       authorizedKeysFiles = [ "/run/nxc/authorized_keys" ];
     };
 
+    # stage-1-init.sh takes the last console= for its messages and rescue shell: the serial port
     boot.kernelParams = [
       "console=tty0"
       "console=ttyS0,115200"
