@@ -137,6 +137,7 @@ in
 
 @pytest.mark.nix
 @pytest.mark.nixos
+@pytest.mark.timeout(2400)  # the evaluation may fetch nixpkgs first (its own limit: 1800 s)
 @pytest.mark.parametrize("flavour", G5K_FLAVOURS)
 def test_boot_system_stage_one_with_real_nixpkgs(flavour: str, requires_nix: str):
     """Needs Nix with network access to nixpkgs (evaluation only, no build): the boot system

@@ -17,12 +17,13 @@ import pytest
 from nxc.flavours.names import FLAVOUR_NAMES
 from tests.nix.conftest import REPO, run_nxc
 
-pytestmark = [pytest.mark.nix, pytest.mark.nixos]
+BUILD_HOURS = 3 * 3600
+# pytest-timeout's 600 s default (pyproject.toml) would end a build before its own timeout
+pytestmark = [pytest.mark.nix, pytest.mark.nixos, pytest.mark.timeout(BUILD_HOURS + 3600)]
 
 TEMPLATES = ["basic", "nfs", "multi-compositions", "setup", "execo"]
 COMPOSITIONS = ["glusterfs", "cephfs", "beegfs"]
 """The bundled compositions (BeeGFS with its own package, compositions/beegfs)."""
-BUILD_HOURS = 3 * 3600
 
 
 def _template(tmp_path: Path, name: str) -> Path:

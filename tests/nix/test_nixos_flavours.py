@@ -14,9 +14,9 @@ import pytest
 from nxc.manifest import load
 from tests.nix.conftest import run_nxc
 
-pytestmark = [pytest.mark.nix, pytest.mark.nixos]
-
 BUILD_TIMEOUT = 3 * 3600
+# pytest-timeout's 600 s default (pyproject.toml) would end a build before its own timeout
+pytestmark = [pytest.mark.nix, pytest.mark.nixos, pytest.mark.timeout(BUILD_TIMEOUT + 3600)]
 
 
 def built(tmp_path: Path, flavour: str):
