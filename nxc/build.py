@@ -5,6 +5,11 @@ GC root at ``build/<output>`` and its log at ``build/<output>.log``, then valida
 ``manifest.json`` it holds. A check evaluates every role of an output without building and
 reports each role's error separately.
 
+The ``nixos-test`` flavour (:data:`TEST_FLAVOUR`) has no deployment: its output is the
+composition run as a NixOS test by nixpkgs' test framework, so building it runs the test. Its
+result holds no manifest; a failing test is a :class:`~nxc.errors.TestScriptError` naming the
+log, and :func:`check_deployable` refuses to start it.
+
 Nix copies a ``path:`` flake's whole folder into the store, which every local user can read,
 so nxc never names the project folder itself: each Nix call gets a snapshot of the project
 without its working folders ``build/ deploy/ artifact/`` (deployment records, logs, shared
@@ -27,7 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
-from nxc.errors import ExternalCommandError, NixpkgsUnreachableError, NxcError, ProjectError
+from nxc.errors import (
+    ExternalCommandError,
+    InputError,
+    NixpkgsUnreachableError,
+    NxcError,
+    ProjectError,
+    TestScriptError,
+)
 from nxc.flavours.names import check_flavour_name
 from nxc.nix_cli import SETUP_OVERRIDES_ENV, NixCommand
 
@@ -41,6 +53,11 @@ SOURCE_PREFIX = ".source-"
 PLATFORM_DEFAULT_FLAVOURS = {"grid5000": "g5k-ramdisk", "g5k": "g5k-ramdisk"}
 """The flavour a project built for a platform (nxc.json ``platform``) gets without ``-f``."""
 DEFAULT_FLAVOUR = "vm"
+TEST_FLAVOUR = "nixos-test"
+"""The flavour whose build runs the composition as a NixOS test, inside ``nix build``."""
+_TEST_RUN_FAILED = re.compile(r"(builder for|Cannot build) '[^']*-vm-test-run-[^']*\.drv'")
+"""Nix's words for the test's own derivation failing (Nix 2.8: ``builder for '...' failed``;
+newer: ``Cannot build '...'``); its name is nixos/lib/testing/run.nix's ``vm-test-run-<name>``."""
 _PARAM_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*)=(.*)", re.DOTALL)
 
 
@@ -239,15 +256,34 @@ def check_flavour(flavour: str | None, source: str) -> str | None:
     return check_flavour_name(flavour, source)
 
 
+def output_flavour(output: str) -> str:
+    """The flavour of an output name (``composition::vm`` -> ``vm``)."""
+    return output.rpartition("::")[2]
+
+
+def check_deployable(flavour: str | None) -> None:
+    """Raise :class:`InputError` for a flavour ``nxc start`` cannot start (``nixos-test``)."""
+    if flavour == TEST_FLAVOUR:
+        raise InputError(
+            f"flavour {TEST_FLAVOUR} has no deployment (its test runs while it builds): run it "
+            f"with 'nxc build -f {TEST_FLAVOUR}', or build -f vm and run 'nxc start -t'"
+        )
+
+
 @dataclass(frozen=True)
 class BuildResult:
-    """What a build left behind."""
+    """What a build left behind.
+
+    For a ``nixos-test`` output (``test`` true) a result means the test passed; ``link`` is
+    the test's result folder and ``manifest`` is None.
+    """
 
     output: str
     store_path: Path | None
     link: Path
     log: Path
     manifest: Path | None
+    test: bool = False
 
 
 def output_link(build_dir: Path, output: str) -> Path:
@@ -264,15 +300,22 @@ def build_output(
     on_line: Callable[[str], None] | None = None,
     dry_run: bool = False,
 ) -> BuildResult:
-    """Build one output, keep it as a GC root under ``build_dir``, validate its manifest."""
+    """Build one output, keep it as a GC root under ``build_dir``, validate its manifest.
+
+    A ``nixos-test`` output has no manifest: building it runs the test, and a failing test
+    raises :class:`TestScriptError` naming the log.
+    """
     build_dir.mkdir(parents=True, exist_ok=True)
     link = output_link(build_dir, output)
     log = build_dir / f"{output}.log"
+    test = output_flavour(output) == TEST_FLAVOUR
     try:
         with flake_source(project_root) as source:
             store_path = nix.build(installable(source, system, output), link, log, on_line, dry_run)
         if store_path is None:
-            return BuildResult(output, None, link, log, None)
+            return BuildResult(output, None, link, log, None, test)
+        if test:
+            return BuildResult(output, store_path, link, log, None, test)
         manifest_path = store_path / MANIFEST_FILE
         if not manifest_path.is_file():
             raise ExternalCommandError(
@@ -282,11 +325,21 @@ def build_output(
         from nxc.manifest import load
 
         load(manifest_path)
+    except ExternalCommandError as error:
+        _unlink_result(link, dry_run)
+        if test and _TEST_RUN_FAILED.search(str(error)):
+            raise TestScriptError(f"the NixOS test {output} failed: {error}") from None
+        raise
     except Exception:
-        if not dry_run and link.is_symlink():
-            link.unlink()  # a failed build leaves no result: 'nxc start' must not use an older one
+        _unlink_result(link, dry_run)
         raise
     return BuildResult(output, store_path, link, log, link / MANIFEST_FILE)
+
+
+def _unlink_result(link: Path, dry_run: bool) -> None:
+    """A failed build leaves no result: 'nxc start' must not use an older one."""
+    if not dry_run and link.is_symlink():
+        link.unlink()
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,9 @@
 #   artefacts { compositionName, flavour, roles, dockerPorts, extraVolumes }
 #                                     -> { kernel?, initrd?, cmdline?, image?, containers? }
 #   mkManifest { name, json }         -> derivation whose output holds manifest.json
+#   nixosTest { compositionName, nodes, testScript, flavour }
+#                                     -> the NixOS test derivation (nixos-test flavour); nodes:
+#                                        hostname -> { role, module }; passthru nodes.<hostname>
 #
 # Everything else (names, compositions, roles, test script, defaults, setup, manifest) is here.
 seamFor:
@@ -32,6 +35,7 @@ seamFor:
 }:
 let
   knownFlavours = import ./flavours.nix;
+  testFlavour = "nixos-test";
   helpers = import ./helpers.nix;
 
   envOverrides = builtins.getEnv "NXC_SETUP_OVERRIDES";
@@ -142,6 +146,55 @@ let
     else
       throw "nxc: role '${roleName}' of composition '${compositionName}' is not a NixOS module (a function, attribute set or path), got a ${builtins.typeOf module}";
 
+  # The nodes nxc start gives a composition left at its defaults (nxc/roles.py, as
+  # NixOS-Compose names them): the role's name for one node, <role>1 .. <role>N for more.
+  nodeNames =
+    roleName: count:
+    if count == 1 then [ roleName ] else builtins.genList (i: "${roleName}${toString (i + 1)}") count;
+
+  # nixos-test: the composition is one NixOS test, run inside `nix build` (no deployment). Its
+  # nodes are the roles' default nodes; a role's system (for nxc check) is its first node's.
+  evalTest =
+    compositionName: flavourMeta: loaded: defaultCount:
+    let
+      hostnames = builtins.mapAttrs (roleName: _: nodeNames roleName (defaultCount roleName)) loaded.roles;
+      nodes = builtins.listToAttrs (
+        builtins.concatMap (
+          roleName:
+          map (hostname: {
+            name = hostname;
+            value = {
+              role = roleName;
+              module = checkModule compositionName roleName loaded.roles.${roleName};
+            };
+          }) hostnames.${roleName}
+        ) (builtins.attrNames loaded.roles)
+      );
+      testScript =
+        if builtins.isPath loaded.testScript then
+          builtins.readFile loaded.testScript
+        else if builtins.isFunction loaded.testScript || builtins.isString loaded.testScript then
+          loaded.testScript
+        else
+          throw "nxc: `testScript` of composition '${compositionName}' must be a string, a function or a file, got a ${builtins.typeOf loaded.testScript}";
+      test =
+        if testScript == "" then
+          throw "nxc: composition '${compositionName}' has no testScript, which the nixos-test flavour runs; add one, or build another flavour"
+        else if !(seam ? nixosTest) then
+          throw "nxc: this seam cannot run NixOS tests (no nixosTest); the nixos-test flavour needs nxc's NixOS seam"
+        else
+          seam.nixosTest {
+            inherit compositionName nodes testScript;
+            flavour = flavourMeta;
+          };
+    in
+    {
+      inherit test;
+      roles = builtins.mapAttrs (
+        roleName: names: test.nodes.${builtins.head names}.system.build.toplevel
+      ) hostnames;
+    };
+
   evalComposition =
     compositionName: flavourMeta:
     let
@@ -189,21 +242,24 @@ let
         else
           builtins.trace "nxc: warning: rolesDistribution of composition '${compositionName}' names ${builtins.concatStringsSep ", " unknownCounted}, not among its roles (${builtins.concatStringsSep ", " (builtins.attrNames loaded.roles)}); ignored";
     in
-    {
-      inherit roles;
-      manifest = {
-        roles = warnUnknownCounted (
-          builtins.mapAttrs (roleName: role: {
-            system = "${role.system}";
-            default_count = defaultCount roleName;
-            # nxc.root-sshKeys.enable (modules/root-ssh-key.nix): nxc start makes the key
-            root_ssh_key = (role.config or { }).nxc."root-sshKeys".enable or false;
-          }) roles
-        );
-        test_script = testScript;
-        inherit artefacts;
+    if flavourMeta.name == testFlavour then
+      warnUnknownCounted (evalTest compositionName flavourMeta loaded defaultCount)
+    else
+      {
+        inherit roles;
+        manifest = {
+          roles = warnUnknownCounted (
+            builtins.mapAttrs (roleName: role: {
+              system = "${role.system}";
+              default_count = defaultCount roleName;
+              # nxc.root-sshKeys.enable (modules/root-ssh-key.nix): nxc start makes the key
+              root_ssh_key = (role.config or { }).nxc."root-sshKeys".enable or false;
+            }) roles
+          );
+          test_script = testScript;
+          inherit artefacts;
+        };
       };
-    };
 
   package =
     name: flavourMeta: names:
@@ -238,6 +294,22 @@ let
       };
     };
 
+  # one test per composition: nixos-test's output is the test derivation, not a manifest
+  testPackage =
+    name: flavourMeta: compositionName:
+    let
+      evaluated = evalComposition compositionName flavourMeta;
+    in
+    evaluated.test
+    // {
+      nxc = {
+        inherit name;
+        flavour = flavourMeta.name;
+        compositions = [ compositionName ];
+        roles.${compositionName} = evaluated.roles;
+      };
+    };
+
   compositionNames = builtins.attrNames compositionTable;
   flavourNames = builtins.attrNames flavourTable;
 
@@ -245,7 +317,11 @@ let
     c:
     map (f: {
       name = "${c}::${f}";
-      value = package "${c}::${f}" flavourTable.${f} [ c ];
+      value =
+        if f == testFlavour then
+          testPackage "${c}::${f}" flavourTable.${f} c
+        else
+          package "${c}::${f}" flavourTable.${f} [ c ];
     }) flavourNames
   ) compositionNames;
 
@@ -256,6 +332,6 @@ let
       map (f: {
         name = "::${f}";
         value = package "::${f}" flavourTable.${f} compositionNames;
-      }) (builtins.filter (f: flavourTable.${f}.all_in_one) flavourNames);
+      }) (builtins.filter (f: flavourTable.${f}.all_in_one && f != testFlavour) flavourNames);
 in
 builtins.listToAttrs (single ++ allInOne)

@@ -42,6 +42,25 @@ let
 
   flavourModule = flavour: ../flavours + "/${flavour.name}.nix";
 
+  # What every node's system has besides its role: nxc's modules, the flavour's, the caller's.
+  nxcModules =
+    flavour:
+    [
+      ../modules/base.nix
+      # NixOS-Compose's nxc.users, nxc.sharedDirs and nxc.root-sshKeys
+      ../modules/users.nix
+      ../modules/shared-dirs.nix
+      ../modules/root-ssh-key.nix
+      (flavourModule flavour)
+      { nixpkgs.overlays = overlays ++ setupOverlays; }
+    ]
+    ++ extraConfigurations;
+
+  nodeArgs = flavour: {
+    inherit setup helpers flavour;
+    nur = nurValue;
+  };
+
   evalSystem =
     {
       flavour,
@@ -50,25 +69,10 @@ let
     }:
     lib.nixosSystem {
       inherit system;
-      specialArgs = {
-        inherit setup helpers flavour;
-        nur = nurValue;
+      specialArgs = nodeArgs flavour // {
         nxcRole = roleName;
       };
-      modules = [
-        ../modules/base.nix
-        # NixOS-Compose's nxc.users, nxc.sharedDirs and nxc.root-sshKeys
-        ../modules/users.nix
-        ../modules/shared-dirs.nix
-        ../modules/root-ssh-key.nix
-        (flavourModule flavour)
-        {
-          nixpkgs.overlays = overlays ++ setupOverlays;
-          nxc.role = roleName;
-        }
-      ]
-      ++ extraConfigurations
-      ++ modules;
+      modules = nxcModules flavour ++ [ { nxc.role = roleName; } ] ++ modules;
     };
 
   # The system booted first by all-in-one flavours: base + flavour, no role. Its stage 1
@@ -149,6 +153,33 @@ in
       }
     else
       bootFiles boot boot.system.build.initialRamdisk;
+
+  # nixos-test: nixpkgs' test framework (pkgs.testers.runNixOSTest, nixos/lib/testing/*.nix)
+  # runs the composition's test script against one QEMU VM per node inside `nix build`.
+  nixosTest =
+    {
+      compositionName,
+      nodes,
+      testScript,
+      flavour,
+    }:
+    if !(thePkgs ? testers && thePkgs.testers ? runNixOSTest) then
+      throw "nxc: the nixos-test flavour needs pkgs.testers.runNixOSTest (nixpkgs 23.05 or later); update the project's nixpkgs input"
+    else
+      thePkgs.testers.runNixOSTest {
+        name = compositionName;
+        # nixos/lib/testing/nodes.nix: module arguments usable in `imports`, for every node
+        node.specialArgs = nodeArgs flavour;
+        # runNixOSTest hands the nodes its pkgs read-only (nodes.nix: node.pkgsReadOnly); nxc's
+        # nodes set nixpkgs.overlays as on every other flavour, and roles may set nixpkgs.*
+        node.pkgsReadOnly = false;
+        defaults.imports = nxcModules flavour;
+        nodes = builtins.mapAttrs (_: node: {
+          imports = [ node.module ];
+          nxc.role = node.role;
+        }) nodes;
+        inherit testScript;
+      };
 
   mkManifest =
     { name, json }:
