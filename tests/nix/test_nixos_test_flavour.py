@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -168,3 +169,63 @@ def test_start_refuses_the_flavour_in_one_line():
     assert "'nxc build -f nixos-test'" in message and "'nxc start -t'" in message
     check_deployable("vm")
     check_deployable(None)
+
+
+# nixpkgs' lib cannot be had: the few functions the module calls, as lib defines them
+MODULE_CALL = """
+let
+  digits = "0123456789ABCDEF";
+  hex = n: (if n >= 16 then hex (n / 16) else "") + builtins.substring (n - n / 16 * 16) 1 digits;
+  lib = {
+    toHexString = hex;
+    optionalAttrs = cond: attrs: if cond then attrs else { };
+    mkDefault = value: { _priority = 1000; inherit value; };
+    mkOverride = priority: value: { _priority = priority; inherit value; };
+  };
+  node = name: number: role: vlans: {
+    networking.hostName = name;
+    networking.primaryIPAddress = if vlans == [ ] then "" else "192.168.1.${toString number}";
+    nxc.role = role;
+    virtualisation.vlans = vlans;
+    virtualisation.test.nodeNumber = number;
+  };
+  nodes = {
+    client1 = node "client1" 1 "client" [ 1 ];
+    client2 = node "client2" 2 "client" [ 1 2 ];
+    isolated = node "isolated" 3 "client" [ ];
+    server = node "server" 17 "server" [ 1 ];
+  };
+  module = import MODULE {
+    inherit lib nodes;
+    config.virtualisation.test.nodeName = "client2";
+  };
+in
+{
+  inherit (module) nxc networking;
+  info = builtins.fromJSON module.environment.etc."nxc/info.json".text;
+}
+"""
+
+
+def test_the_flavour_module_gives_each_node_the_framework_s_addresses(requires_nix: str):
+    """The deployment info nixos-test.nix writes, from the framework's nodes: addresses, the
+    MACs of qemu-common.nix (52:54:00:12:<vlan>:<node>, two hex digits each), no entry for a
+    node without an address; the node's own name as hostName, over base.nix's mkDefault."""
+    expression = MODULE_CALL.replace("MODULE", str(NIX_LIBRARY / "flavours" / "nixos-test.nix"))
+    evaluated = subprocess.run(
+        ["nix-instantiate", "--eval", "--strict", "--json", "--expr", expression],
+        capture_output=True, text=True, env=nix_environment(), check=True, timeout=120,
+    )  # fmt: skip
+    module = json.loads(evaluated.stdout)
+    assert module["nxc"] == {"stage1Selection": False}
+    assert module["networking"]["hostName"] == {"_priority": 999, "value": "client2"}
+    info = module["info"]
+    assert info["network"] == {"prefix_length": 24} and info["authorized_keys"] == []
+    assert info["nodes"] == [
+        {"hostname": "client1", "role": "client", "address": "192.168.1.1",
+         "mac": "52:54:00:12:01:01"},
+        {"hostname": "client2", "role": "client", "address": "192.168.1.2",
+         "mac": "52:54:00:12:01:02"},
+        {"hostname": "server", "role": "server", "address": "192.168.1.17",
+         "mac": "52:54:00:12:01:11"},
+    ]  # fmt: skip

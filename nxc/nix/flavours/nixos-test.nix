@@ -22,6 +22,8 @@ let
       hostname = node.networking.hostName;
       role = node.nxc.role;
       # network.nix: 192.168.<first vlan>.<node number> on the first vlan's interface
+      # (networking.primaryIPAddress and virtualisation.vlans, default [ 1 ]: qemu-vm.nix;
+      # virtualisation.test.nodeNumber/nodeName: testing/network.nix)
       address = node.networking.primaryIPAddress;
     }
     # with a MAC, nxc-node finds its entry before the address is up, and sets the same address
