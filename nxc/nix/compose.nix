@@ -177,14 +177,19 @@ let
           loaded.testScript
         else
           throw "nxc: `testScript` of composition '${compositionName}' must be a string, a function or a file, got a ${builtins.typeOf loaded.testScript}";
+      # without a script of its own, the test boots every node (`machines`: the driver's list)
+      bootScript = ''
+        start_all()
+        for machine in machines:
+            machine.wait_for_unit("multi-user.target")
+      '';
       test =
-        if testScript == "" then
-          throw "nxc: composition '${compositionName}' has no testScript, which the nixos-test flavour runs; add one, or build another flavour"
-        else if !(seam ? nixosTest) then
+        if !(seam ? nixosTest) then
           throw "nxc: this seam cannot run NixOS tests (no nixosTest); the nixos-test flavour needs nxc's NixOS seam"
         else
           seam.nixosTest {
-            inherit compositionName nodes testScript;
+            inherit compositionName nodes;
+            testScript = if testScript == "" then bootScript else testScript;
             flavour = flavourMeta;
           };
     in

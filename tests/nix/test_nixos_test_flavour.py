@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from nxc.build import TEST_FLAVOUR, build_output, check_deployable, check_output, list_outputs
-from nxc.errors import InputError, ProjectError, TestScriptError
+from nxc.errors import InputError, TestScriptError
 from nxc.nix_cli import NixCommand
 from tests.nix.conftest import NIX_LIBRARY, REPO, nix_environment
 
@@ -142,10 +142,14 @@ def test_a_failing_test_names_its_log_and_leaves_no_result(project: Path):
     assert not (project / "build" / "broken::nixos-test").is_symlink()
 
 
-def test_a_composition_without_test_script_is_refused(project: Path):
-    with pytest.raises(ProjectError) as failure:
-        _build(project, "silent::nixos-test")
-    assert "composition 'silent' has no testScript" in str(failure.value)
+def test_a_composition_without_test_script_boots_its_nodes(project: Path):
+    result = _build(project, "silent::nixos-test")
+    script = json.loads((result.link / "nxc-test.json").read_text())["test_script"]
+    assert script.splitlines() == [
+        "start_all()",
+        "for machine in machines:",
+        '    machine.wait_for_unit("multi-user.target")',
+    ]
 
 
 def test_one_output_per_composition_and_no_all_in_one_test(project: Path):
