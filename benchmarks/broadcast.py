@@ -3,7 +3,7 @@
 On namespace hosts running real OpenSSH sshd (tests/netns.py, each with its own /tmp, see
 tests/scale/lab.py), in the same run and on the same hosts:
 
-* parallel copy — :func:`nxc.flavours.kexec.push_artefacts` on every host at once (what the
+* parallel copy — :func:`nxc.flavours.g5k.kexec.push_artefacts` on every host at once (what the
   kexec flavours do today: one OpenSSH child per host, each sending the whole file);
 * TakTuk tree — :func:`nxc.platforms.broadcast.broadcast_files` (``taktuk -d 2``, relays
   through agent forwarding).
@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nxc.fanout import HostResult, run_bounded
-from nxc.flavours import kexec
+from nxc.flavours.g5k import kexec
 from nxc.platforms.broadcast import broadcast_files
 from tests.scale.lab import BroadcastLab
 

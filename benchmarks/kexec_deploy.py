@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 from nxc.deploy import start_deployment, stop_deployment  # noqa: E402
 from nxc.deployment import DeploymentStore  # noqa: E402
 from nxc.flavours.base import Stage  # noqa: E402
-from nxc.flavours.g5k import KexecFlavour  # noqa: E402
-from nxc.flavours.g5khosts import HostSource  # noqa: E402
+from nxc.flavours.g5k.hosts import HostSource  # noqa: E402
+from nxc.flavours.g5k.ramdisk import KexecFlavour  # noqa: E402
 from nxc.manifest import Artefacts, Composition, Manifest, Role  # noqa: E402
 from nxc.plan import Plan, PlannedNode  # noqa: E402
 from tests.g5k.hostvms import PARAMS, HostLab  # noqa: E402

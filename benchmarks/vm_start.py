@@ -32,9 +32,10 @@ sys.path.insert(0, str(ROOT))
 from nxc import manifest as manifest_module  # noqa: E402
 from nxc.deploy import start_deployment, stop_deployment  # noqa: E402
 from nxc.deployment import Deployment, DeploymentStore  # noqa: E402
-from nxc.flavours import processes, vde  # noqa: E402
-from nxc.flavours.sshready import SshAnswer, ssh_answer  # noqa: E402
-from nxc.flavours.vm import SSH_ATTEMPT_BOOTING, SSH_ATTEMPT_READY, VmFlavour  # noqa: E402
+from nxc.flavours.common import processes  # noqa: E402
+from nxc.flavours.common.sshready import SshAnswer, ssh_answer  # noqa: E402
+from nxc.flavours.vm import vde  # noqa: E402
+from nxc.flavours.vm.flavour import SSH_ATTEMPT_BOOTING, SSH_ATTEMPT_READY, VmFlavour  # noqa: E402
 from nxc.plan import plan_nodes  # noqa: E402
 from nxc.roles import parse_role_options  # noqa: E402
 from tests.testbed.build import KERNEL_PARAMS, build  # noqa: E402

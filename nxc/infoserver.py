@@ -181,7 +181,7 @@ def stop_recorded(record: dict[str, Any], grace: float = 2.0) -> None:
     Records written before the marker existed name the server by its token, which was then in
     its command line.
     """
-    from nxc.flavours import processes
+    from nxc.flavours.common import processes
 
     marker = record.get("marker") or record.get("token")
     if record.get("pid") and marker:

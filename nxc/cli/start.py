@@ -26,6 +26,7 @@ import typer
 
 from nxc.deployment import DeploymentState
 from nxc.errors import InputError, ManifestError
+from nxc.flavours import registry
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -373,9 +374,8 @@ def _composition_flavour(
     return name, named_flavour
 
 
-VM_FLAVOURS = ("vm", "vm-ramdisk")
-"""Flavours booting QEMU VMs here, all taking the vm options (vm-ramdisk: QEMU-booted ramdisk;
-named here before it is registered, which changes nothing until it is)."""
+VM_FLAVOURS = registry.taking("qemu")
+"""Flavours booting QEMU VMs here, all taking the vm options (from the flavour table)."""
 
 VM_ONLY_OPTIONS = {
     "accel": "--accel",
@@ -481,7 +481,7 @@ def _environment_aliases(flavour: str, given: dict[str, object]) -> dict[str, ob
                 typer.echo(f"nxc: {name} ignored: {VM_ONLY_OPTIONS[key]} given", err=True)
             continue
         if key == "memory":
-            from nxc.flavours.qemu import parse_memory
+            from nxc.flavours.vm.qemu import parse_memory
 
             try:
                 parse_memory(value)
@@ -524,7 +524,7 @@ def _kernel_options(flavour: str, given: list[str], variant: str | None) -> dict
         params = _setup_options(variant).kernel_params or ()
     if not params:
         return {}
-    if not _takes(flavour, "kernel_params"):
+    if not registry.takes(flavour, "kernel_params"):
         if given:
             raise InputError(
                 f"-k/--kernel-params: the {flavour} flavour boots no kernel of its own "
@@ -549,7 +549,8 @@ def _takes(flavour: str, keyword: str) -> bool:
     return takes_any or keyword in parameters
 
 
-G5K_FLAVOURS = ("g5k-ramdisk", "g5k-nfs-store", "g5k-image")
+G5K_FLAVOURS = registry.taking("hosts")
+"""Flavours deploying on physical hosts (from the flavour table)."""
 GRID5000_FLAVOURS = "the Grid'5000 flavours"
 
 
@@ -598,7 +599,7 @@ def _g5k_options(flavour: str, chosen: HostOptions) -> dict[str, object]:
                 f"drop {'it' if len(given) == 1 else 'them'}"
             )
         return {}
-    from nxc.flavours.g5khosts import HostSource
+    from nxc.flavours.g5k.hosts import HostSource
     from nxc.platforms.oar import Frontend, OarRequest, job_id_from_environment
 
     if chosen.oar is None and (chosen.oar_types or chosen.oar_properties is not None):
@@ -639,8 +640,9 @@ def _g5k_options(flavour: str, chosen: HostOptions) -> dict[str, object]:
             raise InputError(f"--retries {chosen.retries} must be 0 or more")
         options["retries"] = chosen.retries
     if chosen.nfs_server is not None:
-        if flavour != "g5k-nfs-store":
-            raise InputError(f"--nfs-server is for g5k-nfs-store, not {flavour}; drop it")
+        if not registry.takes(flavour, "nfs_server"):
+            takers = ", ".join(registry.taking("nfs_server"))
+            raise InputError(f"--nfs-server is for {takers}, not {flavour}; drop it")
         if not chosen.nfs_server.strip() or any(c.isspace() for c in chosen.nfs_server):
             raise InputError(f"--nfs-server {chosen.nfs_server!r} is not a host address")
         options["nfs_server"] = chosen.nfs_server

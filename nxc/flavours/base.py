@@ -13,8 +13,8 @@ back. Its contract:
   cannot do one raises :class:`~nxc.errors.UnsupportedOperationError` naming itself and the
   operation.
 
-Flavour classes are imported lazily through :data:`REGISTRY` so that importing
-:mod:`nxc.flavours` stays cheap.
+Flavour classes are imported lazily through :data:`REGISTRY` (built from the flavour table,
+:mod:`nxc.flavours.registry`) so that importing :mod:`nxc.flavours` stays cheap.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from nxc.errors import ProjectError, UnsupportedOperationError
+from nxc.flavours.registry import FLAVOURS
 
 if TYPE_CHECKING:
     from nxc.deployment import Deployment, DeploymentStore
@@ -132,14 +133,11 @@ class Flavour(ABC):
 
 
 REGISTRY: dict[str, str] = {
-    "vm": "nxc.flavours.vm:VmFlavour",
-    "docker": "nxc.flavours.docker:DockerFlavour",
-    "g5k-ramdisk": "nxc.flavours.g5k:KexecFlavour",
-    "g5k-nfs-store": "nxc.flavours.g5k:NfsStoreFlavour",
-    "g5k-image": "nxc.flavours.g5kimage:ImageFlavour",
-    "vm-ramdisk": "nxc.flavours.vm_ramdisk:VmRamdiskFlavour",
+    name: entry.implementation
+    for name, entry in FLAVOURS.items()
+    if entry.implementation is not None
 }
-"""Flavour name → ``module:Class``; imported only when asked for."""
+"""Flavour name → ``module:Class`` (from the flavour table); imported only when asked for."""
 
 
 def flavour_class(name: str) -> type[Flavour]:

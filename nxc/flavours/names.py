@@ -1,22 +1,18 @@
 """The flavour names nxc knows: the one list every other module checks against.
 
-Kept free of imports beyond :mod:`nxc.errors` so that validating a name never loads a flavour's
+The names are those of the flavour table (:mod:`nxc.flavours.registry`, read from
+``nxc/nix/flavours.json`` as the Nix library reads it). Kept free of imports beyond
+:mod:`nxc.errors` and that table so that validating a name never loads a flavour's
 implementation.
 """
 
 from __future__ import annotations
 
 from nxc.errors import ProjectError
+from nxc.flavours.registry import FLAVOURS
 
-FLAVOUR_NAMES: tuple[str, ...] = (
-    "vm",
-    "docker",
-    "g5k-ramdisk",
-    "g5k-nfs-store",
-    "g5k-image",
-    "vm-ramdisk",
-)
-"""Every flavour, in the order help texts list them."""
+FLAVOUR_NAMES: tuple[str, ...] = tuple(FLAVOURS)
+"""Every flavour, in the order help texts list them (the order of ``nxc/nix/flavours.json``)."""
 
 
 def unknown_flavour_message(name: str, source: str) -> str:

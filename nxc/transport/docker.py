@@ -81,7 +81,7 @@ class DockerTransport(Transport):
         *,
         max_concurrency: int = MAX_CONCURRENCY,
     ) -> None:
-        from nxc.flavours.docker_engine import connect
+        from nxc.flavours.docker.engine import connect
 
         self.engine = engine
         self._containers = dict(containers)

@@ -335,7 +335,7 @@ def systemd_container(image: str) -> dict:
     """The manifest's container description running ``image`` as nxc runs a NixOS container
     system (see ``docker_containers``): systemd as PID 1, privileged, its halt signal as stop
     signal, ``container=docker``."""
-    from nxc.flavours.docker_containers import NIXOS_STOP_SIGNAL
+    from nxc.flavours.docker.containers import NIXOS_STOP_SIGNAL
 
     return {
         "image": image,

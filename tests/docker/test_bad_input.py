@@ -14,7 +14,7 @@ import pytest
 from nxc.deploy import start_deployment
 from nxc.deployment import DeploymentState
 from nxc.errors import ExternalCommandError, InputError, ManifestError, NodeTimeoutError
-from nxc.flavours.docker import DockerFlavour
+from nxc.flavours.docker.flavour import DockerFlavour
 from nxc.plan import plan_nodes
 from nxc.roles import parse_role_options
 from tests.docker.conftest import ENTRYPOINT, DockerProject, Engine, engine_objects, write_manifest

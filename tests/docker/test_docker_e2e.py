@@ -17,7 +17,7 @@ from nxc import keys
 from nxc.deploy import live_states, start_deployment, stop_deployment
 from nxc.deployment import Deployment, DeploymentState
 from nxc.flavours import LiveState, Stage
-from nxc.flavours.docker import DockerFlavour
+from nxc.flavours.docker.flavour import DockerFlavour
 from nxc.plan import plan_nodes
 from nxc.roles import parse_role_options
 from nxc.transport.docker import DockerTransport
@@ -228,7 +228,7 @@ def test_sigkill_of_start_then_stop_removes_everything(
         "from pathlib import Path\n"
         "from nxc.deploy import start_deployment\n"
         "from nxc.deployment import DeploymentStore\n"
-        "from nxc.flavours.docker import DockerFlavour\n"
+        "from nxc.flavours.docker.flavour import DockerFlavour\n"
         "from nxc.manifest import load\n"
         "from nxc.plan import plan_nodes\n"
         "from nxc.roles import parse_role_options\n"

@@ -10,7 +10,7 @@ import pytest
 
 from nxc.deploy import start_deployment
 from nxc.errors import ManifestError
-from nxc.flavours.docker import DockerFlavour
+from nxc.flavours.docker.flavour import DockerFlavour
 from nxc.plan import plan_nodes
 from nxc.roles import parse_role_options
 from nxc.transport.docker import DockerTransport

@@ -13,7 +13,7 @@ import pytest
 from nxc.deploy import stop_deployment
 from nxc.deployment import Deployment, DeploymentState, DeploymentStore, Node, NodeState
 from nxc.errors import UnsafeRecordError
-from nxc.flavours import processes
+from nxc.flavours.common import processes
 
 
 def _record(store: DeploymentStore, url: str, marker: object, network_id: str) -> None:

@@ -10,7 +10,7 @@ import pytest
 from nxc.deploy import start_deployment, stop_deployment
 from nxc.errors import InputError, TransportError
 from nxc.flavours import get_flavour
-from nxc.flavours.docker import DockerFlavour
+from nxc.flavours.docker.flavour import DockerFlavour
 from nxc.plan import plan_nodes
 from nxc.roles import parse_role_options
 from nxc.transport.docker import DockerTransport

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from nxc.deploy import start_deployment
-from nxc.flavours.vm import VmFlavour
+from nxc.flavours.vm.flavour import VmFlavour
 from nxc.plan import plan_nodes
 from nxc.roles import parse_role_options
 from tests.vm.conftest import VmProject, nxc

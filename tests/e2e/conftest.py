@@ -80,7 +80,7 @@ def testbed_project(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[
 def _stop_everything(deploy_dir: Path) -> None:
     from nxc.deploy import stop_deployment
     from nxc.deployment import DeploymentStore
-    from nxc.flavours import processes
+    from nxc.flavours.common import processes
 
     if not deploy_dir.is_dir():
         return

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from nxc.deployment import DeploymentState, DeploymentStore
-from nxc.flavours import processes
+from nxc.flavours.common import processes
 from tests.e2e.conftest import OUTPUT, build_manifest, run_nxc
 
 

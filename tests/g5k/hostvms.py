@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nxc import keys
-from nxc.flavours.kexec import HostShell, b64url
+from nxc.flavours.g5k.kexec import HostShell, b64url
 from tests.testbed.cpio import with_file
 
 BOOT_TIMEOUT = 180.0

@@ -81,7 +81,7 @@ def test_nfs_server_reaches_the_nodes_kernel_parameter():
     """``--nfs-server`` becomes the server the nodes mount the store from."""
     from nxc.cli.start import HostOptions, _g5k_options
     from nxc.deployment import Deployment, Node
-    from nxc.flavours.g5k import NfsStoreFlavour
+    from nxc.flavours.g5k.nfs_store import NfsStoreFlavour
 
     options = _g5k_options("g5k-nfs-store", HostOptions(oar_job=3, nfs_server="10.0.0.9"))
     deployment = Deployment("c", "g5k-nfs-store", nodes=[Node("n1", "n", "10.1.0.1", "10.1.0.1")])

@@ -14,8 +14,8 @@ import pytest
 
 from nxc import infoserver
 from nxc.deployment import Deployment, DeploymentStore, Node
-from nxc.flavours.g5k import KEY_DIR, KexecFlavour, kexec_info
-from nxc.flavours.kexec import b64url
+from nxc.flavours.g5k.kexec import b64url
+from nxc.flavours.g5k.ramdisk import KEY_DIR, KexecFlavour, kexec_info
 from nxc.keys import generate_keypair
 
 

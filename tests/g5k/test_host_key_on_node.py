@@ -11,8 +11,8 @@ import urllib.request
 import pytest
 
 from nxc.deploy import start_deployment, stop_deployment
-from nxc.flavours.g5khosts import HostSource
-from nxc.flavours.kexec import b64url
+from nxc.flavours.g5k.hosts import HostSource
+from nxc.flavours.g5k.kexec import b64url
 from tests.g5k.conftest import kexec_manifest, two_node_plan
 from tests.g5k.test_kexec_deploy import flavour, on_node
 

@@ -15,7 +15,7 @@ import yaml
 
 from nxc.deployment import Deployment, Node
 from nxc.errors import ManifestError
-from nxc.flavours.g5kimage import ImageFlavour, image_tarball
+from nxc.flavours.g5k.image import ImageFlavour, image_tarball
 from nxc.manifest import Artefacts, Composition, Manifest, Role
 from nxc.platforms.kadeploy import KadeployRun
 

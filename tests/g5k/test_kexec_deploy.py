@@ -24,10 +24,11 @@ from nxc import keys
 from nxc.deploy import start_deployment, stop_deployment
 from nxc.deployment import DeploymentState
 from nxc.errors import MachineFileError, NodeTimeoutError, OarJobError, ResourceLimitError
-from nxc.flavours import processes
 from nxc.flavours.base import Stage
-from nxc.flavours.g5k import KexecFlavour, NfsStoreFlavour
-from nxc.flavours.g5khosts import HostSource
+from nxc.flavours.common import processes
+from nxc.flavours.g5k.hosts import HostSource
+from nxc.flavours.g5k.nfs_store import NfsStoreFlavour
+from nxc.flavours.g5k.ramdisk import KexecFlavour
 from nxc.platforms.oar import Oar, OarRequest
 from tests.g5k.conftest import VM_PROPERTIES, kexec_manifest, two_node_plan
 

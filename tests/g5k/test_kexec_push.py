@@ -1,9 +1,9 @@
 """Kernel and initrd pushes to a host whose ``/tmp`` other users share: nothing there is trusted.
 
 The host is a network-namespace host of ``tests/netns.py`` with a real ``sshd``, reached by
-nxc's real :class:`~nxc.flavours.kexec.HostShell` (OpenSSH, root, pinned host key). Its sshd
+nxc's real :class:`~nxc.flavours.g5k.kexec.HostShell` (OpenSSH, root, pinned host key). Its sshd
 runs with a folder of the test bound on ``/tmp`` (mode 1777 like a real one), so that the
-default :data:`~nxc.flavours.kexec.REMOTE_DIR` is used for real and the test can plant what a
+default :data:`~nxc.flavours.g5k.kexec.REMOTE_DIR` is used for real and the test can plant what a
 hostile local user would. A second check runs the same shell code under busybox ``sh`` (the
 test-bed hosts' shell), through a stand-in for ``ssh``.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from nxc.errors import ExternalCommandError
-from nxc.flavours import kexec
+from nxc.flavours.g5k import kexec
 from nxc.keys import generate_keypair, write_private_key
 from tests.netns import NamespaceHosts
 

@@ -23,10 +23,12 @@ from nxc import infoserver
 from nxc.deployment import Deployment, DeploymentStore, Node
 from nxc.driver.deployment_backend import DeploymentNodeBackend
 from nxc.errors import InputError, ManifestError, UnsupportedOperationError
-from nxc.flavours import kexec, processes
-from nxc.flavours.g5k import KexecFlavour, NfsStoreFlavour, kexec_info
-from nxc.flavours.g5khosts import HostSource
-from nxc.flavours.g5kimage import ImageFlavour
+from nxc.flavours.common import processes
+from nxc.flavours.g5k import kexec
+from nxc.flavours.g5k.hosts import HostSource
+from nxc.flavours.g5k.image import ImageFlavour
+from nxc.flavours.g5k.nfs_store import NfsStoreFlavour
+from nxc.flavours.g5k.ramdisk import KexecFlavour, kexec_info
 from nxc.keys import generate_keypair
 from nxc.manifest import Artefacts, Composition, Manifest, Role
 from nxc.platforms.oar import OarRequest

@@ -2,7 +2,7 @@
 
 :class:`BroadcastLab` starts ``count`` hosts of :mod:`tests.netns` (real OpenSSH ``sshd``) whose
 ``/tmp`` is each host's own folder (mode 1777, as a real ``/tmp``), so that every host has its
-own :data:`nxc.flavours.kexec.REMOTE_DIR` and the test can plant there what another user would.
+own :data:`nxc.flavours.g5k.kexec.REMOTE_DIR` and the test can plant there what another user would.
 This machine reaches the hosts as root with a client key that only it can read (the key sits
 in this machine's ``/tmp``, which the hosts do not see): host-to-host connections have to
 authenticate through agent forwarding, as on Grid'5000 where the hosts hold no key of the
@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from nxc.flavours import kexec
+from nxc.flavours.g5k import kexec
 from nxc.keys import generate_keypair, write_private_key
 from tests.netns import NamespaceHost, NamespaceHosts
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from nxc.flavours import kexec
+from nxc.flavours.g5k import kexec
 from nxc.platforms import broadcast
 from nxc.platforms.broadcast import DIRECT, TREE, broadcast_files
 from tests.scale.lab import BroadcastLab

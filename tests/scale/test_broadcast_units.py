@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from nxc.errors import InputError
-from nxc.flavours import kexec
+from nxc.flavours.g5k import kexec
 from nxc.platforms import broadcast
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from nxc.cli.start import ssh_command
 from nxc.errors import InputError
-from nxc.flavours import processes
+from nxc.flavours.common import processes
 from tests.vm.test_stop import fake_deployment, sleepers, spawn  # noqa: F401 (fixture)
 
 MANIFESTS = Path(__file__).resolve().parents[1] / "fixtures" / "manifests"

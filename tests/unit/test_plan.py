@@ -111,7 +111,7 @@ def test_a_flavour_that_cannot_place_refuses_placed_roles_before_anything(cluste
     """The vm flavour has no clusters: the request is refused before a record is written."""
     from nxc.deploy import start_deployment
     from nxc.deployment import DeploymentStore
-    from nxc.flavours.vm import VmFlavour
+    from nxc.flavours.vm.flavour import VmFlavour
 
     plan = plan_nodes(cluster, None, parse_role_options(["node=cluster:dahu:2"]))
     store = DeploymentStore(tmp_path / "deploy")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nxc.flavours.vm import VmFlavour
+from nxc.flavours.vm.flavour import VmFlavour
 
 
 def test_default_memory_is_nixpkgs_vm_default() -> None:

@@ -19,7 +19,7 @@ import pytest
 
 from nxc import manifest as manifest_module
 from nxc.deployment import DeploymentStore
-from nxc.flavours import processes
+from nxc.flavours.common import processes
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from nxc.flavours import qemu
+from nxc.flavours.vm import qemu
 
 pytestmark = pytest.mark.vm
 

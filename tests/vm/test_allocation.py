@@ -70,7 +70,7 @@ def test_allocation_sees_other_live_vm_deployments_and_skips_broken_records(
     tmp_path: Path,
 ) -> None:
     from nxc.deployment import Deployment, DeploymentState, DeploymentStore
-    from nxc.flavours.vm import _other_live
+    from nxc.flavours.vm.flavour import _other_live
 
     store = DeploymentStore(tmp_path)
     store.save(Deployment("a", "vm", state=DeploymentState.running, resources={"subnet": 5}))

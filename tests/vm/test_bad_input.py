@@ -12,7 +12,7 @@ from nxc.deploy import start_deployment
 from nxc.deployment import DeploymentStore
 from nxc.errors import InputError, ManifestError, MissingToolError, ResourceLimitError
 from nxc.flavours import get_flavour
-from nxc.flavours.vm import VmFlavour, mem_available_mib
+from nxc.flavours.vm.flavour import VmFlavour, mem_available_mib
 from nxc.plan import plan_nodes
 from nxc.roles import parse_role_options
 from tests.vm.conftest import write_manifest

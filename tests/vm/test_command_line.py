@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from nxc.errors import InputError, ResourceLimitError
-from nxc.flavours import qemu
-from nxc.flavours.vm import Forward, check_memory, kernel_append, parse_forward
+from nxc.flavours.vm import qemu
+from nxc.flavours.vm.flavour import Forward, check_memory, kernel_append, parse_forward
 
 
 def node(**changes: object) -> qemu.QemuNode:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from nxc.errors import InputError
-from nxc.flavours import qemu
-from nxc.flavours.vm import VmFlavour
+from nxc.flavours.vm import qemu
+from nxc.flavours.vm.flavour import VmFlavour
 from tests.vm.test_vm_e2e import ssh, start
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from nxc.deploy import stop_deployment
 from nxc.deployment import Deployment, DeploymentState, DeploymentStore, Node, NodeState
-from nxc.flavours import processes
+from nxc.flavours.common import processes
 from tests.vm.conftest import nxc
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from nxc.deploy import stop_deployment
 from nxc.errors import UnsafeRecordError
-from nxc.flavours import processes
+from nxc.flavours.common import processes
 from tests.vm.conftest import nxc
 from tests.vm.test_stop import alive, fake_deployment, sleepers, spawn
 

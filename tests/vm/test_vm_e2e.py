@@ -19,7 +19,7 @@ from nxc.deploy import live_states, start_deployment, stop_deployment
 from nxc.deployment import Deployment, DeploymentState
 from nxc.errors import ExternalCommandError, NodeTimeoutError
 from nxc.flavours import LiveState, Stage
-from nxc.flavours.vm import VmFlavour
+from nxc.flavours.vm.flavour import VmFlavour
 from nxc.plan import plan_nodes
 from nxc.roles import parse_role_options
 from tests.vm.conftest import VmProject, marked_processes, nxc
@@ -209,7 +209,7 @@ from pathlib import Path
 from nxc import manifest
 from nxc.deploy import start_deployment
 from nxc.deployment import DeploymentStore
-from nxc.flavours.vm import VmFlavour
+from nxc.flavours.vm.flavour import VmFlavour
 from nxc.plan import plan_nodes
 from nxc.roles import parse_role_options
 m = manifest.load(Path(sys.argv[1]))

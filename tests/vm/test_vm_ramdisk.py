@@ -13,7 +13,7 @@ from nxc.deploy import start_deployment, stop_deployment
 from nxc.deployment import DeploymentState
 from nxc.errors import InputError, ManifestError
 from nxc.flavours import flavour_class
-from nxc.flavours.vm_ramdisk import VmRamdiskFlavour
+from nxc.flavours.vm.ramdisk import VmRamdiskFlavour
 from nxc.plan import plan_nodes
 from nxc.roles import parse_role_options
 from tests.vm.conftest import VmProject, marked_processes, nxc, write_manifest

@@ -1,6 +1,6 @@
-"""Grid'5000 kexec flavours: ``g5k-ramdisk`` and ``g5k-nfs-store``.
+"""The Grid'5000 kexec flavour ``g5k-ramdisk``, which ``g5k-nfs-store`` and ``g5k-image`` extend.
 
-Hosts come from OAR or a machine file (:mod:`nxc.flavours.g5khosts`): node *i* of the plan
+Hosts come from OAR or a machine file (:mod:`nxc.flavours.g5k.hosts`): node *i* of the plan
 gets host *i*, extra hosts are recorded as unused, too few hosts are refused before anything
 boots. Then, on every host at once: the kernel and initrd are pushed over SSH (skipped when a
 file with the same SHA-256 is already there), loaded with ``kexec -l`` and the node's own
@@ -11,9 +11,10 @@ with the host key nxc generated for it; nodes missing after the timeout are kexe
 (``retries``), then named in the error. While waiting, the OAR job is watched: its end or
 deletion is reported as such.
 
-``g5k-nfs-store`` additionally tells the nodes where to mount ``/nix/store`` read-only over NFS
-(``nix_store`` in the deployment info and ``nxc.nfs_store=ADDRESS:EXPORT``), by default from
-the address of this machine that faces the nodes.
+``g5k-nfs-store`` (:mod:`nxc.flavours.g5k.nfs_store`) additionally tells the nodes where to
+mount ``/nix/store`` read-only over NFS (``nix_store`` in the deployment info and
+``nxc.nfs_store=ADDRESS:EXPORT``), by default from the address of this machine that faces the
+nodes.
 
 The record's ``resources`` hold the OAR job (``oar``: id, whether nxc created it, frontend),
 the assigned and unused hosts, and the info server (pid, port, token): :meth:`stop` stops the
@@ -42,10 +43,10 @@ from nxc.errors import (
     NodeTimeoutError,
     NxcError,
 )
-from nxc.flavours import kexec
 from nxc.flavours.base import Flavour, LiveState, ProgressHook, Stage, no_progress
-from nxc.flavours.g5khosts import HostSource, acquire_hosts, release
-from nxc.flavours.sshready import SshAnswer, ssh_answer
+from nxc.flavours.common.sshready import SshAnswer, ssh_answer
+from nxc.flavours.g5k import kexec
+from nxc.flavours.g5k.hosts import HostSource, acquire_hosts, release
 from nxc.infoserver import (
     InfoServer,
     arm_host_key,
@@ -66,7 +67,6 @@ POLL_INTERVAL = 1.0
 SSH_ATTEMPT = 5.0
 JOB_CHECK_INTERVAL = 5.0
 PROBE_TIMEOUT = 10.0
-NFS_EXPORT = "/nix/store"
 KEY_DIR = "host_keys"
 """Under the deployment's private folder: the keys armed for the info server to hand out."""
 
@@ -449,38 +449,6 @@ class KexecFlavour(Flavour):
                 return {node.hostname: LiveState.DEAD for node in deployment.nodes}
         config = sshconfig.from_record(deployment.resources)
         return asyncio.run(_probe_all(deployment.nodes, config))
-
-
-class NfsStoreFlavour(KexecFlavour):
-    """``g5k-nfs-store``: as ``g5k-ramdisk``, the nodes mounting ``/nix/store`` over NFS."""
-
-    name: ClassVar[str] = "g5k-nfs-store"
-
-    def __init__(
-        self, nfs_server: str | None = None, nfs_export: str = NFS_EXPORT, **options: Any
-    ) -> None:
-        super().__init__(**options)
-        self.nfs_server = nfs_server
-        self.nfs_export = nfs_export
-
-    def nfs_address(self, deployment: Deployment) -> str:
-        """The NFS server's address: given, else this machine's address facing the nodes."""
-        return self.nfs_server or address_facing(deployment.nodes[0].address)
-
-    def extra_info(self, deployment: Deployment) -> dict[str, Any]:
-        """``nix_store``: where the nodes mount the store from."""
-        return {
-            "nix_store": {
-                "type": "nfs",
-                "server": self.nfs_address(deployment),
-                "export": self.nfs_export,
-                "options": "ro,nolock,vers=3",
-            }
-        }
-
-    def extra_params(self, deployment: Deployment) -> list[str]:
-        """``nxc.nfs_store=ADDRESS:EXPORT``, read by the image's stage 1."""
-        return [f"nxc.nfs_store={self.nfs_address(deployment)}:{self.nfs_export}"]
 
 
 async def _wait_back(

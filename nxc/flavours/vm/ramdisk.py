@@ -1,9 +1,9 @@
 """The ``vm-ramdisk`` flavour: the Grid'5000 ramdisk boot path, tried in local QEMU.
 
 The nodes boot the kernel and initrd of a ``vm-ramdisk`` build (``g5k-ramdisk``'s boot system
-with QEMU's NIC drivers: the whole store in the initrd) as :mod:`nxc.flavours.vm` runs its VMs
+with QEMU's NIC drivers: the whole store in the initrd) as :mod:`nxc.flavours.vm.flavour` runs its VMs
 (VDE switch, QEMU processes, serial console, SSH forward, lifecycle operations), but with the
-kernel command line kexec would give them on Grid'5000 (:func:`nxc.flavours.kexec.
+kernel command line kexec would give them on Grid'5000 (:func:`nxc.flavours.g5k.kexec.
 node_command_line`): the build's parameters, the user's, ``nxc.info_url=`` and
 ``nxc.host_key_url=`` — no fw_cfg file, no shared host store. The info server is
 :mod:`nxc.infoserver` in its ``--stdio`` form: each QEMU's user network runs it for each
@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from nxc.errors import InputError
-from nxc.flavours import kexec, qemu
-from nxc.flavours.vm import VmArtefacts, VmFlavour
+from nxc.flavours.g5k import kexec
+from nxc.flavours.vm import qemu
+from nxc.flavours.vm.flavour import VmArtefacts, VmFlavour
 from nxc.infoserver import (
     arm_host_key,
     host_key_url,

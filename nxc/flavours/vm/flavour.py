@@ -8,7 +8,7 @@ initrd, the deployment info and the node's own host key as fw_cfg files, the hos
 a log file, SSH forwarded from ``127.0.0.1:PORT``, a QMP socket for crash/block.
 
 Every process carries the deployment's random marker in its command line; stop only signals
-processes whose ``/proc/<pid>/cmdline`` shows it (see :mod:`nxc.flavours.processes`).
+processes whose ``/proc/<pid>/cmdline`` shows it (see :mod:`nxc.flavours.common.processes`).
 """
 
 from __future__ import annotations
@@ -40,10 +40,13 @@ from nxc.errors import (
     ResourceLimitError,
     UnsafeRecordError,
 )
-from nxc.flavours import kexec, processes, qemu, vde
+from nxc.flavours import registry
 from nxc.flavours.base import Flavour, LiveState, ProgressHook, Stage, no_progress
-from nxc.flavours.qmp import qmp_command
-from nxc.flavours.sshready import SshAnswer, other_key_error, ssh_answer
+from nxc.flavours.common import processes
+from nxc.flavours.common.sshready import SshAnswer, other_key_error, ssh_answer
+from nxc.flavours.g5k import kexec
+from nxc.flavours.vm import qemu, vde
+from nxc.flavours.vm.qmp import qmp_command
 
 if TYPE_CHECKING:
     from nxc.deployment import Deployment, DeploymentStore, Node
@@ -175,7 +178,7 @@ def tail(path: Path, lines: int = CONSOLE_TAIL_LINES) -> str:
     return "\n".join(text.replace("\r", "").rstrip("\n").splitlines()[-lines:])
 
 
-LOCAL_QEMU_FLAVOURS = ("vm", "vm-ramdisk")
+LOCAL_QEMU_FLAVOURS = registry.taking("qemu")
 """Flavours whose nodes are QEMUs on this machine: they share subnets and host ports."""
 
 

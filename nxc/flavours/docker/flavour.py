@@ -2,7 +2,7 @@
 
 Per deployment: one bridge network named ``nxc-<deployment>`` on a ``10.S.0.0/16`` subnet, and
 one container per node named ``nxc-<deployment>-<hostname>`` (see
-:mod:`nxc.flavours.docker_containers` for what a container gets). Everything is created
+:mod:`nxc.flavours.docker.containers` for what a container gets). Everything is created
 through the engine's API, labelled with the deployment, the node, its role and a marker unique
 to this start; the record holds the engine, the marker and every id as soon as it exists, so
 ``stop`` removes exactly those containers, networks and volumes, also after ``nxc start`` was
@@ -12,7 +12,7 @@ A node is ready when its SSH server answers on its address with the pinned host 
 on this machine: their bridges are routed here), or, on a remote engine, when its log shows the
 readiness line ``nxc-ready <hostname>``. Commands reach containers through ``docker exec``
 (:mod:`nxc.transport.docker`). The deployment's ``docker-compose.yml`` is written next to the
-record (:mod:`nxc.flavours.docker_compose_file`).
+record (:mod:`nxc.flavours.docker.compose_file`).
 """
 
 from __future__ import annotations
@@ -35,11 +35,12 @@ from nxc.errors import (
     NodeTimeoutError,
     UnsafeRecordError,
 )
-from nxc.flavours import docker_containers as containers
-from nxc.flavours import processes
 from nxc.flavours.base import Flavour, LiveState, ProgressHook, Stage, no_progress
-from nxc.flavours.docker_compose_file import write_compose_file
-from nxc.flavours.docker_engine import (
+from nxc.flavours.common import processes
+from nxc.flavours.common.sshready import SshAnswer, other_key_error, ssh_answer
+from nxc.flavours.docker import containers
+from nxc.flavours.docker.compose_file import write_compose_file
+from nxc.flavours.docker.engine import (
     LABEL_DEPLOYMENT,
     LABEL_MARKER,
     api_errors,
@@ -48,8 +49,7 @@ from nxc.flavours.docker_engine import (
     is_local,
     labels_filter,
 )
-from nxc.flavours.docker_publish import check_host_ports
-from nxc.flavours.sshready import SshAnswer, other_key_error, ssh_answer
+from nxc.flavours.docker.publish import check_host_ports
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -384,7 +384,7 @@ def deployment_info(
     deployment: Deployment, authorized_key: str, systems: dict[str, str]
 ) -> dict[str, Any]:
     """The node contract's deployment info; ``/tmp/shared`` is already bind-mounted."""
-    from nxc.flavours.vm import deployment_info as common_info
+    from nxc.flavours.vm.flavour import deployment_info as common_info
 
     info = common_info(deployment, authorized_key, systems)
     info["shared_dir"] = {"type": "bind", "path": containers.SHARED_PATH}

@@ -1,7 +1,7 @@
 """The ``g5k-image`` flavour: reserved hosts reinstalled by Kadeploy from the composition's image.
 
 Hosts, keys, deployment info and the OAR job are handled as by the kexec flavours
-(:class:`~nxc.flavours.g5k.KexecFlavour`). The deploy step differs: each node gets its own
+(:class:`~nxc.flavours.g5k.ramdisk.KexecFlavour`). The deploy step differs: each node gets its own
 Kadeploy environment file (an artefact in the deployment's private state folder) whose kernel
 parameters carry the shared deployment info (inline or URL) and the URL of the node's own host
 key on the info server — Kadeploy gives one environment the same parameters on every node, and
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from nxc.errors import ManifestError
 from nxc.flavours.base import ProgressHook, Stage
-from nxc.flavours.g5k import KexecFlavour
+from nxc.flavours.g5k.ramdisk import KexecFlavour
 from nxc.platforms.kadeploy import (
     COMPRESSIONS,
     KadeployEnvironment,

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from nxc.atomic import write_atomic
-from nxc.flavours.docker_containers import RUN_TMPFS, NodeContainer, safe_name
-from nxc.flavours.docker_publish import PublishedPort
+from nxc.flavours.docker.containers import RUN_TMPFS, NodeContainer, safe_name
+from nxc.flavours.docker.publish import PublishedPort
 
 NETWORK_KEY = "nxc"
 

@@ -1,0 +1,3 @@
+"""The ``docker`` flavour (:mod:`.flavour`) and its machinery: the engine connection and labels
+(:mod:`.engine`), what each container gets (:mod:`.containers`), published ports and volumes
+(:mod:`.publish`), the ``docker-compose.yml`` left beside the record (:mod:`.compose_file`)."""
