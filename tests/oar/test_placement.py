@@ -20,7 +20,9 @@ def oar(oar_standin):
 
 def test_one_job_reserves_each_cluster_group_and_nodes_land_on_their_cluster(oar, oar_standin):
     nodes = [NodePlacement("server", None), NodePlacement("osd1", "beta")]
-    request = OarRequest(resource_groups(nodes, "walltime=0:05:00"), job_types=("deploy",))
+    request = OarRequest(
+        resource_groups(nodes, "walltime=0:05:00"), job_types=("deploy",), directory="/tmp"
+    )
     job = oar.reserve(request)
     hosts = oar.wait_running(job, timeout=60, poll_interval=0.2)
 
@@ -34,4 +36,4 @@ def test_one_job_reserves_each_cluster_group_and_nodes_land_on_their_cluster(oar
 def test_more_hosts_on_a_cluster_than_it_has_is_refused_by_oar(oar):
     nodes = [NodePlacement("osd1", "beta"), NodePlacement("osd2", "beta")]
     with pytest.raises(OarJobError, match="refused the reservation"):
-        oar.reserve(OarRequest(resource_groups(nodes), job_types=("deploy",)))
+        oar.reserve(OarRequest(resource_groups(nodes), job_types=("deploy",), directory="/tmp"))
