@@ -33,8 +33,9 @@ def parse_geometry(text: str) -> tuple[int, int]:
     """Parse ``COLUMNSxROWS`` (e.g. ``2x4``) into a pair of positive integers."""
     match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
     if not match or int(match[1]) < 1 or int(match[2]) < 1:
-        raise InputError(
-            f"--geometry '{text}' is not COLUMNSxROWS with positive numbers; use e.g. --geometry 2x4"
+        raise InputError.naming(
+            f"{{geometry}} '{text}' is not COLUMNSxROWS with positive numbers; use e.g. 2x4",
+            "geometry",
         )
     return int(match[1]), int(match[2])
 

@@ -57,9 +57,10 @@ def built_manifest(build_dir: Path, flavour: str | None, composition: str | None
             candidates.append((link.lstat().st_mtime, link / MANIFEST_FILE))
     if not candidates:
         which = "::".join(part for part in (composition or "", flavour or "") if part) or "any"
-        raise ManifestError(
+        raise ManifestError.naming(
             f"no build ({which}) in {build_dir}; run 'nxc build"
-            f"{' -f ' + flavour if flavour else ''}' first, or give --manifest PATH"
+            f"{' -f ' + flavour if flavour else ''}' first, or give {{manifest}} PATH",
+            "manifest",
         )
     return max(candidates)[1]
 

@@ -34,17 +34,50 @@ Every message says what is wrong *and* what to do about it, in one line.
 
 The test-script errors keep the NixOS test driver's class names, so scripts that catch them by
 name keep working.
+
+A message that names an option of the library (a flavour's ``timeout``, ``retries``...) is
+built with :meth:`NxcError.naming`: its text says the library's name, and the CLI shows it
+with the flag that sets that option instead (:meth:`NxcError.render`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, Self
 
 
 class NxcError(Exception):
     """Root of every error nxc raises on purpose."""
 
     exit_code: int = 1
+    template: str | None = None
+    """The message with ``{option}`` fields where it names library options (see :meth:`naming`)."""
+    options: tuple[str, ...] = ()
+    """The library options the message names."""
+
+    @classmethod
+    def naming(cls, template: str, *options: str, **arguments: Any) -> Self:
+        """An error whose message names the library ``options``, written ``{option}`` in
+        ``template``: its text shows the options' names; the CLI renders it with its flags.
+        ``arguments`` go to the class's constructor."""
+        error = cls(_fill(template, {name: name for name in options}), **arguments)
+        error.template, error.options = template, options
+        return error
+
+    def render(self, flags: Mapping[str, str]) -> str:
+        """The message with each named option shown as ``flags`` spells it (the CLI's flags);
+        an option ``flags`` does not know keeps its library name."""
+        if self.template is None:
+            return str(self)
+        return _fill(self.template, {name: flags.get(name, name) for name in self.options})
+
+
+def _fill(template: str, shown: Mapping[str, str]) -> str:
+    """``template`` with each ``{name}`` of ``shown`` replaced (other braces left as they are)."""
+    for name, text in shown.items():
+        template = template.replace("{" + name + "}", text)
+    return template
 
 
 class InputError(NxcError):

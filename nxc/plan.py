@@ -55,9 +55,10 @@ class Plan:
 def check_tag(tag: str) -> str:
     """Return ``tag`` if it can name a deployment; raise :class:`InputError` otherwise."""
     if not TAG_RE.fullmatch(tag):
-        raise InputError(
-            f"--tag {tag}: a tag is 1 to 64 letters, digits, '_', '.' or '-', starting with a "
-            "letter or digit; choose another tag"
+        raise InputError.naming(
+            f"{{tag}} {tag}: a tag is 1 to 64 letters, digits, '_', '.' or '-', starting with a "
+            "letter or digit; choose another tag",
+            "tag",
         )
     return tag
 
@@ -83,8 +84,9 @@ def plan_nodes(
         for hostname in quantity.hostnames
     )
     if not nodes:
-        raise RolesError(
+        raise RolesError.naming(
             f"composition '{chosen.name}' has no node to start: every role defaults to 0 nodes; "
-            "ask for some with -r ROLE=COUNT"
+            "ask for some with {roles} ROLE=COUNT",
+            "roles",
         )
     return Plan(composition=chosen.name, flavour=manifest.flavour, nodes=nodes, tag=tag)

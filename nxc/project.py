@@ -36,7 +36,7 @@ FLAKE_FILE = "flake.nix"
 NXC_JSON = "nxc.json"
 DEFAULT_COMPOSITION_FILE = "composition.nix"
 WORK_FOLDERS = ("build", "deploy", "artifact")
-HOW_TO_CREATE = "create one with 'nxc init', or point to it with -d/--envdir"
+HOW_TO_CREATE = "create one with 'nxc init', or point to it with {envdir}"
 
 
 @dataclass(frozen=True)
@@ -154,14 +154,16 @@ def find_project(envdir: Path | None = None, cwd: Path | None = None) -> Project
         folder = envdir if envdir.is_absolute() else here / envdir
         if not folder.is_dir():
             what = "is a file, not a folder" if folder.exists() else "no such folder"
-            raise ProjectError(
-                f"-d/--envdir {envdir}: {what}; give the folder holding the project's "
-                f"{FLAKE_FILE} (create one with 'nxc init')"
+            raise ProjectError.naming(
+                f"{{envdir}} {envdir}: {what}; give the folder holding the project's "
+                f"{FLAKE_FILE} (create one with 'nxc init')",
+                "envdir",
             )
         project = _project_in(folder.absolute())
         if project is None:
-            raise ProjectError(
-                f"-d/--envdir {envdir}: no {FLAKE_FILE} in {folder.absolute()}; {HOW_TO_CREATE}"
+            raise ProjectError.naming(
+                f"{{envdir}} {envdir}: no {FLAKE_FILE} in {folder.absolute()}; {HOW_TO_CREATE}",
+                "envdir",
             )
         return project
     start = here.absolute()
@@ -169,9 +171,10 @@ def find_project(envdir: Path | None = None, cwd: Path | None = None) -> Project
         project = _project_in(folder)
         if project is not None:
             return project
-    raise ProjectError(
+    raise ProjectError.naming(
         f"no nxc project here: no {FLAKE_FILE} or {NXC_JSON} in {start} or any folder above it; "
-        f"{HOW_TO_CREATE}"
+        f"{HOW_TO_CREATE}",
+        "envdir",
     )
 
 
@@ -179,9 +182,10 @@ def _current_folder() -> Path:
     try:
         return Path.cwd()
     except FileNotFoundError:
-        raise ProjectError(
+        raise ProjectError.naming(
             "the current folder no longer exists (removed by 'nxc clean'?); cd to the project "
-            "folder, or give it with -d/--envdir"
+            "folder, or give it with {envdir}",
+            "envdir",
         ) from None
 
 
@@ -193,9 +197,10 @@ def _project_in(folder: Path) -> Project | None:
         root = target.parent
         if not (root / FLAKE_FILE).is_file():
             pointer = f" (a link to {target})" if nxc_json.is_symlink() else ""
-            raise ProjectError(
+            raise ProjectError.naming(
                 f"{nxc_json}{pointer}: no {FLAKE_FILE} in {root}; restore the project there, "
-                f"or remove {nxc_json} and {HOW_TO_CREATE}"
+                f"or remove {nxc_json} and {HOW_TO_CREATE}",
+                "envdir",
             )
         config = load_config(target) if target.exists() else ProjectConfig()
         return Project(root, config)

@@ -29,9 +29,10 @@ def flake_dir() -> Path:
     """The folder holding nxc's own ``flake.nix`` (the checkout root, or the wheel's copy)."""
     found = _first_existing(PACKAGE_DIR.parent / "flake.nix", DATA_DIR / "flake" / "flake.nix")
     if found is None:
-        raise ProjectError(
+        raise ProjectError.naming(
             "this nxc installation ships no flake.nix; give the nxc flake to use with "
-            "--nxc-url (e.g. a path: URL of an nxc checkout)"
+            "{nxc_url} (e.g. a path: URL of an nxc checkout)",
+            "nxc_url",
         )
     return found.parent
 
@@ -82,8 +83,9 @@ def create_project(template: str, target: Path, nxc_url: str) -> int:
     """
     known = templates()
     if template not in known:
-        raise ProjectError(
-            f"-t/--template {template}: no such template; use one of: {', '.join(known)}"
+        raise ProjectError.naming(
+            f"{{template}} {template}: no such template; use one of: {', '.join(known)}",
+            "template",
         )
     if target.exists() and not target.is_dir():
         raise ProjectError(f"{target} is a file, not a folder; give the folder of the new project")
@@ -124,8 +126,8 @@ def add_ci_workflow(target: Path, service: str) -> Path:
     that exists already.
     """
     if service not in CI_WORKFLOWS:
-        raise ProjectError(
-            f"--ci {service}: unknown CI service; use one of: {', '.join(CI_WORKFLOWS)}"
+        raise ProjectError.naming(
+            f"{{ci}} {service}: unknown CI service; use one of: {', '.join(CI_WORKFLOWS)}", "ci"
         )
     destination = target / CI_WORKFLOWS[service]
     if destination.exists():

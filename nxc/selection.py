@@ -19,13 +19,17 @@ def choose_deployment(
     from nxc.deployment import DeploymentState
 
     if name is not None and tag is not None:
-        raise InputError("--name and --tag both choose the deployment; give one")
+        raise InputError.naming(
+            "{name} and {tag} both choose the deployment; give one", "name", "tag"
+        )
     if name is not None:
         deployment = store.load(name)
     elif tag is not None:
         tagged = [deployment for deployment in store.list() if deployment.tag == tag]
         if not tagged:
-            raise InputError(f"--tag {tag}: no deployment with that tag; see 'nxc status'")
+            raise InputError.naming(
+                f"{{tag}} {tag}: no deployment with that tag; see 'nxc status'", "tag"
+            )
         deployment = max(tagged, key=lambda d: d.created_at)
     else:
         deployment = store.latest()

@@ -8,6 +8,7 @@ import sys
 import traceback
 
 from nxc import interrupts
+from nxc.cli.flags import FLAGS
 from nxc.errors import NxcError
 
 ENDING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     except NxcError as error:
         if settings.debug:
             traceback.print_exc()
-        print(f"nxc: error: {error}", file=sys.stderr)
+        print(f"nxc: error: {error.render(FLAGS)}", file=sys.stderr)
         sys.exit(error.exit_code)
     except OSError as error:
         if settings.debug:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from nxc.cli.flags import FLAGS
 from nxc.deployment import DeploymentState
 from nxc.errors import InputError, ManifestError
 from nxc.flavours import registry
@@ -378,12 +379,7 @@ VM_FLAVOURS = registry.taking("qemu")
 """Flavours booting QEMU VMs here, all taking the vm options (from the flavour table)."""
 
 VM_ONLY_OPTIONS = {
-    "accel": "--accel",
-    "memory": "--memory",
-    "cpus": "--cpus",
-    "forwards": "--forward",
-    "disk_size": "--disk-size",
-    "qemu_options": "--qemu-opts",
+    key: FLAGS[key] for key in ("accel", "memory", "cpus", "forwards", "disk_size", "qemu_options")
 }
 """The vm flavours' own options: flavour keyword → command-line option."""
 
@@ -392,7 +388,7 @@ ENVIRONMENT_ALIASES = {"MEM": "memory", "QEMU_OPTS": "qemu_options"}
 
 OPTION_NAMES = {
     **VM_ONLY_OPTIONS,
-    "timeout": "--timeout",
+    "timeout": FLAGS["timeout"],
     "kernel_params": "-k/--kernel-params",
 }
 """Every flavour keyword ``nxc start`` may pass → its command-line option."""
@@ -486,7 +482,9 @@ def _environment_aliases(flavour: str, given: dict[str, object]) -> dict[str, ob
             try:
                 parse_memory(value)
             except InputError as error:
-                raise InputError(f"MEM={value!r} (the alias of --memory): {error}") from None
+                raise InputError(
+                    f"MEM={value!r} (the alias of --memory): {error.render(FLAGS)}"
+                ) from None
             aliases[key] = value
         else:
             aliases[key] = _arguments(value, "QEMU_OPTS")

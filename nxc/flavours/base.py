@@ -145,9 +145,10 @@ def flavour_class(name: str) -> type[Flavour]:
     target = REGISTRY.get(name)
     if target is None:
         known = ", ".join(sorted(REGISTRY))
-        raise ProjectError(
+        raise ProjectError.naming(
             f"flavour '{name}' cannot be deployed by this nxc (available: {known}); "
-            "pick one of those with -f/--flavour"
+            "pick one of those with {flavour}",
+            "flavour",
         )
     module_name, class_name = target.split(":")
     cls: type[Flavour] = getattr(importlib.import_module(module_name), class_name)

@@ -49,9 +49,10 @@ def walltime_only(resources: str) -> str:
     parts = [part.strip() for part in resources.split(",") if part.strip()]
     counted = [part for part in parts if not part.startswith("walltime=")]
     if counted:
-        raise InputError(
-            f"--oar {resources!r}: with roles placed on clusters nxc writes the host request "
-            "itself from the roles; give only the walltime, e.g. --oar walltime=2:00"
+        raise InputError.naming(
+            f"{{oar_request}} {resources!r}: with roles placed on clusters nxc writes the host "
+            "request itself from the roles; give only the walltime, e.g. walltime=2:00",
+            "oar_request",
         )
     return ",".join(parts)
 
@@ -76,10 +77,11 @@ def assign_hosts(
         if host is None:
             wanted = sum(1 for n in nodes if n.cluster == node.cluster)
             have = sum(1 for h in hosts if clusters.get(h) == node.cluster)
-            raise ResourceLimitError(
+            raise ResourceLimitError.naming(
                 f"{source} gives {have} host(s) on cluster {node.cluster} but the deployment "
                 f"places {wanted} node(s) there; reserve them with the roles' cluster "
-                "placement (--oar walltime=H:MM) or place fewer nodes on it"
+                "placement ({oar_request} walltime=H:MM) or place fewer nodes on it",
+                "oar_request",
             )
         free.remove(host)
         assigned[index] = host

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from nxc.cli.flags import FLAGS
 from nxc.deploy import start_deployment
 from nxc.deployment import DeploymentState
 from nxc.errors import ExternalCommandError, InputError, ManifestError, NodeTimeoutError
@@ -157,7 +158,8 @@ def test_timeout_names_the_containers_with_their_last_log_lines(
     assert "2 container(s) of testbed::docker did not come up within 3 s" in message
     assert "node1 (nxc-testbed.docker-node1)" in message
     assert "stuck-in-boot-node1" in message and "stuck-in-boot-node2" in message
-    assert "--timeout" in message
+    assert "raise the wait with timeout" in message
+    assert "raise the wait with --timeout" in caught.value.render(FLAGS)  # nxc start's words
     assert engine_objects(docker_host, "testbed::docker") == NOTHING
     logs = docker_project.store.log_dir("testbed::docker")
     assert "stuck-in-boot-node1" in (logs / "node1.console.log").read_text()

@@ -117,11 +117,11 @@ def test_nfs_store_info_and_kernel_parameter():
 
 
 def test_host_sources_are_exclusive(tmp_path):
-    with pytest.raises(InputError, match="--oar and -m"):
+    with pytest.raises(InputError, match="oar_request and machine_file"):
         HostSource(oar_request=OarRequest("nodes=1"), machine_file=tmp_path / "f")
-    with pytest.raises(InputError, match="-W waits"):
+    with pytest.raises(InputError, match="wait_for_file waits"):
         HostSource(wait_for_file=True)
-    with pytest.raises(InputError, match="--retries"):
+    with pytest.raises(InputError, match="retries -1"):
         KexecFlavour(retries=-1)
 
 

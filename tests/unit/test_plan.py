@@ -76,13 +76,13 @@ def test_unknown_composition(multi):
 def test_nothing_to_start():
     data = manifest.to_dict(manifest.load(FIXTURES / "multi-docker.json"))
     data["compositions"]["bar"]["roles"]["server"]["default_count"] = 0
-    with pytest.raises(RolesError, match=r"no node to start.*-r ROLE=COUNT"):
+    with pytest.raises(RolesError, match=r"no node to start.*roles ROLE=COUNT"):
         plan_nodes(manifest.from_dict(data), "bar")
 
 
 @pytest.mark.parametrize("tag", ["", "a/b", "a::b", "-x", "x" * 65, "a b"])
 def test_bad_tags(tag):
-    with pytest.raises(InputError, match="--tag"):
+    with pytest.raises(InputError, match=r"^tag "):
         check_tag(tag)
 
 

@@ -64,7 +64,7 @@ def test_envdir_relative_and_absolute(tmp_path):
 
 
 def test_envdir_that_does_not_exist(tmp_path):
-    with pytest.raises(ProjectError, match=r"-d/--envdir .*missing: no such folder.*nxc init"):
+    with pytest.raises(ProjectError, match=r"^envdir .*missing: no such folder.*nxc init"):
         find_project(tmp_path / "missing")
     (tmp_path / "flake.nix").write_text("{ outputs = _: { }; }")
     with pytest.raises(ProjectError, match=r"flake.nix: is a file, not a folder; give the folder"):
@@ -72,7 +72,7 @@ def test_envdir_that_does_not_exist(tmp_path):
 
 
 def test_envdir_without_flake(tmp_path):
-    with pytest.raises(ProjectError, match=r"-d/--envdir .*: no flake.nix in .*nxc init"):
+    with pytest.raises(ProjectError, match=r"^envdir .*: no flake.nix in .*nxc init"):
         find_project(tmp_path)
 
 

@@ -33,5 +33,5 @@ def test_latest_build_of_the_flavour_and_composition(tmp_path: Path) -> None:
     assert built_manifest(build, None) == docker
     with pytest.raises(ManifestError, match="run 'nxc build -f g5k-image' first"):
         built_manifest(build, "g5k-image")
-    with pytest.raises(ManifestError, match="--manifest PATH"):
+    with pytest.raises(ManifestError, match="manifest PATH"):
         built_manifest(tmp_path / "nothing", "vm")

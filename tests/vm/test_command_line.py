@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from nxc.cli.flags import FLAGS
 from nxc.errors import InputError, ResourceLimitError
 from nxc.flavours.vm import qemu
 from nxc.flavours.vm.flavour import Forward, check_memory, kernel_append, parse_forward
@@ -104,14 +105,15 @@ def test_memory_refusal_names_the_numbers_and_the_fix() -> None:
     message = str(refused.value)
     assert "10 nodes" in message and "1024 MiB" in message
     assert "11520 MiB" in message and "4000 MiB" in message
-    assert "at most 3 nodes" in message and "--memory" in message
+    assert "at most 3 nodes" in message and "lower memory" in message
+    assert "lower --memory" in refused.value.render(FLAGS)  # as nxc start prints it
 
 
 def test_forward_specs() -> None:
     assert parse_forward("node1:8080") == Forward("node1", 8080, None)
     assert parse_forward("web2:80:18080") == Forward("web2", 80, 18080)
     for bad in ("node1", "node1:http", ":80", "node1:80:99999", "a:1:2:3"):
-        with pytest.raises(InputError, match="--forward"):
+        with pytest.raises(InputError, match=r"^forwards "):
             parse_forward(bad)
 
 
@@ -123,5 +125,5 @@ def test_console_is_added_to_the_kernel_command_line_once() -> None:
 def test_accel_choice_can_be_forced_and_checks_the_name() -> None:
     assert qemu.choose_accel("qemu", Path("/k"), "tcg") == "tcg"
     assert qemu.choose_accel("qemu", Path("/k"), "kvm") == "kvm"
-    with pytest.raises(InputError, match="--accel 'hvf'"):
+    with pytest.raises(InputError, match="accel 'hvf'"):
         qemu.choose_accel("qemu", Path("/k"), "hvf")

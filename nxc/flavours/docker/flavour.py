@@ -73,7 +73,9 @@ class DockerFlavour(Flavour):
 
     def __init__(self, timeout: float | None = None, engine: str | None = None) -> None:
         if timeout is not None and timeout <= 0:
-            raise InputError(f"--timeout {timeout:g} must be more than 0 seconds")
+            raise InputError.naming(
+                f"{{timeout}} {timeout:g} must be more than 0 seconds", "timeout"
+            )
         self.timeout = timeout
         self.engine = engine
 
@@ -87,7 +89,7 @@ class DockerFlavour(Flavour):
             )
 
     def ready_timeout(self, nodes: int) -> float:
-        """How long start waits for every node: --timeout, else 60 s + 5 s per node."""
+        """How long start waits for every node: ``timeout``, else 60 s + 5 s per node."""
         return self.timeout if self.timeout is not None else 60.0 + 5.0 * nodes
 
     # --- start ---------------------------------------------------------------------------
@@ -706,10 +708,11 @@ def _timeout_error(
         for node in missing[:3]
     )
     more = f"\n(and {len(missing) - 3} more)" if len(missing) > 3 else ""
-    return NodeTimeoutError(
+    return NodeTimeoutError.naming(
         f"{len(missing)} container(s) of {deployment.name} did not come up within "
         f"{timeout:.0f} s: {names}\n{tails}{more}\nfull logs: 'docker logs CONTAINER' (saved "
-        "under the deployment's logs/ folder by 'nxc stop'); raise the wait with --timeout "
+        "under the deployment's logs/ folder by 'nxc stop'); raise the wait with {timeout} "
         "if the machine is slow",
-        [node.hostname for node in missing],
+        "timeout",
+        missing=[node.hostname for node in missing],
     )

@@ -47,16 +47,21 @@ class HostSource:
         given = [
             name
             for name, value in (
-                ("--oar", self.oar_request),
-                ("--oar-job", self.oar_job),
-                ("-m", self.machine_file),
+                ("oar_request", self.oar_request),
+                ("oar_job", self.oar_job),
+                ("machine_file", self.machine_file),
             )
             if value is not None
         ]
         if len(given) > 1:
-            raise InputError(f"{' and '.join(given)} both give hosts; keep only one of them")
+            fields = " and ".join("{" + name + "}" for name in given)
+            raise InputError.naming(f"{fields} both give hosts; keep only one of them", *given)
         if self.wait_for_file and self.machine_file is None:
-            raise InputError("-W waits for a machine file: give the file with -m FILE")
+            raise InputError.naming(
+                "{wait_for_file} waits for a machine file: give the file with {machine_file} FILE",
+                "wait_for_file",
+                "machine_file",
+            )
 
 
 def acquire_hosts(source: HostSource, on_job: Callable[[OarJob], None]) -> Hosts:
@@ -69,9 +74,12 @@ def acquire_hosts(source: HostSource, on_job: Callable[[OarJob], None]) -> Hosts
     else:
         job_id = source.oar_job if source.oar_job is not None else job_id_from_environment()
         if job_id is None:
-            raise InputError(
-                "no hosts given: reserve some with --oar 'nodes=N,walltime=H:MM', use a job "
-                "with --oar-job ID, or list hosts in a file with -m FILE"
+            raise InputError.naming(
+                "no hosts given: reserve some with {oar_request} 'nodes=N,walltime=H:MM', use a "
+                "job with {oar_job} ID, or list hosts in a file with {machine_file} FILE",
+                "oar_request",
+                "oar_job",
+                "machine_file",
             )
         job = oar.existing_job(job_id)
     on_job(job)

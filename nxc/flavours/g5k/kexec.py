@@ -52,7 +52,7 @@ def _has_control(text: str) -> bool:
     return any((ord(char) < 32 and char != "\t") or ord(char) == 127 for char in text)
 
 
-def user_kernel_params(params: Sequence[str], option: str = "--kernel-params") -> tuple[str, ...]:
+def user_kernel_params(params: Sequence[str], option: str = "kernel_params") -> tuple[str, ...]:
     """The user's extra kernel parameters as words, checked; :class:`InputError` in one line.
 
     Each item may hold several words (``"a=b c"``). Refused: control characters (a newline
@@ -62,15 +62,17 @@ def user_kernel_params(params: Sequence[str], option: str = "--kernel-params") -
     words: list[str] = []
     for item in params:
         if _has_control(item):
-            raise InputError(
-                f"{option} {item!r} holds a newline or control character; give plain "
-                "space-separated parameters"
+            raise InputError.naming(
+                f"{{{option}}} {item!r} holds a newline or control character; give plain "
+                "space-separated parameters",
+                option,
             )
         for word in item.split():
             if word.split("=", 1)[0].lower().startswith(NXC_PARAM_PREFIX):
-                raise InputError(
-                    f"{option} {word!r}: nxc.* parameters are nxc's own (deployment info, "
-                    "host key); drop it"
+                raise InputError.naming(
+                    f"{{{option}}} {word!r}: nxc.* parameters are nxc's own (deployment info, "
+                    "host key); drop it",
+                    option,
                 )
             words.append(word)
     return tuple(words)

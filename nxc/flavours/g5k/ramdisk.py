@@ -129,7 +129,7 @@ class KexecFlavour(Flavour):
         """``kernel_params`` are appended to every node's kernel command line (checked first:
         no control characters, no ``nxc.*`` parameter)."""
         if retries < 0:
-            raise InputError(f"--retries {retries} must be 0 or more")
+            raise InputError.naming(f"{{retries}} {retries} must be 0 or more", "retries")
         if info_delivery not in DELIVERIES:
             raise InputError(
                 f"deployment info delivery '{info_delivery}' is unknown; use one of "
@@ -412,12 +412,14 @@ class KexecFlavour(Flavour):
     def _not_back(self, missing: dict[str, str]) -> NodeTimeoutError:
         reasons = "; ".join(f"{host}: {reason}" for host, reason in missing.items())
         attempts = self.retries + 1
-        return NodeTimeoutError(
+        return NodeTimeoutError.naming(
             f"{len(missing)} node(s) did not come back after {self.boot_method} "
             f"({attempts} attempt(s)): "
             f"{reasons}; check those hosts' consoles (on Grid'5000: 'kaconsole3 -m HOST'), "
-            "raise --timeout or --retries, or reserve other hosts",
-            list(missing),
+            "raise {timeout} or {retries}, or reserve other hosts",
+            "timeout",
+            "retries",
+            missing=list(missing),
         )
 
     # --- stop and probe ------------------------------------------------------------------

@@ -80,12 +80,15 @@ def parse_forward(spec: str) -> Forward:
     """Read ``NODE:GUEST_PORT[:HOST_PORT]`` (``--forward node1:8080`` or ``node1:80:8080``)."""
     parts = spec.split(":")
     if len(parts) not in (2, 3) or not parts[0] or not all(p.isdigit() for p in parts[1:]):
-        raise InputError(
-            f"--forward '{spec}' is not NODE:GUEST_PORT[:HOST_PORT]; e.g. --forward node1:8080"
+        raise InputError.naming(
+            f"{{forwards}} '{spec}' is not NODE:GUEST_PORT[:HOST_PORT]; e.g. node1:8080",
+            "forwards",
         )
     ports = [int(p) for p in parts[1:]]
     if not all(1 <= p <= 65535 for p in ports):
-        raise InputError(f"--forward '{spec}': ports must be between 1 and 65535")
+        raise InputError.naming(
+            f"{{forwards}} '{spec}': ports must be between 1 and 65535", "forwards"
+        )
     return Forward(parts[0], ports[0], ports[1] if len(ports) == 2 else None)
 
 
@@ -104,11 +107,12 @@ def check_memory(nodes: int, memory_mib: int, available_mib: int | None = None) 
     needed = nodes * per_node
     if needed > available:
         fits = max(available // per_node, 0)
-        raise ResourceLimitError(
+        raise ResourceLimitError.naming(
             f"{nodes} nodes x ({memory_mib} MiB + {qemu.QEMU_OVERHEAD_MIB} MiB QEMU overhead) "
             f"= {needed} MiB, but this machine has only {available} MiB available "
-            f"(MemAvailable); start at most {fits} nodes of this size or lower --memory "
-            f"(minimum {qemu.MIN_MEMORY_MIB}M)"
+            f"(MemAvailable); start at most {fits} nodes of this size or lower {{memory}} "
+            f"(minimum {qemu.MIN_MEMORY_MIB}M)",
+            "memory",
         )
 
 
@@ -216,16 +220,21 @@ class VmFlavour(Flavour):
         """``kernel_params`` are appended to the kernel command line QEMU boots,
         ``qemu_options`` (one argument each) to QEMU's arguments; both checked first."""
         if accel is not None and accel not in qemu.ACCELS:
-            raise InputError(f"--accel '{accel}' is unknown; give one of {', '.join(qemu.ACCELS)}")
+            raise InputError.naming(
+                f"{{accel}} '{accel}' is unknown; give one of {', '.join(qemu.ACCELS)}", "accel"
+            )
         if not 1 <= cpus <= MAX_CPUS:
-            raise InputError(f"--cpus {cpus} must be between 1 and {MAX_CPUS}")
+            raise InputError.naming(f"{{cpus}} {cpus} must be between 1 and {MAX_CPUS}", "cpus")
         if disk_size is not None and not DISK_SIZE.fullmatch(disk_size):
-            raise InputError(
-                f"--disk-size {disk_size!r} is not a size; write a number with an optional "
-                "K, M, G or T suffix, e.g. 2G"
+            raise InputError.naming(
+                f"{{disk_size}} {disk_size!r} is not a size; write a number with an optional "
+                "K, M, G or T suffix, e.g. 2G",
+                "disk_size",
             )
         if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
-            raise InputError(f"--timeout {timeout:g}: must be a positive number of seconds")
+            raise InputError.naming(
+                f"{{timeout}} {timeout:g}: must be a positive number of seconds", "timeout"
+            )
         self.accel = accel
         self.memory_mib = qemu.parse_memory(memory)
         self.cpus = cpus
@@ -263,13 +272,14 @@ class VmFlavour(Flavour):
         check_memory(len(hostnames), self.memory_mib)
         for forward in self.forwards:
             if forward.hostname not in hostnames:
-                raise InputError(
-                    f"--forward {forward.hostname}:{forward.guest_port}: no node "
-                    f"'{forward.hostname}' in this deployment (nodes: {', '.join(hostnames)})"
+                raise InputError.naming(
+                    f"{{forwards}} {forward.hostname}:{forward.guest_port}: no node "
+                    f"'{forward.hostname}' in this deployment (nodes: {', '.join(hostnames)})",
+                    "forwards",
                 )
 
     def ready_timeout(self, nodes: int) -> float:
-        """How long start waits for every node: --timeout, else 120 s + 15 s per node."""
+        """How long start waits for every node: ``timeout``, else 120 s + 15 s per node."""
         return self.timeout if self.timeout is not None else 120.0 + 15.0 * nodes
 
     def start(
@@ -712,11 +722,12 @@ def _timeout_error(missing: list[Node], timeout: float) -> NodeTimeoutError:
     names = ", ".join(node.hostname for node in missing)
     logs = ", ".join(node.extra["console_log"] for node in missing[:3])
     more = f" (and {len(missing) - 3} more in the same folder)" if len(missing) > 3 else ""
-    return NodeTimeoutError(
+    return NodeTimeoutError.naming(
         f"{len(missing)} node(s) did not answer SSH within {timeout:.0f} s: {names}; "
         f"last console lines of {first.hostname}:\n{tail(console) or '(console log is empty)'}\n"
-        f"console logs: {logs}{more}; raise the wait with --timeout if the machine is slow",
-        [node.hostname for node in missing],
+        f"console logs: {logs}{more}; raise the wait with {{timeout}} if the machine is slow",
+        "timeout",
+        missing=[node.hostname for node in missing],
     )
 
 

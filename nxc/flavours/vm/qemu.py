@@ -53,10 +53,11 @@ def user_qemu_options(options: Sequence[str]) -> tuple[str, ...]:
             )
         name = option.split("=", 1)[0]
         if name in RESERVED_OPTIONS or "opt/nxc/" in option:
-            raise InputError(
+            raise InputError.naming(
                 f"QEMU option {option!r} would override what nxc sets itself (kernel, initrd, "
                 "command line, marker, QMP socket, opt/nxc/ fw_cfg files); drop it (kernel "
-                "parameters go in --kernel-params)"
+                "parameters go in {kernel_params})",
+                "kernel_params",
             )
     return tuple(options)
 
@@ -86,12 +87,15 @@ def parse_memory(value: str | int) -> int:
     elif text.endswith("M"):
         text = text[:-1]
     if not text.isdigit():
-        raise InputError(f"--memory '{value}' is not a size; give e.g. 256M or 1G")
+        raise InputError.naming(
+            f"{{memory}} '{value}' is not a size; give e.g. 256M or 1G", "memory"
+        )
     mib = int(text) * factor
     if mib < MIN_MEMORY_MIB:
-        raise InputError(
-            f"--memory {value} is too small: guests boot-loop below {MIN_MEMORY_MIB} MiB; "
-            f"give at least {MIN_MEMORY_MIB}M"
+        raise InputError.naming(
+            f"{{memory}} {value} is too small: guests boot-loop below {MIN_MEMORY_MIB} MiB; "
+            f"give at least {MIN_MEMORY_MIB}M",
+            "memory",
         )
     return mib
 
@@ -142,7 +146,9 @@ def choose_accel(qemu: str, kernel: Path, forced: str | None = None) -> str:
     """``kvm`` or ``tcg``: forced by the user, else cached, else found by a test boot."""
     if forced is not None:
         if forced not in ACCELS:
-            raise InputError(f"--accel '{forced}' is unknown; give one of {', '.join(ACCELS)}")
+            raise InputError.naming(
+                f"{{accel}} '{forced}' is unknown; give one of {', '.join(ACCELS)}", "accel"
+            )
         return forced
     if not kvm_may_work():
         return "tcg"
