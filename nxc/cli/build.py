@@ -163,6 +163,10 @@ def build(
     if result.store_path is None:
         typer.echo(f"nxc: dry run of {output}: nothing built", err=True)
         return
+    if result.test:
+        typer.echo(f"nxc: the NixOS test {output} passed (log: {result.log})", err=True)
+        typer.echo(str(result.link))
+        return
     typer.echo(f"nxc: built {output}: {result.link} -> {result.store_path}", err=True)
     typer.echo(str(result.manifest))
 

@@ -282,7 +282,10 @@ def start(
     --qemu-opts) for the vm flavours; an explicit flag wins, other flavours ignore them
     (--debug says so).
     """
+    from nxc.build import check_deployable
+
     composition, flavour = _composition_flavour(composition, flavour)
+    check_deployable(flavour)
     if dry_run:
         if manifest is None:
             raise InputError("--dry-run needs --manifest PATH (the build manifest to plan from)")
@@ -402,12 +405,15 @@ def only_apply(options: list[str], where: str) -> str:
 
 def _latest_build(flavour: str | None, composition: str | None) -> Path:
     """The manifest of the project's latest build (of ``-f``, else nxc.json's flavour)."""
+    from nxc.build import check_deployable
     from nxc.cli.app import settings
     from nxc.deploy import built_manifest
     from nxc.project import find_project
 
     project = find_project(settings.envdir)
-    return built_manifest(project.build_dir, flavour or project.default_flavour, composition)
+    chosen = flavour or project.default_flavour
+    check_deployable(chosen)
+    return built_manifest(project.build_dir, chosen, composition)
 
 
 @dataclass(frozen=True)

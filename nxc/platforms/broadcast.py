@@ -1,14 +1,14 @@
 """Files to many hosts with this machine sending each about once: a TakTuk tree broadcast.
 
 :func:`broadcast_files` puts content-addressed files (SHA-256 digest → local path, as
-:func:`nxc.flavours.kexec.push_artefacts` takes them) in a private folder of every host. It runs
+:func:`nxc.flavours.g5k.kexec.push_artefacts` takes them) in a private folder of every host. It runs
 one ``taktuk`` (Debian package ``taktuk``, what Kadeploy uses) over all hosts:
 
 * TakTuk deploys itself over SSH as a tree whose nodes have at most ``arity`` children
   (``taktuk -d ARITY``, work stealing), so this machine talks to ``arity`` hosts and each host
   forwards what it receives to its own children: the frontend sends each file ``arity`` times
   whatever the number of hosts. ``-s`` propagates TakTuk itself (the hosts need ``perl``).
-* This machine reaches the first hosts with the caller's :class:`~nxc.flavours.kexec.HostShell`
+* This machine reaches the first hosts with the caller's :class:`~nxc.flavours.g5k.kexec.HostShell`
   (its OpenSSH options, user). Hosts reach each other with ``relay_options``, authenticating
   with the keys of this machine through agent forwarding (``ssh -A``): nxc starts its own
   ``ssh-agent`` holding the identity files the shell names (``-i``), or uses the caller's
@@ -16,20 +16,20 @@ one ``taktuk`` (Debian package ``taktuk``, what Kadeploy uses) over all hosts:
   SSH set-up says (on Grid'5000, the site-wide known hosts) unless ``relay_options`` says
   otherwise.
 * On every host the file arrives on the standard input of the very shell code the parallel
-  copy uses (:func:`nxc.flavours.kexec._receive`): a folder of the remote user's own (0700,
+  copy uses (:func:`nxc.flavours.g5k.kexec._receive`): a folder of the remote user's own (0700,
   refused if a link or another user's), a fresh ``mktemp`` name, the SHA-256 checked before
   the file takes its digest as name, never following a link planted at either name.
 
 Every host the tree leaves without a verdict (another host could not connect to it, as when
 hosts cannot reach each other; TakTuk could not start there, e.g. no ``perl``; the run hit its
 time limit) is pushed directly from this machine with the parallel copy
-(:func:`nxc.flavours.kexec.push_artefacts`), at most ``concurrency`` at once; a host whose
+(:func:`nxc.flavours.g5k.kexec.push_artefacts`), at most ``concurrency`` at once; a host whose
 receiving code ran and refused (folder not private, copy altered) keeps that failure. The
 result says which way each host went and why (:attr:`BroadcastResult.notes`). Below
 ``tree_min_hosts`` hosts, without ``taktuk`` on this machine or without a key to forward,
 every host gets the parallel copy and the notes say so. TakTuk is killed, with every process it
 started here, at ``timeout``; each of its connections has ``connect_timeout`` to start; each
-direct copy is bounded by :data:`~nxc.flavours.kexec.PUSH_TIMEOUT`.
+direct copy is bounded by :data:`~nxc.flavours.g5k.kexec.PUSH_TIMEOUT`.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from pathlib import Path
 
 from nxc.errors import InputError, NxcError
 from nxc.fanout import GroupResult, HostResult, run_bounded
-from nxc.flavours.kexec import (
+from nxc.flavours.g5k.kexec import (
     _DIGEST_RE,
     PUSH_TIMEOUT,
     REMOTE_DIR,

@@ -333,7 +333,7 @@ def systemd_image(docker_engine: Engine, tmp_path_factory: pytest.TempPathFactor
 
 def systemd_container(image: str) -> dict:
     """The manifest's container description running ``image`` as nxc runs a NixOS container
-    system (see ``docker_containers``): systemd as PID 1, privileged, its halt signal as stop
+    system (see ``nxc.flavours.docker.containers``): systemd as PID 1, privileged, its halt signal as stop
     signal, ``container=docker``."""
     from nxc.flavours.docker.containers import NIXOS_STOP_SIGNAL
 

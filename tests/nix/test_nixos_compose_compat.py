@@ -256,8 +256,8 @@ def test_nixos_compose_package_has_every_python_dependency(requires_nix, tmp_pat
 def test_docker_ports_and_extra_volumes_reach_the_docker_build(fixture_project: Path):
     """`dockerPorts.<role>` and `extraVolumes` of a composition end in the docker manifest,
     as nxc's docker flavour reads it (tests/docker proves them on a real engine)."""
-    from nxc.flavours.docker_containers import role_containers
-    from nxc.flavours.docker_publish import ExtraVolume, PublishedPort
+    from nxc.flavours.docker.containers import role_containers
+    from nxc.flavours.docker.publish import ExtraVolume, PublishedPort
 
     (fixture_project / "composition.nix").write_text(
         "{ roles = { server = { }; client = { }; };\n"
@@ -285,7 +285,7 @@ def test_docker_ports_and_extra_volumes_reach_the_docker_build(fixture_project: 
 def test_bad_docker_settings_are_refused_with_what_to_fix(fixture_project: Path, composition: str):
     """Read as nxc start -f docker reads the build, before anything is created."""
     from nxc.errors import ManifestError
-    from nxc.flavours.docker_containers import role_containers
+    from nxc.flavours.docker.containers import role_containers
 
     (fixture_project / "composition.nix").write_text(
         f"{{ roles = {{ server = {{ }}; }}; {composition} }}\n"

@@ -221,9 +221,9 @@ def test_broken_nxc_json(project):
 
 
 def test_unknown_flavour_in_nxc_json(project):
-    (project / "nxc.json").write_text('{"default_flavour": "nixos-test"}')
+    (project / "nxc.json").write_text('{"default_flavour": "nixos-tst"}')
     before = tree(project)
-    message = assert_one_line_error(nxc(project, "status"), "unknown flavour 'nixos-test'")
+    message = assert_one_line_error(nxc(project, "status"), "unknown flavour 'nixos-tst'")
     assert all(name in message for name in FLAVOUR_NAMES)
     assert tree(project) == before
 

@@ -226,6 +226,7 @@ def test_flavour_names_are_checked_in_one_place():
         "g5k-nfs-store",
         "g5k-image",
         "vm-ramdisk",
+        "nixos-test",
     )
     assert check_flavour_name("g5k-nfs-store", "nxc.json") == "g5k-nfs-store"
     with pytest.raises(ProjectError, match=r"^nxc.json: unknown flavour 'qemu'; use one of: vm,"):
