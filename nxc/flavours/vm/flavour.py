@@ -708,10 +708,12 @@ async def _wait_all_ready(
     tasks = [asyncio.ensure_future(watch(node)) for node in nodes]
     try:
         await asyncio.gather(*tasks)
-    finally:
+    except BaseException:
+        # No await here: an interrupting signal may be unwinding asyncio.run, whose loop is
+        # closing; it cancels and awaits what is left itself.
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
     if waiting:
         raise _timeout_error(list(waiting.values()), timeout)
 
