@@ -643,8 +643,11 @@ _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def _exited(pid: int | None, marker: str) -> bool:
-    if pid in _CHILDREN and _CHILDREN[pid].poll() is not None:
-        return True
+    # A QEMU this process started: the kernel's wait status is the truth (a /proc read of a
+    # busy process's command line can come back empty and falsely say it is gone).
+    child = _CHILDREN.get(pid) if pid else None
+    if child is not None:
+        return child.poll() is not None
     return not processes.is_ours(pid, marker)
 
 
