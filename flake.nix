@@ -73,7 +73,6 @@
               typer
               pyyaml
               ruamel-yaml
-              jinja2
               asyncssh
               rich
               libtmux

@@ -51,7 +51,7 @@ def test_unexpected_file_system_error_is_one_line(monkeypatch, capsys):
     assert "Traceback" in capsys.readouterr().err
 
 
-HEAVY_MODULES = ("asyncssh", "docker", "execo", "rich", "jinja2", "libtmux", "ruamel", "yaml")
+HEAVY_MODULES = ("asyncssh", "docker", "execo", "rich", "libtmux", "ruamel", "yaml")
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["start", "--help"], ["status"]])
