@@ -10,7 +10,8 @@
 # machine's namespace hosts. Needs jq, gluster (server) or mount.glusterfs (client), and for
 # the brick's disk blkid, findmnt, mkfs.xfs or mkfs.ext4, mount. Settings (environment):
 #   NXC_RUN            where info.json and self.json are             (/run/nxc)
-#   GLUSTER_VOLUME     distribute | replica:K | disperse:K+M         (distribute)
+#   GLUSTER_VOLUME     distribute | replica:K | disperse:K+M         (distribute); the
+#                      deployment's parameter gluster_volume, when given, wins over it
 #   GLUSTER_NAME       the volume's name                             (gv0)
 #   GLUSTER_ROLE       the servers' role in the info                 (server)
 #   GLUSTER_BRICKS     where the brick's file system is mounted      (/srv/gluster)
@@ -23,7 +24,6 @@
 set -eu
 
 NXC_RUN=${NXC_RUN:-/run/nxc}
-VOLUME=${GLUSTER_VOLUME:-distribute}
 NAME=${GLUSTER_NAME:-gv0}
 ROLE=${GLUSTER_ROLE:-server}
 BRICKS=${GLUSTER_BRICKS:-/srv/gluster}
@@ -39,6 +39,9 @@ fail() {
 info=$NXC_RUN/info.json
 [ -s "$info" ] && [ -s "$NXC_RUN/self.json" ] || fail "no deployment info in $NXC_RUN"
 me=$(jq -r .address "$NXC_RUN/self.json")
+# the volume type chosen at deploy time (the info's parameters), else the build's default
+VOLUME=$(jq -r '.parameters.gluster_volume // empty' "$info")
+VOLUME=${VOLUME:-${GLUSTER_VOLUME:-distribute}}
 servers=$(jq -r --arg role "$ROLE" '.nodes[] | select(.role == $role) | .address' "$info")
 [ -n "$servers" ] || fail "no node of role '$ROLE' in $info"
 count=$(echo "$servers" | wc -l)

@@ -18,7 +18,8 @@ from tests.storage.nodes import StorageNode, started_nodes
 REPO = Path(__file__).resolve().parents[2]
 COMPOSITIONS = REPO / "compositions"
 
-StartNodes = Callable[[list[tuple[str, int]]], list[StorageNode]]
+StartNodes = Callable[..., list[StorageNode]]
+"""``start(roles, parameters=None)``: the nodes, with the deploy-time parameters in their info."""
 
 
 def need(*programs: str) -> None:
@@ -37,9 +38,12 @@ def storage_nodes(tmp_path: Path) -> Iterator[StartNodes]:
     need("nsenter", "unshare", "ip", "jq")
     with ExitStack() as started:
 
-        def start(roles: list[tuple[str, int]]) -> list[StorageNode]:
+        def start(
+            roles: list[tuple[str, int]], parameters: dict[str, str] | None = None
+        ) -> list[StorageNode]:
             key = generate_keypair("storage-test").public_line
-            return started.enter_context(started_nodes(tmp_path / "hosts", roles, key))
+            nodes = started_nodes(tmp_path / "hosts", roles, key, parameters)
+            return started.enter_context(nodes)
 
         yield start
 

@@ -172,16 +172,19 @@ def name_nodes(hosts: list[NamespaceHost], roles: list[tuple[str, int]]) -> list
 
 @contextmanager
 def started_nodes(
-    workdir: Path, roles: list[tuple[str, int]], authorized_key: str
+    workdir: Path,
+    roles: list[tuple[str, int]],
+    authorized_key: str,
+    parameters: dict[str, str] | None = None,
 ) -> Iterator[list[StorageNode]]:
     """Nodes named after ``roles`` on namespace hosts under ``workdir`` that accept SSH with
-    ``authorized_key``, each with the deployment info in its ``/run/nxc``; everything they ran
-    is killed and the namespaces deleted on exit."""
+    ``authorized_key``, each with the deployment info (and its deploy-time ``parameters``) in
+    its ``/run/nxc``; everything they ran is killed and the namespaces deleted on exit."""
     hosts = NamespaceHosts(sum(n for _, n in roles), workdir, authorized_key)
     try:
         hosts.up()
         nodes = name_nodes(hosts.hosts, roles)
-        info = info_document(nodes)
+        info = info_document(nodes, parameters)
         for node in nodes:
             node.start(info)
         yield nodes
@@ -189,12 +192,15 @@ def started_nodes(
         hosts.down()
 
 
-def info_document(nodes: list[StorageNode]) -> dict:
+def info_document(nodes: list[StorageNode], parameters: dict[str, str] | None = None) -> dict:
     """The deployment info nxc gives these nodes (docs/node-contract.md's shape)."""
-    return {
+    info: dict = {
         "version": 1,
         "deployment": "composition::testbed",
         "network": {"prefix_length": 24},
         "authorized_keys": [],
         "nodes": [{"hostname": n.hostname, "role": n.role, "address": n.address} for n in nodes],
     }
+    if parameters:
+        info["parameters"] = parameters
+    return info

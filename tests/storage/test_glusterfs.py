@@ -30,10 +30,11 @@ def test_three_servers_two_clients_share_files_and_run_fio(
     storage_nodes: StartNodes, volume: str
 ) -> None:
     need("glusterd", "gluster", "mount.glusterfs", "fio", "/dev/fuse")
-    nodes = storage_nodes([("server", 3), ("client", 2)])
+    # the layout is chosen at deploy time (the info's parameters) over the build's default
+    nodes = storage_nodes([("server", 3), ("client", 2)], {"gluster_volume": volume})
     servers = [n for n in nodes if n.role == "server"]
     clients = [n for n in nodes if n.role == "client"]
-    env = {"GLUSTER_VOLUME": volume, "NXC_STORAGE_DEVICE": "none", "GLUSTER_TIMEOUT": "120"}
+    env = {"GLUSTER_VOLUME": "distribute", "NXC_STORAGE_DEVICE": "none", "GLUSTER_TIMEOUT": "120"}
     form_glusterfs(nodes, env)
     info = servers[1].succeed("gluster --mode=script volume info gv0")
     kind, bricks = LAYOUTS[volume]
