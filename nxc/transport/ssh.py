@@ -7,7 +7,9 @@
 * Each node gets one connection, opened on first use and reused by every later call; when it
   is lost (node rebooted, kexec'd, sshd restarted) the next call reconnects, retrying refused
   or unreachable connections until ``connect_timeout`` has passed.
-* At most ``max_concurrency`` operations (connection set-up included) are in flight at once.
+* At most ``max_concurrency`` operations (connection set-up included) are in flight at once
+  (:data:`nxc.limits.DEFAULT_CONCURRENCY` by default); the process's open-file limit is raised
+  up front so that every node's persistent connection fits (:func:`nxc.limits.ensure_open_files`).
 * Commands have optional timeouts; a command that overruns is sent SIGTERM, its channel closed,
   and its host's result marked ``timed_out``.
 
@@ -26,6 +28,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nxc import limits
 from nxc.errors import HostKeyMismatchError, InputError, TransportError
 from nxc.fanout import GroupResult, HostResult, fan_out
 from nxc.keys import pinned_host_key, ssh_argv, write_known_hosts
@@ -51,7 +54,6 @@ if TYPE_CHECKING:
 
     from nxc.deployment import Deployment, DeploymentStore
 
-DEFAULT_MAX_CONCURRENCY = 64
 DEFAULT_CONNECT_TIMEOUT = 10.0
 KEEPALIVE_INTERVAL = 5.0
 KEEPALIVE_COUNT_MAX = 3
@@ -140,7 +142,7 @@ class AsyncSshTransport:
         client_key: Path,
         *,
         user: str = "root",
-        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        max_concurrency: int = limits.DEFAULT_CONCURRENCY,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         ssh_config: SshConfig = NO_CONFIG,
     ) -> None:
@@ -158,9 +160,8 @@ class AsyncSshTransport:
                 f"cannot read the deployment's client key {client_key} ({error}); "
                 "redeploy to generate it"
             ) from error
-        if max_concurrency < 1:
-            raise InputError(f"max_concurrency must be at least 1, not {max_concurrency}")
-        self._limit = asyncio.Semaphore(max_concurrency)
+        self._limit = asyncio.Semaphore(limits.check_concurrency(max_concurrency))
+        limits.ensure_open_files(max(len(self.endpoints), 1))  # one open connection per node
         self._connections: dict[str, asyncssh.SSHClientConnection] = {}
         self._locks = {host: asyncio.Lock() for host in self.endpoints}
 
@@ -458,7 +459,7 @@ class SshTransport(Transport):
         *,
         known_hosts: Path | None = None,
         user: str = "root",
-        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        max_concurrency: int = limits.DEFAULT_CONCURRENCY,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         command_timeout: float | None = None,
         ssh_config: SshConfig = NO_CONFIG,

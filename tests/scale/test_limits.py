@@ -128,3 +128,48 @@ def test_run_bounded_uses_at_most_limit_threads_and_keeps_the_order():
     assert list(result.results) == hosts
     assert result["h5"].error == "h5 is not a host"
     assert len(result.succeeded) == 11
+
+
+TRANSPORT_CHILD = """
+import resource, sys
+from dataclasses import dataclass
+from pathlib import Path
+from nxc.keys import generate_keypair
+from nxc.transport.ssh import AsyncSshTransport
+
+@dataclass
+class Endpoint:
+    hostname: str
+    ssh_host: str
+    host_key: str
+    ssh_port: int = 22
+
+key = Path(sys.argv[1])
+key.write_bytes(generate_keypair("limits-test").private_openssh)
+host_key = generate_keypair("limits-test-host").public_line
+resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+nodes = [Endpoint(f"node{i}", f"10.0.{i // 250}.{i % 250 + 1}", host_key) for i in range(1000)]
+AsyncSshTransport(nodes, key)
+print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+"""
+
+
+def test_the_ssh_transport_raises_the_open_file_limit_for_every_nodes_connection(tmp_path):
+    """1000 nodes keep 1000 connections open: the transport makes room before connecting."""
+    result = subprocess.run(
+        [sys.executable, "-c", TRANSPORT_CHILD, str(tmp_path / "client_key")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert int(result.stdout) == open_files_needed(1000)
+
+
+def test_the_ssh_transport_refuses_an_unusable_concurrency_limit(tmp_path):
+    from nxc.keys import generate_keypair
+    from nxc.transport.ssh import AsyncSshTransport
+
+    key = tmp_path / "client_key"
+    key.write_bytes(generate_keypair("limits-test").private_openssh)
+    with pytest.raises(InputError, match="1 or more"):
+        AsyncSshTransport([], key, max_concurrency=0)
