@@ -3,13 +3,16 @@
 :class:`HostSource` is what the user asked for (``--oar``, ``--oar-job``, ``-m FILE [-W]``);
 :func:`acquire_hosts` turns it into :class:`~nxc.platforms.machinefile.Hosts`, calling
 ``on_job`` with a job as soon as it exists so that the caller records it before waiting for it
-(``nxc stop`` after a crash then still deletes a job nxc created).
+(``nxc stop`` after a crash then still deletes a job nxc created). With roles placed on
+clusters (:mod:`nxc.platforms.placement`) the OAR request is written from the placement and
+:func:`assign_hosts_to_nodes` gives each node a host of its cluster.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from nxc.platforms.machinefile import (
     wait_for_machine_file,
 )
 from nxc.platforms.oar import Frontend, Oar, OarJob, OarRequest, job_id_from_environment
+from nxc.platforms.placement import NodePlacement, assign_hosts, resource_groups, walltime_only
 
 DEFAULT_WAIT = 600.0
 
@@ -64,13 +68,21 @@ class HostSource:
             )
 
 
-def acquire_hosts(source: HostSource, on_job: Callable[[OarJob], None]) -> Hosts:
-    """The hosts ``source`` designates; ``on_job(job)`` runs as soon as a job is known."""
+def acquire_hosts(
+    source: HostSource,
+    on_job: Callable[[OarJob], None],
+    placements: Sequence[NodePlacement] = (),
+) -> Hosts:
+    """The hosts ``source`` designates; ``on_job(job)`` runs as soon as a job is known.
+
+    When some of ``placements`` (the deployment's nodes) are on a cluster, a new OAR job asks
+    for one resource group per cluster (the user's request then gives only the walltime).
+    """
     if source.machine_file is not None:
         return _from_file(source)
     oar = Oar(source.frontend)
     if source.oar_request is not None:
-        job = oar.reserve(source.oar_request)
+        job = oar.reserve(placed_request(source.oar_request, placements))
     else:
         job_id = source.oar_job if source.oar_job is not None else job_id_from_environment()
         if job_id is None:
@@ -84,6 +96,28 @@ def acquire_hosts(source: HostSource, on_job: Callable[[OarJob], None]) -> Hosts
         job = oar.existing_job(job_id)
     on_job(job)
     return oar.wait_running(job, source.wait_timeout)
+
+
+def placed_request(request: OarRequest, placements: Sequence[NodePlacement]) -> OarRequest:
+    """``request`` with its hosts written from ``placements`` when a node is on a cluster."""
+    if not any(placement.cluster for placement in placements):
+        return request
+    groups = resource_groups(placements, walltime_only(request.resources))
+    return dataclasses.replace(request, resources=groups)
+
+
+def assign_hosts_to_nodes(
+    hosts: Hosts, placements: Sequence[NodePlacement], frontend: Frontend
+) -> tuple[list[str], list[str]]:
+    """``(assigned, unused)``: each node's host, in node order, and the hosts left over.
+
+    Nodes placed on a cluster get hosts of that cluster (OAR's ``cluster`` property), the
+    others the hosts left; without placement, hosts go to nodes in order.
+    """
+    if not any(placement.cluster for placement in placements):
+        return hosts.split(len(placements))
+    clusters = Oar(frontend).host_clusters()
+    return assign_hosts(placements, hosts.names, clusters, hosts.source)
 
 
 def _from_file(source: HostSource) -> Hosts:
