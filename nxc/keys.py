@@ -14,7 +14,7 @@ import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nxc.atomic import write_atomic
 from nxc.errors import InputError, MissingToolError
@@ -60,32 +60,47 @@ def ensure_client_key(path: Path, comment: str) -> str:
     The private key file must stay private: a key readable by others is refused, as OpenSSH
     itself would refuse it.
     """
-    if path.exists():
-        mode = path.stat().st_mode & 0o777
-        if mode & 0o077:
-            raise InputError(
-                f"client key {path} is readable by other users (mode {mode:o}); "
-                f"run 'chmod 600 {path}' or delete it to get a new one"
-            )
-        pub = public_key_path(path)
-        if pub.exists():
-            return pub.read_text().strip()
-        return _public_line_of(path)
-    pair = generate_keypair(comment)
-    write_private_key(path, pair)
-    return pair.public_line
+    return ensure_keypair(path, comment).public_line
 
 
-def _public_line_of(private_key: Path) -> str:
+def ensure_keypair(path: Path, comment: str) -> KeyPair:
+    """The key pair kept at ``path`` (and ``path.pub``), generated and written if missing.
+
+    A private key file readable by other users is refused, as OpenSSH itself would refuse it.
+    """
+    if not path.exists():
+        pair = generate_keypair(comment)
+        write_private_key(path, pair)
+        return pair
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise InputError(
+            f"key {path} is readable by other users (mode {mode:o}); "
+            f"run 'chmod 600 {path}' or delete it to get a new one"
+        )
     import asyncssh
 
     try:
-        key = asyncssh.read_private_key(str(private_key))
+        private = path.read_bytes()
+        key = asyncssh.import_private_key(private)
     except (OSError, ValueError, asyncssh.KeyImportError) as error:
-        raise InputError(
-            f"cannot read the client key {private_key} ({error}); delete it and redeploy"
-        ) from error
-    return key.export_public_key("openssh").decode().strip()
+        raise InputError(f"cannot read the key {path} ({error}); delete it and redeploy") from error
+    public = key.export_public_key("openssh").decode().strip()
+    pub = public_key_path(path)
+    if pub.exists():
+        public = pub.read_text().strip() or public
+    return KeyPair(private_openssh=private, public_line=public)
+
+
+def root_key_info(pair: KeyPair) -> dict[str, Any]:
+    """The deployment info's ``root_ssh_key`` (read by ``nxc.root-sshKeys`` on the nodes,
+    docs/nix-library.md): the deployment's root key pair, for nodes to reach each other as root.
+
+    The info then holds a private key: it must reach the nodes only through a private channel
+    (a 0600 file, the token-protected info server), never a kernel command line.
+    """
+    private = pair.private_openssh.decode()
+    return {"root_ssh_key": {"private": private, "public": pair.public_line}}
 
 
 def known_hosts_pattern(host: str, port: int) -> str:

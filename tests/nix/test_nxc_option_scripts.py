@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from nxc.keys import KeyPair, generate_keypair, write_private_key
+from nxc.keys import KeyPair, generate_keypair, root_key_info, write_private_key
 from tests.nix.conftest import REPO
 
 MODULES = REPO / "nxc" / "nix" / "modules"
@@ -78,14 +78,7 @@ def _key_info(root: KeyPair, hosts: dict[str, KeyPair]) -> dict[str, Any]:
         for i, (name, pair) in enumerate(hosts.items())
     ]  # fmt: skip
     nodes.append({"hostname": "nokey", "role": "node", "address": "127.0.0.9"})
-    return {
-        "version": 1,
-        "nodes": nodes,
-        "root_ssh_key": {
-            "private": root.private_openssh.decode(),
-            "public": root.public_line,
-        },
-    }
+    return {"version": 1, "nodes": nodes, **root_key_info(root)}  # what nxc hands the nodes
 
 
 def _free_port() -> int:

@@ -10,6 +10,7 @@ import pytest
 from nxc.errors import InputError
 from nxc.keys import (
     ensure_client_key,
+    ensure_keypair,
     generate_keypair,
     known_hosts_lines,
     ssh_argv,
@@ -36,6 +37,19 @@ def test_a_client_key_readable_by_others_is_refused(tmp_path: Path) -> None:
     path.chmod(0o644)
     with pytest.raises(InputError, match=r"readable by other users.*chmod 600"):
         ensure_client_key(path, "x")
+
+
+def test_a_kept_keypair_is_read_back_whole(tmp_path: Path) -> None:
+    """The deployment's root key: generated once, the same pair at every later start."""
+    path = tmp_path / "secrets" / "root_key"
+    first = ensure_keypair(path, "nxc:comp::vm:root")
+    assert path.stat().st_mode & 0o777 == 0o600
+    again = ensure_keypair(path, "ignored")
+    assert again.public_line == first.public_line
+    assert again.private_openssh == first.private_openssh
+    path.chmod(0o640)
+    with pytest.raises(InputError, match=r"key .*root_key is readable by other users"):
+        ensure_keypair(path, "x")
 
 
 def test_every_keypair_is_new() -> None:
