@@ -366,3 +366,31 @@ def test_docker_nixos_containers_are_ready_with_their_pinned_keys(
             assert blob.startswith("AAAA") and blob in public.stdout.split(), public.stdout
     finally:
         run_nxc("stop", cwd=project)
+
+
+def test_docker_nodes_have_a_writable_registered_store(
+    tmp_path: Path, requires_nix, docker_reachable
+):
+    """A docker node's store is an overlay over the host's (flavours/docker.nix) with its role
+    system's closure registered: its system verifies, `nix path-info` knows it, and a path
+    added in the node stays in the node (not in the host's store)."""
+    project, _ = _built(tmp_path, "docker")
+    started = run_nxc("start", "-f", "docker", "-r", "node=1", cwd=project, timeout=1800)
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        mounts = run_nxc("run", "--", "findmnt -n -o FSTYPE /nix/.rw-store", cwd=project)
+        assert "tmpfs" in mounts.stdout.split(), mounts.stdout + mounts.stderr
+        for check in (
+            "nix-store --verify-path /run/current-system",
+            "nix --extra-experimental-features nix-command path-info /run/current-system",
+        ):
+            result = run_nxc("run", "--", check, cwd=project)
+            assert result.returncode == 0, check + result.stdout + result.stderr
+        added = run_nxc(
+            "run", "--", "echo in-a-node > /tmp/f && nix-store --add /tmp/f", cwd=project
+        )
+        assert added.returncode == 0, added.stdout + added.stderr
+        path = added.stdout.split()[-1]
+        assert path.startswith("/nix/store/") and not Path(path).exists(), path
+    finally:
+        run_nxc("stop", cwd=project)

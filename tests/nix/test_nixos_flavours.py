@@ -31,7 +31,7 @@ def built(tmp_path: Path, flavour: str):
 def test_docker_system_runs_sshd_as_a_service(tmp_path: Path, requires_nix):
     """No socket activation (container-config.nix's default): nxc-ready requires sshd.service."""
     composition = built(tmp_path, "docker")
-    system = Path(composition.artefacts.containers["node"])
+    system = Path(composition.artefacts.containers["node"]["system"])
     units = system / "etc" / "systemd" / "system"
     assert (units / "sshd.service").exists()
     assert not (units / "sshd.socket").exists()

@@ -65,10 +65,18 @@ def test_all_in_one_flavours_boot_one_kernel_carrying_every_role(seam_project, f
         assert artefacts.image is None
 
 
-def test_docker_gets_one_container_system_per_role(seam_project):
+def test_docker_gets_one_container_system_per_role_with_its_registration(seam_project):
+    """Each role's container: its system and the registration of that system's closure (a
+    derivation of its own, which the docker flavour binds into the container)."""
     composition, roles = _build(seam_project, "docker")
     containers = composition.artefacts.containers
-    assert containers == {name: role.system for name, role in roles.items()}
+    assert set(containers) == set(roles)
+    for name, role in roles.items():
+        assert set(containers[name]) == {"system", "registration"}
+        assert containers[name]["system"] == role.system
+        registration = Path(containers[name]["registration"])
+        assert registration.name == "registration" and not registration.is_relative_to(role.system)
+        assert registration.read_text().split() == [role.system]
     assert composition.artefacts.kernel is None
 
 

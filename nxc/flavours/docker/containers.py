@@ -12,13 +12,18 @@ The manifest's ``artefacts.containers`` maps each role to one of:
 * either form with published ports and extra volumes (NixOS-Compose's ``dockerPorts.<role>``
   and ``extraVolumes``, see :mod:`nxc.flavours.docker.publish`): the object form with
   ``"ports"`` and ``"volumes"`` lists, ``{"system": PATH, "ports": [...], "volumes": [...]}``
-  (no ``image``) being the NixOS system at PATH.
+  (no ``image``) being the NixOS system at PATH;
+* either object form with ``"registration": PATH`` (what ``nxc build -f docker`` writes with
+  the system): the role system's closure registration (``pkgs.closureInfo``), which the
+  container's stage 2 loads into its Nix database over a writable overlay of the store
+  (nxc/nix/flavours/docker.nix, docs/node-contract.md).
 
 Every node's container gets: its hostname, the labels ``nxc.deployment/node/role/marker``, a
 terminal (its console is the container's log), ``/run`` as tmpfs, the host's ``/nix/store``
 read-only (when the host has one), ``/tmp/shared`` bound to the deployment's shared folder, and
 the node contract's two files bound read-only: ``/etc/nxc/info.json`` (the deployment info)
-and ``/etc/nxc/host_key`` (this node's private host key, and only this node's).
+and ``/etc/nxc/host_key`` (this node's private host key, and only this node's); and, when its
+role has one, the closure registration bound read-only at ``/etc/nxc/registration``.
 """
 
 from __future__ import annotations
@@ -52,6 +57,8 @@ everything else comes from the bind-mounted ``/nix/store``. Imported on first us
 
 INFO_PATH = "/etc/nxc/info.json"
 HOST_KEY_PATH = "/etc/nxc/host_key"
+REGISTRATION_PATH = "/etc/nxc/registration"
+"""Where a container finds its role system's closure registration (nxc/nix/flavours/docker.nix)."""
 SHARED_PATH = "/tmp/shared"
 HOST_STORE = Path("/nix/store")
 RUN_TMPFS = "rw,exec,nosuid,nodev,mode=755"
@@ -65,6 +72,7 @@ _ENTRY_KEYS = (
     "environment",
     "ports",
     "volumes",
+    "registration",
 )
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]")
 _REBUILD = "rebuild with 'nxc build -f docker'"
@@ -82,6 +90,9 @@ class RoleContainer:
     environment: Mapping[str, str] = field(default_factory=dict)
     ports: tuple[PublishedPort, ...] = ()
     volumes: tuple[ExtraVolume, ...] = ()
+    registration: str | None = None
+    """The role system's closure registration (a file on the host), bound read-only at
+    :data:`REGISTRATION_PATH`."""
 
 
 def role_containers(manifest: Manifest, composition: str) -> dict[str, RoleContainer]:
@@ -137,9 +148,10 @@ def _role_container(value: Any, role_system: str, where: str) -> RoleContainer:
         raise ManifestError(f"{where}: unknown keys {unknown} (known: {', '.join(_ENTRY_KEYS)})")
     ports = tuple(parse_port(p, where) for p in _listed(value, "ports", where))
     volumes = tuple(parse_volume(v, where) for v in _listed(value, "volumes", where))
+    registration = _registration(value, where)
     if "image" not in value and isinstance(value.get("system"), str):
         base = _nixos_container(value["system"], where)
-        return replace(base, ports=ports, volumes=volumes)
+        return replace(base, ports=ports, volumes=volumes, registration=registration)
     image = value.get("image")
     command = value.get("command", [])
     environment = value.get("environment", {})
@@ -160,7 +172,22 @@ def _role_container(value: Any, role_system: str, where: str) -> RoleContainer:
         environment=dict(environment),
         ports=ports,
         volumes=volumes,
+        registration=registration,
     )
+
+
+def _registration(value: Mapping[str, Any], where: str) -> str | None:
+    registration = value.get("registration")
+    if registration is None:
+        return None
+    if not isinstance(registration, str) or not registration.startswith("/"):
+        raise ManifestError(f"{where}: 'registration' must be an absolute path; {_REBUILD}")
+    if not Path(registration).is_file():
+        raise ManifestError(
+            f"{where}: registration {registration} does not exist (garbage-collected, or built "
+            f"on another machine?); {_REBUILD}"
+        )
+    return registration
 
 
 def container_name(deployment: str, hostname: str) -> str:
@@ -236,6 +263,8 @@ def node_container(
     ]
     if HOST_STORE.is_dir():
         binds.insert(0, (str(HOST_STORE), str(HOST_STORE), True))
+    if role_container.registration is not None:
+        binds.append((role_container.registration, REGISTRATION_PATH, True))
     return NodeContainer(
         name=container_name(deployment, hostname),
         hostname=hostname,

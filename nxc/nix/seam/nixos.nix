@@ -85,6 +85,12 @@ let
       modules = [ { nxc.roleSystems = map (r: r.system) (builtins.attrValues roles); } ];
     };
 
+  optionalAttrs = condition: attrs: if condition then attrs else { };
+
+  # A system's closure registration, outside the system (a system cannot hold its own): the
+  # file `nix-store --load-db` reads (pkgs.closureInfo, as virtualisation/qemu-vm.nix's regInfo).
+  registrationOf = system: "${thePkgs.closureInfo { rootPaths = [ system ]; }}/registration";
+
   bootFiles =
     config: initrd:
     {
@@ -130,17 +136,16 @@ in
     }:
     let
       boot = (bootSystem flavour roles).config;
-      # a store path, or an object when the role publishes ports or there are extra volumes
+      # the role's system, its closure's registration (loaded at boot by flavours/docker.nix),
+      # its published ports and the composition's extra volumes when there are any
       container =
         name: role:
-        if (dockerPorts.${name} or [ ]) == [ ] && extraVolumes == [ ] then
-          "${role.system}"
-        else
-          {
-            system = "${role.system}";
-            ports = dockerPorts.${name} or [ ];
-            volumes = extraVolumes;
-          };
+        {
+          system = "${role.system}";
+          registration = registrationOf role.system;
+        }
+        // optionalAttrs ((dockerPorts.${name} or [ ]) != [ ]) { ports = dockerPorts.${name}; }
+        // optionalAttrs (extraVolumes != [ ]) { volumes = extraVolumes; };
     in
     if flavour.name == "docker" then
       { containers = builtins.mapAttrs container roles; }
