@@ -9,6 +9,7 @@ Every message says what is wrong *and* what to do about it, in one line.
     │   ├── RolesError                    bad -r option or roles file
     │   ├── ManifestError                 build manifest missing, invalid or of another flavour
     │   ├── DeploymentRecordError         deployment record missing or corrupted
+    │   │   └── JournalError                  deployment journal unreadable or corrupted
     │   ├── UnsafeRecordError             record names what nxc did not make: stop refuses
     │   ├── DeploymentActiveError         a deployment is still running: stop it first
     │   ├── ResourceLimitError            asks for more than this machine can hold
@@ -100,6 +101,11 @@ class ManifestError(InputError):
 
 class DeploymentRecordError(InputError):
     """A deployment record is missing or cannot be read."""
+
+
+class JournalError(DeploymentRecordError):
+    """A deployment journal (``deploy/<name>.journal.jsonl``) is missing, unreadable, or has
+    a corrupted line before its end."""
 
 
 class DeploymentActiveError(InputError):
