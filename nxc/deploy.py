@@ -105,6 +105,7 @@ def start_deployment(
             manifest=manifest.source,
             state=DeploymentState.starting,
             started_by=process_identity(),
+            parameters=dict(plan.parameters),
         )
         store.save(deployment)
         try:

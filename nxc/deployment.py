@@ -186,6 +186,8 @@ class Deployment:
     """Flavour-owned: everything stop must undo (pids, sockets, folders, networks, OAR job)."""
     started_by: dict[str, int] | None = None
     """The ``nxc start`` process that wrote the record: see :func:`process_identity`."""
+    parameters: dict[str, str] = field(default_factory=dict)
+    """Deployment parameters (``nxc start -p KEY=VALUE``), the deployment info's ``parameters``."""
 
     def __post_init__(self) -> None:
         deployment_name(self.composition, self.flavour, self.tag)
@@ -248,6 +250,7 @@ class Deployment:
             "manifest": self.manifest,
             "resources": self.resources,
             "started_by": self.started_by,
+            "parameters": self.parameters,
             "nodes": [node.to_dict() for node in self.nodes],
         }
 
@@ -281,6 +284,7 @@ class Deployment:
                 updated_at=fields.time("updated_at"),
                 resources=fields.optional("resources", dict) or {},
                 started_by=_identity(fields.optional("started_by", dict)),
+                parameters=_parameters(fields.optional("parameters", dict) or {}),
             )
         except InputError as error:
             raise ValueError(str(error)) from None
@@ -310,6 +314,12 @@ def _start_time(pid: int) -> int | None:
         return None
     fields = stat.rpartition(")")[2].split()
     return int(fields[19]) if len(fields) > 19 else None
+
+
+def _parameters(data: dict[str, Any]) -> dict[str, str]:
+    if not all(isinstance(value, str) for value in data.values()):
+        raise ValueError("'parameters' must map each name to a string")
+    return dict(data)
 
 
 def _identity(data: dict[str, Any] | None) -> dict[str, int] | None:

@@ -7,8 +7,8 @@ the manifest's order, and within a role its hostnames in the order they were giv
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from nxc.errors import InputError, RolesError
 from nxc.manifest import Manifest
@@ -16,6 +16,8 @@ from nxc.roles import RoleQuantity, resolve_quantities
 
 TAG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 """What a deployment tag may look like (it becomes part of a file name)."""
+PARAMETER_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+"""What a deployment parameter's name may look like (the nodes read it with ``jq``)."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class Plan:
     flavour: str
     nodes: tuple[PlannedNode, ...]
     tag: str | None = None
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    """Deployment parameters handed to every node as the deployment info's ``parameters``."""
 
     @property
     def deployment_name(self) -> str:
@@ -63,19 +67,38 @@ def check_tag(tag: str) -> str:
     return tag
 
 
+def parse_parameters(specs: Iterable[str]) -> dict[str, str]:
+    """Read ``KEY=VALUE`` deployment parameters (``-p gluster_volume=replica:3``); a key given
+    twice keeps its last value. :class:`InputError` in one line for a malformed one."""
+    parameters: dict[str, str] = {}
+    for spec in specs:
+        key, sep, value = spec.partition("=")
+        if not sep or not PARAMETER_KEY_RE.fullmatch(key):
+            raise InputError.naming(
+                f"{{parameters}} {spec!r} is not KEY=VALUE with KEY made of letters, digits and "
+                "'_' (not starting with a digit); e.g. gluster_volume=replica:3",
+                "parameters",
+            )
+        parameters[key] = value
+    return parameters
+
+
 def plan_nodes(
     manifest: Manifest,
     composition: str | None,
     *quantities: Mapping[str, RoleQuantity],
     tag: str | None = None,
+    parameters: Mapping[str, str] | None = None,
 ) -> Plan:
     """Plan the nodes of ``composition`` (``None``: the manifest's only one).
 
     ``quantities`` are the requests stronger than the composition's defaults, weakest first
-    (typically the roles file, then the ``-r`` options).
+    (typically the roles file, then the ``-r`` options); ``parameters`` reach every node in
+    its deployment info (checked as :func:`parse_parameters` checks them).
     """
     if tag is not None:
         check_tag(tag)
+    checked = parse_parameters(f"{key}={value}" for key, value in (parameters or {}).items())
     chosen = manifest.composition(composition)
     resolved = resolve_quantities(chosen.default_counts(), *quantities, composition=chosen.name)
     nodes = tuple(
@@ -89,4 +112,10 @@ def plan_nodes(
             "ask for some with {roles} ROLE=COUNT",
             "roles",
         )
-    return Plan(composition=chosen.name, flavour=manifest.flavour, nodes=nodes, tag=tag)
+    return Plan(
+        composition=chosen.name,
+        flavour=manifest.flavour,
+        nodes=nodes,
+        tag=tag,
+        parameters=checked,
+    )

@@ -28,6 +28,7 @@ FLAGS: dict[str, str] = {
     "manifest": "--manifest",
     "roles": "-r",
     "tag": "--tag",
+    "parameters": "-p/--parameter",
     "name": "--name",
     "envdir": "-d/--envdir",
     "geometry": "--geometry",

@@ -121,6 +121,17 @@ def start(
             "--tag", help="Name this deployment (several can run side by side).", show_default=False
         ),
     ] = None,
+    parameter: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--parameter",
+            "-p",
+            metavar="KEY=VALUE",
+            help="A deployment parameter every node reads from its deployment info "
+            "(parameters.KEY), e.g. -p gluster_volume=replica:3; repeat for more.",
+            show_default=False,
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the planned nodes; start and write nothing.")
     ] = False,
@@ -289,7 +300,7 @@ def start(
     if dry_run:
         if manifest is None:
             raise InputError("--dry-run needs --manifest PATH (the build manifest to plan from)")
-        plan = _plan(manifest, roles_file, role or [], flavour, composition, tag)
+        plan = _plan(manifest, roles_file, role or [], flavour, composition, tag, parameter or [])
         _print_plan(plan, test_script)
         return
     if test_script and foreground:
@@ -299,7 +310,7 @@ def start(
     if junit_xml is not None and not test_script:
         raise InputError("--junit-xml reports on the test script: add -t/--test-script")
     manifest_path = manifest or _latest_build(flavour, composition)
-    plan = _plan(manifest_path, roles_file, role or [], flavour, composition, tag)
+    plan = _plan(manifest_path, roles_file, role or [], flavour, composition, tag, parameter or [])
     vm = VmOptions(accel, memory, cpus, tuple(forward or ()), disk_size, qemu_opts)
     options = _flavour_options(plan.flavour, vm, timeout)
     options |= _kernel_options(plan.flavour, kernel_params or [], variant)
@@ -329,10 +340,11 @@ def _plan(
     flavour: str | None,
     composition: str | None,
     tag: str | None,
+    parameter_options: list[str],
 ) -> Plan:
     from nxc import manifest as manifest_module
     from nxc.flavours.names import check_flavour_name
-    from nxc.plan import check_tag, plan_nodes
+    from nxc.plan import check_tag, parse_parameters, plan_nodes
     from nxc.roles import parse_role_options, read_roles_file
 
     if flavour is not None:
@@ -340,6 +352,7 @@ def _plan(
     if tag is not None:
         check_tag(tag)
     options = parse_role_options(role_options)
+    parameters = parse_parameters(parameter_options)
     from_file = read_roles_file(roles_file) if roles_file is not None else {}
     built = manifest_module.load(manifest_path)
     if flavour is not None and flavour != built.flavour:
@@ -347,7 +360,7 @@ def _plan(
             f"{manifest_path}: built for flavour {built.flavour}, not {flavour}; "
             f"build it with 'nxc build -f {flavour}' or drop -f"
         )
-    return plan_nodes(built, composition, from_file, options, tag=tag)
+    return plan_nodes(built, composition, from_file, options, tag=tag, parameters=parameters)
 
 
 def _print_plan(plan: Plan, test_script: bool) -> None:
@@ -357,6 +370,7 @@ def _print_plan(plan: Plan, test_script: bool) -> None:
         f"{'HOSTNAME':<{hostname_width}}  ROLE",
     ]
     lines += [f"{node.hostname:<{hostname_width}}  {node.role}" for node in plan.nodes]
+    lines += [f"parameter {key}={value}" for key, value in plan.parameters.items()]
     if test_script:
         lines.append("then: run the composition's test script")
     typer.echo("\n".join(lines))

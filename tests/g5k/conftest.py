@@ -149,3 +149,9 @@ def nfs_store(host_lab: HostLab, tmp_path: Path) -> Iterator[Path]:
         for folder in reversed(made):
             with contextlib.suppress(OSError):
                 folder.rmdir()
+
+
+def manifest_with(systems: dict[str, str], flavour: str = "g5k-ramdisk") -> Manifest:
+    """A manifest of one composition, ``composition``, with these roles (role → system)."""
+    roles = tuple(Role(role, system) for role, system in systems.items())
+    return Manifest(flavour, "x86_64-linux", (Composition("composition", roles),))

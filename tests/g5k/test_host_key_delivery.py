@@ -14,9 +14,11 @@ import pytest
 
 from nxc import infoserver
 from nxc.deployment import Deployment, DeploymentStore, Node
+from nxc.deployment_info import build_info
 from nxc.flavours.g5k.kexec import b64url
-from nxc.flavours.g5k.ramdisk import KEY_DIR, KexecFlavour, kexec_info
+from nxc.flavours.g5k.ramdisk import KEY_DIR, KexecFlavour
 from nxc.keys import generate_keypair
+from tests.g5k.conftest import manifest_with
 
 
 def fetch(port: int, path: str, source: str = "127.0.0.1") -> tuple[int, bytes]:
@@ -102,7 +104,7 @@ def test_no_private_key_on_any_command_line(tmp_path: Path, delivery: str) -> No
     secret_dir.mkdir()
     deployment.resources = {"secret_dir": str(secret_dir)}
     host_keys = {node.hostname: generate_keypair("k").private_openssh for node in nodes}
-    info = kexec_info(deployment, "ssh-ed25519 AAAA client", {})
+    info = build_info(deployment, store, manifest_with({"node": ""}))
     flavour = KexecFlavour(info_address="127.0.0.1", info_delivery=delivery)
     try:
         lines = flavour._command_lines(deployment, store, info, host_keys, "console=ttyS0")

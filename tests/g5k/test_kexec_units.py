@@ -21,6 +21,7 @@ import pytest
 
 from nxc import infoserver
 from nxc.deployment import Deployment, DeploymentStore, Node
+from nxc.deployment_info import build_info
 from nxc.driver.deployment_backend import DeploymentNodeBackend
 from nxc.errors import InputError, ManifestError, UnsupportedOperationError
 from nxc.flavours.common import processes
@@ -28,10 +29,11 @@ from nxc.flavours.g5k import kexec
 from nxc.flavours.g5k.hosts import HostSource
 from nxc.flavours.g5k.image import ImageFlavour
 from nxc.flavours.g5k.nfs_store import NfsStoreFlavour
-from nxc.flavours.g5k.ramdisk import KexecFlavour, kexec_info
+from nxc.flavours.g5k.ramdisk import KexecFlavour
 from nxc.keys import generate_keypair
 from nxc.manifest import Artefacts, Composition, Manifest, Role
 from nxc.platforms.oar import OarRequest
+from tests.g5k.conftest import manifest_with
 
 
 def test_command_line_carries_info_inline_or_as_url_then_the_host_key_url():
@@ -70,7 +72,7 @@ def test_big_deployments_get_a_url_served_with_a_token_and_stopped_from_the_reco
     secret_dir.mkdir()
     deployment.resources = {"secret_dir": str(secret_dir)}
     flavour = KexecFlavour(info_address="127.0.0.1")
-    info = kexec_info(deployment, "ssh-ed25519 AAAA client", {"node": "/nix/store/x-node"})
+    info = build_info(deployment, store, manifest_with({"node": "/nix/store/x-node"}))
     host_keys = {node.hostname: generate_keypair("k").private_openssh for node in deployment.nodes}
     lines = flavour._command_lines(deployment, store, info, host_keys, "console=ttyS0")
     server = deployment.resources["info_server"]
@@ -95,7 +97,7 @@ def test_small_deployments_get_the_info_inline(tmp_path):
     secret_dir = store.secret_dir(deployment.name) / "nodes"
     secret_dir.mkdir()
     deployment.resources = {"secret_dir": str(secret_dir)}
-    info = kexec_info(deployment, "ssh-ed25519 AAAA client", {})
+    info = build_info(deployment, store, manifest_with({"node": ""}))
     host_keys = {node.hostname: generate_keypair("k").private_openssh for node in deployment.nodes}
     flavour = KexecFlavour(info_address="127.0.0.1")
     try:

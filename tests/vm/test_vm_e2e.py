@@ -28,10 +28,16 @@ pytestmark = pytest.mark.vm
 
 
 def start(
-    project: VmProject, cleanup: list, count: int, tag: str | None = None, **options
+    project: VmProject,
+    cleanup: list,
+    count: int,
+    tag: str | None = None,
+    parameters: dict[str, str] | None = None,
+    **options,
 ) -> Deployment:
     manifest = project.manifest()
-    plan = plan_nodes(manifest, None, parse_role_options([f"node={count}"]), tag=tag)
+    quantities = parse_role_options([f"node={count}"])
+    plan = plan_nodes(manifest, None, quantities, tag=tag, parameters=parameters)
     cleanup.append((project.store, plan.deployment_name))
     stages: list[tuple[str, Stage]] = []
     options.setdefault("timeout", 900)  # CI machines may be loaded: TCG boots slow down a lot
@@ -74,9 +80,11 @@ def assert_cleaned(project: VmProject, deployment: Deployment) -> None:
 def test_three_nodes_reach_each_other_by_hostname_then_stop_leaves_nothing(
     vm_project: VmProject, vm_cleanup: list
 ) -> None:
-    deployment = start(vm_project, vm_cleanup, 3)
+    deployment = start(vm_project, vm_cleanup, 3, parameters={"volume": "replica:3"})
     hostnames = [node.hostname for node in deployment.nodes]
     assert hostnames == ["node1", "node2", "node3"]
+    info = json.loads(ssh(vm_project, deployment, "node3", "cat /run/nxc/info.json").stdout)
+    assert info["parameters"] == {"volume": "replica:3"}  # nxc start -p reaches every node
     for hostname in hostnames:
         others = " ".join(h for h in hostnames if h != hostname)
         # three tries: a first echo lost under load (ARP right after boot) is no broken network

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from nxc import keys, netalloc
 from nxc.atomic import write_atomic
 from nxc.deployment import DeploymentState, NodeState
+from nxc.deployment_info import InfoExtras, build_info
 from nxc.errors import (
     ExternalCommandError,
     InputError,
@@ -111,7 +112,7 @@ class DockerFlavour(Flavour):
         _check_images(api, roles, manifest.source)
         _check_names(api, deployment)
         with store.lock(deployment.name):
-            specs = self._prepare(api, url, deployment, store, roles)
+            specs = self._prepare(api, url, deployment, store, manifest, roles)
             if any(rc.image == containers.BASE_IMAGE for rc in roles.values()):
                 containers.ensure_base_image(api)
             network_id = self._create_network(api, deployment, store)
@@ -131,6 +132,7 @@ class DockerFlavour(Flavour):
         url: str,
         deployment: Deployment,
         store: DeploymentStore,
+        manifest: Manifest,
         roles: dict[str, containers.RoleContainer],
     ) -> list[containers.NodeContainer]:
         name = deployment.name
@@ -157,7 +159,6 @@ class DockerFlavour(Flavour):
         secret_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         shared_dir.mkdir(exist_ok=True)
 
-        client_key = keys.ensure_client_key(store.client_key_path(name), f"nxc:{name}")
         addresses = netalloc.node_addresses(subnet, len(deployment.nodes))
         host_keys = {}
         for node, allocated in zip(deployment.nodes, addresses, strict=True):
@@ -171,10 +172,13 @@ class DockerFlavour(Flavour):
             node.extra = {"container_name": containers.container_name(name, node.hostname)}
         keys.write_known_hosts(store.known_hosts_path(name), deployment.nodes)
         info_file = secret_dir / "info.json"
-        systems = {role: rc.system for role, rc in roles.items() if rc.system}
-        write_atomic(
-            info_file, json.dumps(deployment_info(deployment, client_key, systems)), mode=0o600
+        extras = InfoExtras(
+            netalloc.PREFIX_LENGTH,
+            {"type": "bind", "path": containers.SHARED_PATH},  # /tmp/shared is bind-mounted
+            systems={role: rc.system for role, rc in roles.items() if rc.system},
         )
+        info = build_info(deployment, store, manifest, extras)
+        write_atomic(info_file, json.dumps(info), mode=0o600)
         specs = []
         for node in deployment.nodes:
             key_file = secret_dir / f"{node.hostname}.host_key"
@@ -380,17 +384,6 @@ class DockerFlavour(Flavour):
         with store.lock(deployment.name):
             node.state = state
             store.save(deployment)
-
-
-def deployment_info(
-    deployment: Deployment, authorized_key: str, systems: dict[str, str]
-) -> dict[str, Any]:
-    """The node contract's deployment info; ``/tmp/shared`` is already bind-mounted."""
-    from nxc.flavours.vm.flavour import deployment_info as common_info
-
-    info = common_info(deployment, authorized_key, systems)
-    info["shared_dir"] = {"type": "bind", "path": containers.SHARED_PATH}
-    return info
 
 
 def _network_of(subnet: int) -> tuple[str, str]:

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from nxc import keys
 from nxc.atomic import write_atomic
 from nxc.deployment import DeploymentState, NodeState
+from nxc.deployment_info import InfoExtras, build_info, refuse_root_key_by_url
 from nxc.errors import (
     ExternalCommandError,
     InputError,
@@ -87,24 +88,6 @@ def ipv4_of(host: str) -> str:
         return socket.gethostbyname(host)
     except OSError as error:
         raise InputError(f"host {host} does not resolve to an IPv4 address: {error}") from None
-
-
-def kexec_info(
-    deployment: Deployment, authorized_key: str, systems: dict[str, str]
-) -> dict[str, Any]:
-    """The deployment info for nodes on physical hosts: matched by address, no shared folder."""
-    nodes = []
-    for node in deployment.nodes:
-        entry = {"hostname": node.hostname, "role": node.role, "address": node.address}
-        if systems.get(node.role):
-            entry["system"] = systems[node.role]
-        nodes.append(entry)
-    return {
-        "version": 1,
-        "deployment": deployment.name,
-        "authorized_keys": [authorized_key],
-        "nodes": nodes,
-    }
 
 
 class KexecFlavour(Flavour):
@@ -165,8 +148,10 @@ class KexecFlavour(Flavour):
         return self._shell
 
     def check_request(self, manifest: Manifest, composition: str, hostnames: list[str]) -> None:
-        """A manifest of this flavour with a kernel and an initrd that exist."""
+        """A manifest of this flavour with a kernel and an initrd that exist, and no root key
+        (the info goes by URL)."""
         self.boot_files(manifest, composition)
+        refuse_root_key_by_url(manifest, composition, self.name)
 
     def boot_files(self, manifest: Manifest, composition: str) -> tuple[Path, Path, str]:
         """Kernel, initrd and base command line of ``composition``."""
@@ -199,9 +184,6 @@ class KexecFlavour(Flavour):
         """Get hosts, push the boot files, kexec every host, wait until all nodes answer."""
         self.check_tools()
         kernel, initrd, base = self.boot_files(manifest, deployment.composition)
-        systems = {
-            role.name: role.system for role in manifest.composition(deployment.composition).roles
-        }
         with store.lock(deployment.name):
             name = deployment.name
             secret_dir = store.secret_dir(name) / "nodes"
@@ -217,12 +199,7 @@ class KexecFlavour(Flavour):
             job = self._hosts(deployment, store)
             secret_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             host_keys = self._plan_nodes(deployment, store)
-            info = kexec_info(
-                deployment,
-                keys.ensure_client_key(store.client_key_path(name), f"nxc:{name}"),
-                systems,
-            )
-            info.update(self.extra_info(deployment))
+            info = self.deployment_info(deployment, store, manifest)
             base = self.base_command_line(base, deployment)
             command_lines = self._command_lines(deployment, store, info, host_keys, base)
             store.save(deployment)
@@ -241,6 +218,14 @@ class KexecFlavour(Flavour):
         then the user's ``kernel_params`` (nxc's per-node parameters follow)."""
         params = (built, *self.extra_params(deployment), *self.kernel_params)
         return " ".join(part for part in params if part)
+
+    def deployment_info(
+        self, deployment: Deployment, store: DeploymentStore, manifest: Manifest
+    ) -> dict[str, Any]:
+        """The info for nodes on physical hosts: matched by address, no shared folder, and
+        what :meth:`extra_info` adds."""
+        info = build_info(deployment, store, manifest, InfoExtras(with_macs=False))
+        return info | self.extra_info(deployment)
 
     def extra_info(self, deployment: Deployment) -> dict[str, Any]:
         """Flavour-specific keys of the deployment info."""

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from nxc import keys, netalloc
 from nxc.atomic import write_atomic
 from nxc.deployment import DeploymentState, NodeState
+from nxc.deployment_info import InfoExtras, build_info
 from nxc.errors import (
     DeploymentRecordError,
     ExternalCommandError,
@@ -144,28 +145,6 @@ def vm_artefacts(manifest: Manifest, composition: str, flavour: str = "vm") -> V
             )
     systems = {role.name: role.system for role in entry.roles}
     return VmArtefacts(kernel, initrd, entry.artefacts.cmdline or "", systems)
-
-
-def deployment_info(
-    deployment: Deployment, authorized_key: str, systems: dict[str, str]
-) -> dict[str, Any]:
-    """The deployment info document every node receives (docs/node-contract.md)."""
-    nodes = []
-    for node in deployment.nodes:
-        entry = {"hostname": node.hostname, "role": node.role, "address": node.address}
-        if node.mac:
-            entry["mac"] = node.mac
-        if systems.get(node.role):
-            entry["system"] = systems[node.role]
-        nodes.append(entry)
-    return {
-        "version": 1,
-        "deployment": deployment.name,
-        "network": {"prefix_length": netalloc.PREFIX_LENGTH},
-        "authorized_keys": [authorized_key],
-        "nodes": nodes,
-        "shared_dir": {"type": "9p", "tag": SHARED_TAG},
-    }
 
 
 def kernel_append(cmdline: str) -> str:
@@ -296,7 +275,7 @@ class VmFlavour(Flavour):
         artefacts = vm_artefacts(manifest, deployment.composition, self.name)
         accel = qemu.choose_accel(self._tool("qemu"), artefacts.kernel, self.accel)
         with store.lock(deployment.name):
-            launches = self._prepare(deployment, store, artefacts, accel)
+            launches = self._prepare(deployment, store, manifest, artefacts, accel)
             store.save(deployment)  # everything is recorded before anything runs
             self._launch_switch(deployment, store)
             self._launch_nodes(deployment, store, launches, progress)
@@ -305,7 +284,12 @@ class VmFlavour(Flavour):
             store.save(deployment)
 
     def _prepare(
-        self, deployment: Deployment, store: DeploymentStore, artefacts: VmArtefacts, accel: str
+        self,
+        deployment: Deployment,
+        store: DeploymentStore,
+        manifest: Manifest,
+        artefacts: VmArtefacts,
+        accel: str,
     ) -> dict[str, list[str]]:
         name = deployment.name
         marker = processes.new_marker()
@@ -338,7 +322,6 @@ class VmFlavour(Flavour):
         secret_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         shared_dir.mkdir(exist_ok=True)
 
-        client_key = keys.ensure_client_key(store.client_key_path(name), f"nxc:{name}")
         addresses = netalloc.node_addresses(subnet, len(deployment.nodes))
         host_keys = {}
         for node, allocated in zip(deployment.nodes, addresses, strict=True):
@@ -358,7 +341,7 @@ class VmFlavour(Flavour):
         deployment.resources["ports"] = sorted(ports.handed_out)
         keys.write_known_hosts(store.known_hosts_path(name), deployment.nodes)
         info_file = secret_dir / "info.json"
-        info = deployment_info(deployment, client_key, artefacts.systems)
+        info = self.deployment_info(deployment, store, manifest)
         write_atomic(info_file, json.dumps(info).encode(), mode=0o600)
 
         launches = {}
@@ -405,6 +388,14 @@ class VmFlavour(Flavour):
                 node.extra["disk"] = str(disk)
             launches[node.hostname] = argv
         return launches
+
+    def deployment_info(
+        self, deployment: Deployment, store: DeploymentStore, manifest: Manifest
+    ) -> dict[str, Any]:
+        """The info every node reads from fw_cfg (root-only on the guest: it may hold the
+        deployment's root key); nodes find their entry by MAC, the shared folder is 9p."""
+        extras = InfoExtras(netalloc.PREFIX_LENGTH, {"type": "9p", "tag": SHARED_TAG})
+        return build_info(deployment, store, manifest, extras)
 
     def delivery(
         self, deployment: Deployment, node: Node, artefacts: VmArtefacts

@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from nxc.deployment_info import refuse_root_key_by_url
 from nxc.errors import InputError
 from nxc.flavours.g5k import kexec
 from nxc.flavours.vm import qemu
@@ -35,6 +36,7 @@ from nxc.infoserver import (
 
 if TYPE_CHECKING:
     from nxc.deployment import Deployment, DeploymentStore, Node
+    from nxc.manifest import Manifest
 
 DEFAULT_MEMORY = "2048M"
 """The store lives in RAM: the initrd's squashfs of every role's system, and the tmpfs root."""
@@ -61,11 +63,17 @@ class VmRamdiskFlavour(VmFlavour):
         self.nic = qemu.NIC_MODELS[nic_model]
         self._token = ""
 
-    def _prepare(
-        self, deployment: Deployment, store: DeploymentStore, artefacts: VmArtefacts, accel: str
-    ) -> dict[str, list[str]]:
-        self._token = ""  # a new token for each deployment started
-        return super()._prepare(deployment, store, artefacts, accel)
+    def check_request(self, manifest: Manifest, composition: str, hostnames: list[str]) -> None:
+        """As :class:`VmFlavour`'s, and no root key: the info goes by URL."""
+        super().check_request(manifest, composition, hostnames)
+        refuse_root_key_by_url(manifest, composition, self.name)
+
+    def deployment_info(
+        self, deployment: Deployment, store: DeploymentStore, manifest: Manifest
+    ) -> dict[str, Any]:
+        """As :class:`VmFlavour`'s; each deployment started gets a new token."""
+        self._token = ""
+        return super().deployment_info(deployment, store, manifest)
 
     def delivery(
         self, deployment: Deployment, node: Node, artefacts: VmArtefacts

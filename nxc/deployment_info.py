@@ -1,0 +1,117 @@
+"""The deployment info every node receives, built in one place for every flavour.
+
+The document is the node contract's (docs/node-contract.md): the deployment's name, the
+client key the nodes authorise, every node (hostname, role, address, and its MAC and role
+system when known), and what the flavour adds (the network's prefix length, how to mount the
+shared folder). Two parts come from the deployment itself, the same on every flavour:
+
+- ``parameters``: the deployment parameters (``nxc start -p KEY=VALUE``), when there are any;
+- ``root_ssh_key`` and each node's ``host_public_key``: when a role of the composition enables
+  ``nxc.root-sshKeys``, the deployment's root key pair (kept beside the client key, so a
+  deployment started again keeps it), for the nodes to reach each other as root.
+
+An info holding the root key holds a private key: :func:`holds_secret` says so, and a flavour
+must then deliver it through a private channel only (a 0600 file, fw_cfg).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nxc import keys
+from nxc.errors import InputError
+
+if TYPE_CHECKING:
+    from nxc.deployment import Deployment, DeploymentStore
+    from nxc.manifest import Manifest
+
+INFO_VERSION = 1
+ROOT_KEY_FILE = "root_key"
+"""The deployment's root key pair, in its private folder (``root_key`` and ``root_key.pub``)."""
+
+
+@dataclass(frozen=True)
+class InfoExtras:
+    """What a flavour adds to the info: the network's prefix length, the shared folder."""
+
+    prefix_length: int | None = None
+    shared_dir: dict[str, str] = field(default_factory=dict)
+    with_macs: bool = True
+    """Whether nodes find their entry by MAC (vm: nxc chose the MACs) as well as by address."""
+    systems: dict[str, str] | None = None
+    """Role → system path, when the flavour's differ from the manifest roles' (docker)."""
+
+
+def root_key_path(store: DeploymentStore, name: str) -> Path:
+    """Where deployment ``name`` keeps its root key pair."""
+    return store.secret_dir(name) / ROOT_KEY_FILE
+
+
+def build_info(
+    deployment: Deployment,
+    store: DeploymentStore,
+    manifest: Manifest,
+    extras: InfoExtras | None = None,
+) -> dict[str, Any]:
+    """The deployment info of ``deployment`` (its nodes placed: addresses and host keys set).
+
+    Makes the deployment's client key (and its root key when the composition wants one) if
+    they do not exist yet.
+    """
+    extras = extras or InfoExtras()
+    name = deployment.name
+    entry = manifest.composition(deployment.composition)
+    systems = (
+        extras.systems
+        if extras.systems is not None
+        else {role.name: role.system for role in entry.roles}
+    )
+    root_key = None
+    if entry.wants_root_ssh_key:
+        root_key = keys.ensure_keypair(root_key_path(store, name), f"nxc:{name}:root")
+    client_key = keys.ensure_client_key(store.client_key_path(name), f"nxc:{name}")
+    nodes = []
+    for node in deployment.nodes:
+        item: dict[str, Any] = {
+            "hostname": node.hostname,
+            "role": node.role,
+            "address": node.address,
+        }
+        if extras.with_macs and node.mac:
+            item["mac"] = node.mac
+        if systems.get(node.role):
+            item["system"] = systems[node.role]
+        if root_key is not None and node.host_key:
+            item["host_public_key"] = node.host_key
+        nodes.append(item)
+    info: dict[str, Any] = {"version": INFO_VERSION, "deployment": name}
+    if extras.prefix_length is not None:
+        info["network"] = {"prefix_length": extras.prefix_length}
+    info["authorized_keys"] = [client_key]
+    info["nodes"] = nodes
+    if extras.shared_dir:
+        info["shared_dir"] = dict(extras.shared_dir)
+    if deployment.parameters:
+        info["parameters"] = dict(deployment.parameters)
+    if root_key is not None:
+        info |= keys.root_key_info(root_key)
+    return info
+
+
+def holds_secret(info: dict[str, Any]) -> bool:
+    """Whether ``info`` holds a private key (the root key): it must travel privately."""
+    return "root_ssh_key" in info
+
+
+def refuse_root_key_by_url(manifest: Manifest, composition: str, flavour: str) -> None:
+    """Refuse a composition wanting the root key on a flavour whose nodes fetch the info by a
+    URL (its token is on the kernel command line, which every user of a node can read)."""
+    if manifest.composition(composition).wants_root_ssh_key:
+        raise InputError(
+            f"composition '{composition}' enables nxc.root-sshKeys, whose private key travels "
+            f"in the deployment info; {flavour} nodes fetch that info by a URL any user of a "
+            "node can read, so nxc does not send it there yet; use the vm or docker flavour, or "
+            "drop nxc.root-sshKeys"
+        )
