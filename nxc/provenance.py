@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from nxc.errors import ProjectError
 
 if TYPE_CHECKING:
-    from nxc.deployment import Deployment
+    from nxc.deployment import Deployment, DeploymentStore
     from nxc.manifest import Manifest
 
 PROVENANCE_FORMAT = 1
@@ -68,6 +68,26 @@ def collect(
         "platform": _platform(deployment, host_properties),
     }
     return result
+
+
+def of_deployment(
+    project_root: Path, store: DeploymentStore, name: str
+) -> tuple[dict[str, Any], bool]:
+    """The provenance of deployment ``name`` and whether it comes from its journal: the newest
+    journalled one (what ``nxc start`` saw), else :func:`collect` now from the record, the
+    project's ``flake.lock`` and the record's build manifest (if that file is still there)."""
+    from nxc import manifest as manifest_module
+    from nxc.journal import Journal, ProvenanceEvent
+
+    journalled = Journal(store, name).last(ProvenanceEvent)
+    if isinstance(journalled, ProvenanceEvent):
+        return journalled.provenance, True
+    deployment = store.load(name)
+    manifest_path = Path(deployment.manifest) if deployment.manifest else None
+    manifest = None
+    if manifest_path is not None and manifest_path.exists():
+        manifest = manifest_module.load(manifest_path)
+    return collect(project_root, deployment, manifest), False
 
 
 def locked_nixpkgs(lock_path: Path) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ import typer
 COMMAND_MODULES: list[str] = [
     "start",
     "status",
+    "export",
     "clean",
     "build",
     "check",

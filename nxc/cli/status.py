@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from nxc.errors import InputError, JournalError
+
 if TYPE_CHECKING:
-    from nxc.deployment import Deployment
+    from nxc.deployment import Deployment, DeploymentStore
 
 
 def status(
@@ -21,16 +23,28 @@ def status(
         typer.Option("--live", "-l", help="Also ask the flavour which nodes run now."),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the record(s) as JSON.")] = False,
+    journal: Annotated[
+        bool,
+        typer.Option(
+            "--journal", help="Print NAME's journal: one event a line (time, kind, what)."
+        ),
+    ] = False,
 ) -> None:
     """Show the recorded deployments, or the nodes of one.
 
     Without NAME: each deployment's flavour, recorded state and node count. With NAME: its
-    nodes, roles, addresses and states (--live asks the flavour what runs now).
+    nodes, roles, addresses and states (--live asks the flavour what runs now); --journal:
+    what happened to it (commands, phases and their durations, nodes added, failed, repaired).
     """
     from nxc.cli.app import settings
     from nxc.project import find_project
 
     store = find_project(settings.envdir).deployments
+    if journal:
+        if name is None:
+            raise InputError("--journal shows one deployment's journal: give its NAME")
+        _print_journal(store, name, as_json)
+        return
     if name is None:
         deployments = store.list()
         if as_json:
@@ -46,6 +60,29 @@ def status(
         return
     live_states = _probe(deployment) if live else None
     _print_nodes(deployment, live_states)
+
+
+def _print_journal(store: DeploymentStore, name: str, as_json: bool) -> None:
+    from nxc.journal import Journal
+
+    journal = Journal(store, name)
+    if not journal.exists():
+        raise JournalError(
+            f"no journal for {name!r} ({journal.path} does not exist); deployments started "
+            "by this nxc keep one"
+        )
+    contents = journal.read()
+    if as_json:
+        _print_json([event.to_dict() for event in contents.events])
+    else:
+        for event in contents.events:
+            typer.echo(f"{event.time}  {event.kind:<14}  {event.summary()}")
+    if contents.torn_line is not None:
+        typer.echo(
+            f"nxc: note: {journal.path}: line {contents.torn_line} is incomplete (a writer "
+            "stopped mid-line, or is writing now); skipped",
+            err=True,
+        )
 
 
 def _probe(deployment: Deployment) -> dict[str, str] | None:
