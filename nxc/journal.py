@@ -87,7 +87,11 @@ class CommandEvent(Event, kind="command"):
     def current(cls) -> CommandEvent:
         """This process's command line, working folder, user and pid."""
         argv = [Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv else []
-        return cls(argv=argv, cwd=os.getcwd(), user=getpass.getuser(), pid=os.getpid())
+        try:
+            user = getpass.getuser()
+        except (OSError, KeyError):  # no login name and no passwd entry (some containers)
+            user = str(os.getuid())
+        return cls(argv=argv, cwd=os.getcwd(), user=user, pid=os.getpid())
 
     def summary(self) -> str:
         """The command line, by whom, where."""
