@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from nxc.deployment import DeploymentStore, parse_name
 from nxc.errors import JournalError
@@ -174,6 +174,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
 """Event kind (the ``kind`` key of a line) -> its class."""
 
 
+EventT = TypeVar("EventT", bound=Event)
+
+
 @dataclass(frozen=True)
 class JournalContents:
     """The events of a journal, oldest first; ``torn_line`` is the number of a last line that
@@ -241,7 +244,7 @@ class Journal:
         """The complete events, oldest first (see :meth:`read` for the torn-line note)."""
         return self.read().events
 
-    def last(self, kind: type[Event]) -> Event | None:
+    def last(self, kind: type[EventT]) -> EventT | None:
         """The newest event of class ``kind``, if any."""
         for event in reversed(self.events()):
             if isinstance(event, kind):

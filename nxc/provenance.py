@@ -80,7 +80,7 @@ def of_deployment(
     from nxc.journal import Journal, ProvenanceEvent
 
     journalled = Journal(store, name).last(ProvenanceEvent)
-    if isinstance(journalled, ProvenanceEvent):
+    if journalled is not None:
         return journalled.provenance, True
     deployment = store.load(name)
     manifest_path = Path(deployment.manifest) if deployment.manifest else None

@@ -192,4 +192,17 @@ def test_last_finds_the_newest_of_a_kind(tmp_path):
     target.append(NodesAdded(hostnames=["node1"]))
     target.append(ProvenanceEvent(provenance={"n": 2}))
     newest = target.last(ProvenanceEvent)
-    assert isinstance(newest, ProvenanceEvent) and newest.provenance == {"n": 2}
+    assert newest is not None and newest.provenance == {"n": 2}
+
+
+def test_a_journal_that_cannot_be_written_does_not_hide_the_phases_error(tmp_path):
+    target = journal(tmp_path)
+    target.path.mkdir(parents=True)  # a folder where the file should be: open() fails
+    with pytest.raises(RuntimeError, match="boom"), phase(target, "boot"):
+        raise RuntimeError("boom")
+    with (
+        pytest.raises(JournalError, match="cannot open for writing") as caught,
+        phase(target, "boot"),
+    ):
+        pass
+    assert str(target.path) in str(caught.value)
