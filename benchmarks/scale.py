@@ -32,13 +32,14 @@ ChainPut runs ``/bin/nc.traditional``; without it that row says so and is left o
    ``--repeat`` calls on the open connections. Columns: ``first ms/host`` and ``repeat
    ms/host`` (a call's wall time divided by N), the calls' seconds, ``RSS MiB`` this process's
    resident memory with the N connections open and ``+MiB`` what they added, ``host MiB/host``
-   the machine's available memory lost per host (its sshd and the per-connection sshd
-   processes). A /24 bridge holds 250 hosts, so larger counts use several bridges.
+   the resident memory of one host's processes (its sshd, the connection's sshd processes;
+   shared pages counted in each, so an upper bound). A /24 bridge holds 250 hosts, so larger counts use several bridges.
 
-   Not 1,000 hosts: every host here is two or three sshd processes and a network namespace on
-   this one machine (2 cores, 24 GiB), all key exchanges are this machine's CPU, and the run
-   prints the memory per host it measured; ``--run-hosts 64 256 1000`` does it where that
-   fits. On Grid'5000 the hosts' side is on the hosts; only this process's share (the RSS,
+   Not 1,000 hosts by default: every host here is a network namespace with two or three
+   sshd processes on this one machine (2 cores, 24 GiB, shared), about 19 MiB resident per
+   connected host as measured (``host MiB/host``), so 1,000 would want most of the memory and
+   all the key exchanges run on the same 2 cores; ``--run-hosts 64 256 1000`` tries where that
+   fits. On Grid'5000 the hosts' side is on the hosts: only this process's share (``RSS MiB``,
    the ms per host) is the frontend's.
 
 3. **Info server** — ``benchmarks/infoserver_load.py`` as a child process, ``--info-clients``
@@ -74,7 +75,7 @@ from nxc import limits
 from nxc.fanout import HostResult, run_bounded
 from nxc.flavours.g5k import kexec
 from nxc.keys import ensure_client_key
-from nxc.platforms.broadcast import broadcast_files
+from nxc.platforms.broadcast import _forwarded_agent, broadcast_files
 from nxc.transport.ssh import SshTransport
 from tests.netns import MAX_HOSTS, NamespaceHost, NamespaceHosts
 from tests.scale.lab import BroadcastLab
@@ -143,13 +144,27 @@ def chain_put(lab: BroadcastLab, count: int, artefact: Path) -> None:
     _mend_execo()
     for host in lab.hosts[:count]:
         lab.remote_dir(host).mkdir(mode=0o700, parents=True, exist_ok=True)
+    # TakTuk's work stealing makes hosts connect to hosts: they authenticate with the
+    # frontend's key through a forwarded agent, as broadcast_files's relays do
     pinned = ("-o", "BatchMode=yes", *lab.relay_options, "-o", "ConnectTimeout=20")
-    params = {"user": "root", "keyfile": str(lab.key), "taktuk_connector_options": pinned,
+    params = {"user": "root", "keyfile": str(lab.key), "taktuk_connector_options": ("-A", *pinned),
               "ssh_options": pinned, "nc": f"{NETCAT} -v -v"}  # fmt: skip
     hosts = [execo.Host(address) for address in lab.addresses[:count]]
-    put = execo.action.ChainPut(hosts, [str(artefact)], kexec.REMOTE_DIR, params).run()
+    with _forwarded_agent(lab.shell()) as agent_env:
+        saved = os.environ.get("SSH_AUTH_SOCK")
+        os.environ.update(agent_env)
+        try:
+            put = execo.action.ChainPut(hosts, [str(artefact)], kexec.REMOTE_DIR, params).run()
+        finally:
+            os.environ.pop("SSH_AUTH_SOCK", None)
+            if saved is not None:
+                os.environ["SSH_AUTH_SOCK"] = saved
     if not put.ok:
-        raise RuntimeError(f"ChainPut to {count} hosts failed")
+        failed = [p for action in put.actions for p in action.processes if not p.ok]
+        reasons = "; ".join(
+            f"{p.host}: {p.error_reason or p.stderr.strip()[-200:]}" for p in failed[:3]
+        )
+        raise RuntimeError(f"ChainPut to {count} hosts failed on {len(failed)}: {reasons}")
 
 
 def check_chain_copies(lab: BroadcastLab, count: int, artefact: Path, digest: str) -> None:
@@ -206,23 +221,19 @@ class RunCost:
     rss_mib: float
     rss_added_mib: float
     host_mib: float
-    """Available memory of the machine lost per connected host (sshd processes, namespace)."""
+    """Resident memory of each host's processes (its sshd and the connection's), mean."""
 
 
-def meminfo_mib(field: str) -> float:
-    """A field of /proc/meminfo in MiB."""
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {field} in /proc/meminfo")
-
-
-def rss_mib() -> float:
-    """This process's resident memory now, in MiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
+def rss_mib(pid: int | str = "self") -> float:
+    """Resident memory of a process (this one by default) now, in MiB; 0 once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return 0.0
+    for line in status.splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
+    return 0.0  # a kernel thread or a zombie
 
 
 def run_costs(counts: list[int], repeat: int, workdir: Path) -> list[RunCost]:
@@ -230,7 +241,6 @@ def run_costs(counts: list[int], repeat: int, workdir: Path) -> list[RunCost]:
     key = workdir / "id_ed25519"
     public = ensure_client_key(key, "nxc:scale")
     groups: list[NamespaceHosts] = []
-    available = meminfo_mib("MemAvailable")
     try:
         hosts: list[NamespaceHost] = []
         left = max(counts)
@@ -245,8 +255,8 @@ def run_costs(counts: list[int], repeat: int, workdir: Path) -> list[RunCost]:
             transport = SshTransport(hosts[:count], key)
             try:
                 first, repeated = time_calls(lambda t=transport: t.run("true").check(), repeat)
-                host_mib = (available - meminfo_mib("MemAvailable")) / count
                 rss = rss_mib()
+                host_mib = sum(rss_mib(pid) for h in hosts[:count] for pid in h.pids()) / count
             finally:
                 transport.close()
             costs.append(RunCost(count, first, repeated, rss, rss - rss_before, host_mib))
