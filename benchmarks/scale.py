@@ -17,7 +17,10 @@ ChainPut runs ``/bin/nc.traditional``; without it that row says so and is left o
    * ``execo ChainPut`` — ``execo.action.ChainPut``: TakTuk starts a netcat chain, frontend →
      host 1 → host 2 → ..., unencrypted and unauthenticated; the copies are checked here
      afterwards (SHA-256 of every host's file, not timed). Its destination folder is created
-     through this machine's view of each host's ``/tmp`` inside the timed call.
+     through this machine's view of each host's ``/tmp`` inside the timed call. TakTuk's work
+     stealing makes hosts connect to hosts, so its SSH gets ``-A`` and the agent
+     ``broadcast_files`` starts; three defects of execo 2.8.2 on Python 3 are mended in this
+     process first (:func:`_mend_execo`).
 
    Columns (the table of ``benchmarks/broadcast.py``): ``time`` wall seconds; ``sent/size``
    bytes this machine transmitted into the hosts' bridge (its ``tx_bytes`` counter) divided by
@@ -33,7 +36,8 @@ ChainPut runs ``/bin/nc.traditional``; without it that row says so and is left o
    ms/host`` (a call's wall time divided by N), the calls' seconds, ``RSS MiB`` this process's
    resident memory with the N connections open and ``+MiB`` what they added, ``host MiB/host``
    the resident memory of one host's processes (its sshd, the connection's sshd processes;
-   shared pages counted in each, so an upper bound). A /24 bridge holds 250 hosts, so larger counts use several bridges.
+   shared pages counted in each, so an upper bound). A /24 bridge holds 250 hosts, so larger
+   counts use several bridges.
 
    Not 1,000 hosts by default: every host here is a network namespace with two or three
    sshd processes on this one machine (2 cores, 24 GiB, shared), about 19 MiB resident per
@@ -48,8 +52,8 @@ ChainPut runs ``/bin/nc.traditional``; without it that row says so and is left o
 The broadcast table is printed last; its last line is the figure tracked (tree figures):
 ``scale: 128 hosts, frontend sent X.XX\N{MULTIPLICATION SIGN} the artefact in T s (8 hosts: t s)``.
 
-    sudo .venv/bin/python benchmarks/scale.py            # 8 32 128 hosts, 64 MiB; run 64 256
-    sudo .venv/bin/python benchmarks/scale.py --hosts 8 32 --size 16 --run-hosts 16 64
+    sudo .venv/bin/python benchmarks/scale.py    # 8 32 128 hosts, 64 MiB; run 64 256 (~9 min)
+    sudo .venv/bin/python benchmarks/scale.py --hosts 8 32 --size 16 --run-hosts 16 64  # ~1 min
 """
 
 from __future__ import annotations
