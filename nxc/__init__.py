@@ -49,7 +49,7 @@ from nxc.errors import (
 )
 
 if TYPE_CHECKING:
-    from nxc.api import Environment, open_deployment
+    from nxc.api import Environment, open_deployment, start
     from nxc.fanout import GroupResult, HostResult
 
 __version__ = "0.1.0"
@@ -57,6 +57,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "Environment": "nxc.api",
     "open_deployment": "nxc.api",
+    "start": "nxc.api",
     "GroupResult": "nxc.fanout",
     "HostResult": "nxc.fanout",
 }
@@ -97,6 +98,7 @@ __all__ = [
     "UnsupportedOperationError",
     "__version__",
     "open_deployment",
+    "start",
 ]
 
 

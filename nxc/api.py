@@ -14,13 +14,14 @@ The same deployment can be driven with execo: :meth:`Environment.execo_hosts` an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from nxc.deployment import Deployment, DeploymentStore, Node
     from nxc.fanout import GroupResult
+    from nxc.flavours.base import ProgressHook
     from nxc.transport.base import Transport
 
 
@@ -112,6 +113,24 @@ class Environment:
             ),
         }  # fmt: skip
 
+    def repair(self) -> list[str]:
+        """Relaunch the deployment's dead nodes, keeping the others (``nxc start --repair``);
+        the hostnames relaunched, each ready again when this returns."""
+        from nxc.deploy import repair_deployment
+
+        repaired = repair_deployment(self.store, self.name)
+        if repaired:
+            self.close()  # connections to the relaunched nodes are gone: open them anew
+            self.deployment = self.store.load(self.name)
+        return repaired
+
+    def stop(self, force: bool = False) -> None:
+        """Stop the deployment (``nxc stop``) and close the connections."""
+        from nxc.deploy import stop_deployment
+
+        self.close()
+        self.deployment = stop_deployment(self.store, self.name, force=force)
+
     def close(self) -> None:
         """Close the connections to the nodes (idempotent)."""
         if self._transport is not None:
@@ -135,4 +154,54 @@ def open_deployment(
 
     store = find_project(Path(project) if project is not None else None).deployments
     deployment = choose_deployment(store, name, tag)
+    return Environment(deployment, store)
+
+
+def start(
+    roles: Mapping[str, int] | None = None,
+    *,
+    flavour: str | None = None,
+    composition: str | None = None,
+    tag: str | None = None,
+    parameters: Mapping[str, str] | None = None,
+    min_nodes: int | str | None = None,
+    project: Path | str | None = None,
+    progress: ProgressHook | None = None,
+    **options: Any,
+) -> Environment:
+    """Start the latest build of ``flavour`` (default: the project's) as ``nxc start`` does,
+    and return the running deployment.
+
+    ``roles`` gives node counts per role (the composition's defaults otherwise), ``tag`` names a
+    deployment beside others, ``parameters`` reach every node's deployment info,
+    ``min_nodes`` (a count or a fraction such as ``"90%"``) lets it go on without nodes that
+    did not come up; ``options`` are the flavour's own (``memory="2G"``, ``timeout=600``,
+    ``hosts=HostSource(...)``...). The deployment keeps running until :meth:`Environment.stop`.
+    """
+    from nxc.build import check_deployable
+    from nxc.deploy import built_manifest, start_deployment
+    from nxc.flavours import get_flavour
+    from nxc.flavours.base import no_progress
+    from nxc.manifest import load
+    from nxc.plan import plan_nodes
+    from nxc.project import find_project
+    from nxc.roles import parse_role_options
+
+    found = find_project(Path(project) if project is not None else None)
+    chosen = flavour or found.default_flavour
+    check_deployable(chosen)
+    manifest = load(built_manifest(found.build_dir, chosen, composition))
+    quantities = parse_role_options([f"{role}={count}" for role, count in (roles or {}).items()])
+    plan = plan_nodes(
+        manifest,
+        composition,
+        quantities,
+        tag=tag,
+        parameters=parameters,
+        min_nodes=None if min_nodes is None else str(min_nodes),
+    )
+    store = found.deployments
+    deployment = start_deployment(
+        store, manifest, plan, get_flavour(plan.flavour, **options), progress or no_progress
+    )
     return Environment(deployment, store)

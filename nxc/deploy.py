@@ -18,7 +18,7 @@ import errno
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nxc.deployment import Deployment, DeploymentState, DeploymentStore, Node, process_identity
 from nxc.errors import (
@@ -26,11 +26,30 @@ from nxc.errors import (
     DeploymentLockedError,
     DeploymentRecordError,
     InputError,
+    JournalError,
     ManifestError,
     ProjectError,
 )
-from nxc.flavours.base import REGISTRY, Flavour, LiveState, ProgressHook, flavour_class, no_progress
+from nxc.flavours.base import (
+    REGISTRY,
+    Flavour,
+    LiveState,
+    ProgressHook,
+    Stage,
+    flavour_class,
+    no_progress,
+)
 from nxc.interrupts import shielded
+from nxc.journal import (
+    CommandEvent,
+    Journal,
+    NodesAdded,
+    NodesFailed,
+    NodesRemoved,
+    NodesRepaired,
+    ProvenanceEvent,
+    phase,
+)
 
 if TYPE_CHECKING:
     from nxc.manifest import Manifest
@@ -106,15 +125,43 @@ def start_deployment(
             state=DeploymentState.starting,
             started_by=process_identity(),
             parameters=dict(plan.parameters),
+            min_nodes=plan.min_nodes,
         )
         store.save(deployment)
+        journal = Journal(store, name)
         try:
+            journal.append(CommandEvent.current())
+            flavour.phase_timer = lambda phase_name: phase(journal, phase_name)
             flavour.start(deployment, manifest, store, progress)
+            journal.append(NodesAdded(hostnames=[node.hostname for node in deployment.nodes]))
+            journal.append(
+                ProvenanceEvent(provenance=_provenance(store, deployment, manifest, flavour))
+            )
         except BaseException as error:
             with shielded():
+                _journal_failure(journal, error)
                 _undo_start(store, deployment, flavour, error)
             raise
     return deployment
+
+
+def _provenance(
+    store: DeploymentStore, deployment: Deployment, manifest: Manifest, flavour: Flavour
+) -> dict[str, Any]:
+    """What the journal keeps of where this deployment came from (docs/journal.md)."""
+    from nxc.provenance import collect
+
+    params = getattr(flavour, "kernel_params", ())
+    return collect(store.deploy_dir.parent, deployment, manifest, kernel_params=params)
+
+
+def _journal_failure(journal: Journal, error: BaseException) -> None:
+    """Journal the nodes a failed start names, if it can (the failure is what matters)."""
+    missing = getattr(error, "missing", None) or []
+    if missing:
+        reason = str(error).splitlines()[0]
+        with contextlib.suppress(JournalError):
+            journal.append(NodesFailed(reasons=dict.fromkeys(missing, reason)))
 
 
 def _refuse_active(existing: Deployment) -> None:
@@ -187,6 +234,9 @@ def stop_deployment(
         deployment.state = DeploymentState.stopping
         with contextlib.suppress(DeploymentRecordError):
             store.save(deployment)  # a full disk must not keep stop from stopping the nodes
+        journal = Journal(store, deployment.name)
+        with contextlib.suppress(JournalError):  # a full disk must not keep stop from stopping
+            journal.append(CommandEvent.current())
         try:
             flavour.stop(deployment, store, force=force)
         except DeploymentRecordError as error:
@@ -194,6 +244,8 @@ def stop_deployment(
                 f"{deployment.name}: the nodes were told to stop, but {error}; once there is room, "
                 f"run 'nxc stop {deployment.name}' again to record it"
             ) from None
+        with contextlib.suppress(JournalError):
+            journal.append(NodesRemoved(hostnames=[node.hostname for node in deployment.nodes]))
         store.lock_path(deployment.name).unlink(missing_ok=True)
     return deployment
 
@@ -210,6 +262,39 @@ def _locked(store: DeploymentStore, name: str, force: bool) -> Iterator[None]:
                     f"{error}; or stop it anyway with 'nxc stop --force'"
                 ) from None
         yield
+
+
+def repair_deployment(
+    store: DeploymentStore, name: str, progress: ProgressHook = no_progress
+) -> list[str]:
+    """Relaunch the nodes of running deployment ``name`` the flavour finds dead, keeping the
+    others as they are; the hostnames relaunched (each ready again), in node order.
+
+    Journalled as a ``repair`` phase and ``nodes_repaired``. A flavour that cannot relaunch
+    one node raises :class:`~nxc.errors.UnsupportedOperationError` naming itself.
+    """
+    deployment = store.load(name)
+    if deployment.state is not DeploymentState.running:
+        raise InputError(
+            f"deployment {name} is {deployment.state}, not running: there is nothing to repair; "
+            f"start it with 'nxc start'"
+        )
+    flavour = flavour_class(deployment.flavour)()
+    states = flavour.probe(deployment)
+    dead = [
+        node.hostname for node in deployment.nodes if states.get(node.hostname) is LiveState.DEAD
+    ]
+    if not dead:
+        return []
+    journal = Journal(store, name)
+    journal.append(CommandEvent.current())
+    with phase(journal, "repair"):
+        for hostname in dead:
+            progress(hostname, Stage.LAUNCHED)
+            flavour.start_node(deployment, store, hostname)
+            progress(hostname, Stage.READY)
+    journal.append(NodesRepaired(hostnames=dead))
+    return dead
 
 
 def live_states(deployment: Deployment) -> dict[str, LiveState] | None:

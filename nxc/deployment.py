@@ -188,6 +188,10 @@ class Deployment:
     """The ``nxc start`` process that wrote the record: see :func:`process_identity`."""
     parameters: dict[str, str] = field(default_factory=dict)
     """Deployment parameters (``nxc start -p KEY=VALUE``), the deployment info's ``parameters``."""
+    min_nodes: int | None = None
+    """Start goes on without the nodes that failed when at least this many are ready."""
+    failed_nodes: list[Node] = field(default_factory=list)
+    """Nodes set aside by a start that went on without them (``extra.failure`` says why)."""
 
     def __post_init__(self) -> None:
         deployment_name(self.composition, self.flavour, self.tag)
@@ -251,7 +255,9 @@ class Deployment:
             "resources": self.resources,
             "started_by": self.started_by,
             "parameters": self.parameters,
+            "min_nodes": self.min_nodes,
             "nodes": [node.to_dict() for node in self.nodes],
+            "failed_nodes": [node.to_dict() for node in self.failed_nodes],
         }
 
     @classmethod
@@ -268,7 +274,11 @@ class Deployment:
             raise ValueError(f"'nxc_deployment' must be {RECORD_FORMAT}, not {version}")
         raw_nodes = fields.required("nodes", list)
         nodes = [Node.from_dict(item, f"nodes[{index}]") for index, item in enumerate(raw_nodes)]
-        hostnames = [node.hostname for node in nodes]
+        raw_failed = fields.optional("failed_nodes", list) or []
+        failed = [
+            Node.from_dict(item, f"failed_nodes[{index}]") for index, item in enumerate(raw_failed)
+        ]
+        hostnames = [node.hostname for node in nodes + failed]
         duplicates = sorted({name for name in hostnames if hostnames.count(name) > 1})
         if duplicates:
             raise ValueError(f"duplicate node hostnames: {', '.join(duplicates)}")
@@ -285,6 +295,8 @@ class Deployment:
                 resources=fields.optional("resources", dict) or {},
                 started_by=_identity(fields.optional("started_by", dict)),
                 parameters=_parameters(fields.optional("parameters", dict) or {}),
+                min_nodes=fields.optional("min_nodes", int),
+                failed_nodes=failed,
             )
         except InputError as error:
             raise ValueError(str(error)) from None

@@ -11,7 +11,9 @@ A host key is served only to the address its node has (``clients``: hostname →
 403 to any other) and only once: it is an *armed* file ``KEY_DIR/HOSTNAME`` (written by
 :func:`arm_host_key`, mode 0600, in the deployment's private folder) that the first fetch
 claims by renaming it and deletes; a second fetch gets 410. A flavour that boots a node again
-(retries, restarts) arms its key again. The token is on the nodes' kernel command lines (every
+(retries, restarts) arms its key again. ``.../host_key/@`` (:data:`BY_ADDRESS`) serves the key of
+the node whose address asks, so that every node can share one command line (``g5k-image``:
+one Kadeploy environment for all hosts); an address two nodes share gets 403 there. The token is on the nodes' kernel command lines (every
 user of a node can read it): it grants this deployment's info, never another node's key.
 
 For local QEMU nodes (``vm-ramdisk``) there is no listening server: QEMU's user network runs
@@ -47,6 +49,8 @@ from nxc.errors import ExternalCommandError, InputError, NodeTimeoutError
 START_TIMEOUT = 10.0
 INFO_NAME = "info.json"
 KEY_PATH = "host_key"
+BY_ADDRESS = "@"
+"""In place of a hostname in a key URL: the node whose address fetches it (no hostname has ``@``)."""
 MARKER_PREFIX = "nxc-info-"
 LISTEN_BACKLOG = 4096
 """Connections the server's socket queues: every node of a large deployment may ask at once."""
@@ -211,7 +215,14 @@ class Served:
             return 200, self.info
         prefix = f"/{self.token}/{KEY_PATH}/"
         hostname = path.removeprefix(prefix)
-        if not path.startswith(prefix) or self.clients is None or hostname not in self.clients:
+        if not path.startswith(prefix) or self.clients is None:
+            return 404, b""
+        if hostname == BY_ADDRESS:
+            askers = [name for name, address in self.clients.items() if address == peer]
+            if len(askers) != 1:
+                return (404 if not askers else 403), b""  # no node there, or not one alone
+            hostname = askers[0]
+        if hostname not in self.clients:
             return 404, b""
         if self.clients[hostname] != peer:
             return 403, b""  # another node, or anyone else who read the token

@@ -6,6 +6,7 @@ the manifest's order, and within a role its hostnames in the order they were giv
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ class Plan:
     tag: str | None = None
     parameters: Mapping[str, str] = field(default_factory=dict)
     """Deployment parameters handed to every node as the deployment info's ``parameters``."""
+    min_nodes: int | None = None
+    """With fewer nodes ready than planned, start goes on if at least this many are."""
 
     @property
     def deployment_name(self) -> str:
@@ -83,18 +86,42 @@ def parse_parameters(specs: Iterable[str]) -> dict[str, str]:
     return parameters
 
 
+def min_nodes_of(spec: str, planned: int) -> int:
+    """The node count ``--min-nodes`` means for ``planned`` nodes: ``N`` or a fraction
+    (``0.9``, ``90%``, rounded up). :class:`InputError` unless it is between 1 and ``planned``."""
+    text = spec.strip()
+    try:
+        if text.endswith("%"):
+            count = math.ceil(float(text[:-1]) / 100 * planned - 1e-9)
+        elif "." in text:
+            count = math.ceil(float(text) * planned - 1e-9)
+        else:
+            count = int(text)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= planned:
+        raise InputError.naming(
+            f"{{min_nodes}} {spec!r} must be a node count from 1 to {planned} or a fraction "
+            "of the planned nodes (0.9 or 90%)",
+            "min_nodes",
+        )
+    return count
+
+
 def plan_nodes(
     manifest: Manifest,
     composition: str | None,
     *quantities: Mapping[str, RoleQuantity],
     tag: str | None = None,
     parameters: Mapping[str, str] | None = None,
+    min_nodes: str | None = None,
 ) -> Plan:
     """Plan the nodes of ``composition`` (``None``: the manifest's only one).
 
     ``quantities`` are the requests stronger than the composition's defaults, weakest first
     (typically the roles file, then the ``-r`` options); ``parameters`` reach every node in
-    its deployment info (checked as :func:`parse_parameters` checks them).
+    its deployment info (checked as :func:`parse_parameters` checks them); ``min_nodes``
+    (:func:`min_nodes_of`) lets start go on without nodes that failed.
     """
     if tag is not None:
         check_tag(tag)
@@ -118,4 +145,5 @@ def plan_nodes(
         nodes=nodes,
         tag=tag,
         parameters=checked,
+        min_nodes=None if min_nodes is None else min_nodes_of(min_nodes, len(nodes)),
     )

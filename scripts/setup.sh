@@ -24,6 +24,7 @@ test_packages=(
     oar-server oar-server-pgsql oar-node oar-user postgresql   # Grid'5000 stand-in (OAR)
     nfs-ganesha nfs-ganesha-vfs rpcbind   # g5k-nfs-store tests: user-space NFS server (no nfsd)
     taktuk                             # tree broadcast to many hosts (Grid'5000 scale tests)
+    netcat-traditional                 # execo ChainPut in benchmarks/scale.py (and its test)
     glusterfs-server glusterfs-client  # storage compositions: real GlusterFS daemons
     ceph-mon ceph-osd ceph-mds ceph-mgr ceph-common ceph-fuse   # storage compositions: real Ceph daemons (FUSE client: no kernel ceph here)
 )

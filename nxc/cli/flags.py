@@ -19,6 +19,7 @@ FLAGS: dict[str, str] = {
     "timeout": "--timeout",
     # the Grid'5000 flavours' hosts
     "retries": "--retries",
+    "max_concurrency": "--max-concurrency",
     "oar_request": "--oar",
     "oar_job": "--oar-job",
     "machine_file": "-m",
@@ -29,6 +30,7 @@ FLAGS: dict[str, str] = {
     "roles": "-r",
     "tag": "--tag",
     "parameters": "-p/--parameter",
+    "min_nodes": "--min-nodes",
     "name": "--name",
     "envdir": "-d/--envdir",
     "geometry": "--geometry",

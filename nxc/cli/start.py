@@ -132,6 +132,24 @@ def start(
             show_default=False,
         ),
     ] = None,
+    min_nodes: Annotated[
+        str | None,
+        typer.Option(
+            "--min-nodes",
+            metavar="N|FRACTION",
+            help="Go on without the nodes that did not come up (after --retries) when at least "
+            "N (or 0.9, 90%) of them are ready; nxc status lists the others and why.",
+            show_default=False,
+        ),
+    ] = None,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="On a running deployment: relaunch only its dead nodes (nxc status --live "
+            "says which), keeping the others and their state.",
+        ),
+    ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the planned nodes; start and write nothing.")
     ] = False,
@@ -277,6 +295,15 @@ def start(
             show_default=False,
         ),
     ] = None,
+    max_concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--max-concurrency",
+            metavar="N",
+            help="g5k: work on at most N hosts at once (boot files, kexec, Kadeploy; default 64).",
+            show_default=False,
+        ),
+    ] = None,
     nfs_server: Annotated[
         str | None,
         typer.Option(
@@ -300,7 +327,9 @@ def start(
     if dry_run:
         if manifest is None:
             raise InputError("--dry-run needs --manifest PATH (the build manifest to plan from)")
-        plan = _plan(manifest, roles_file, role or [], flavour, composition, tag, parameter or [])
+        plan = _plan(
+            manifest, roles_file, role or [], flavour, composition, tag, parameter or [], min_nodes
+        )
         _print_plan(plan, test_script)
         return
     if test_script and foreground:
@@ -309,8 +338,18 @@ def start(
         raise InputError("give -I/--interactive alone, not with -t/--test-script or --foreground")
     if junit_xml is not None and not test_script:
         raise InputError("--junit-xml reports on the test script: add -t/--test-script")
+    if repair and (test_script or foreground or interactive):
+        raise InputError(
+            "--repair relaunches the dead nodes of a running deployment and returns; run the "
+            "test script on it with 'nxc driver -t'"
+        )
     manifest_path = manifest or _latest_build(flavour, composition)
-    plan = _plan(manifest_path, roles_file, role or [], flavour, composition, tag, parameter or [])
+    plan = _plan(
+        manifest_path, roles_file, role or [], flavour, composition, tag, parameter or [], min_nodes
+    )
+    if repair:
+        _repair(plan.deployment_name)
+        return
     vm = VmOptions(accel, memory, cpus, tuple(forward or ()), disk_size, qemu_opts)
     options = _flavour_options(plan.flavour, vm, timeout)
     options |= _kernel_options(plan.flavour, kernel_params or [], variant)
@@ -328,6 +367,7 @@ def start(
             ssh_config=ssh_config,
             retries=retries,
             nfs_server=nfs_server,
+            max_concurrency=max_concurrency,
         ),
     )
     _launch(plan, manifest_path, options, foreground, test_script, interactive, junit_xml)
@@ -341,6 +381,7 @@ def _plan(
     composition: str | None,
     tag: str | None,
     parameter_options: list[str],
+    min_nodes: str | None,
 ) -> Plan:
     from nxc import manifest as manifest_module
     from nxc.flavours.names import check_flavour_name
@@ -360,7 +401,15 @@ def _plan(
             f"{manifest_path}: built for flavour {built.flavour}, not {flavour}; "
             f"build it with 'nxc build -f {flavour}' or drop -f"
         )
-    return plan_nodes(built, composition, from_file, options, tag=tag, parameters=parameters)
+    return plan_nodes(
+        built,
+        composition,
+        from_file,
+        options,
+        tag=tag,
+        parameters=parameters,
+        min_nodes=min_nodes,
+    )
 
 
 def _print_plan(plan: Plan, test_script: bool) -> None:
@@ -371,6 +420,8 @@ def _print_plan(plan: Plan, test_script: bool) -> None:
     ]
     lines += [f"{node.hostname:<{hostname_width}}  {node.role}" for node in plan.nodes]
     lines += [f"parameter {key}={value}" for key, value in plan.parameters.items()]
+    if plan.min_nodes is not None:
+        lines.append(f"goes on with at least {plan.min_nodes} of {len(plan.nodes)} node(s) ready")
     if test_script:
         lines.append("then: run the composition's test script")
     typer.echo("\n".join(lines))
@@ -587,6 +638,7 @@ class HostOptions:
     ssh_config: Path | None = None
     retries: int | None = None
     nfs_server: str | None = None
+    max_concurrency: int | None = None
 
     def given(self) -> list[str]:
         """The options given on the command line, by name."""
@@ -602,6 +654,7 @@ class HostOptions:
             "--ssh-config": self.ssh_config,
             "--retries": self.retries,
             "--nfs-server": self.nfs_server,
+            "--max-concurrency": self.max_concurrency,
         }
         return [name for name, value in values.items() if value is not None]
 
@@ -657,6 +710,10 @@ def _g5k_options(flavour: str, chosen: HostOptions) -> dict[str, object]:
         if chosen.retries < 0:
             raise InputError(f"--retries {chosen.retries} must be 0 or more")
         options["retries"] = chosen.retries
+    if chosen.max_concurrency is not None:
+        if chosen.max_concurrency < 1:
+            raise InputError(f"--max-concurrency {chosen.max_concurrency} must be 1 or more")
+        options["max_concurrency"] = chosen.max_concurrency
     if chosen.nfs_server is not None:
         if not registry.takes(flavour, "nfs_server"):
             takers = ", ".join(registry.taking("nfs_server"))
@@ -699,6 +756,24 @@ def ssh_command(text: str) -> tuple[str, tuple[str, ...]]:
             )
         options += [word, rest.pop(0)] if takes_argument else [word]
     return check_user_name(user, "--ssh -l"), tuple(options)
+
+
+def _repair(name: str) -> None:
+    """``nxc start --repair``: relaunch the dead nodes of running deployment ``name``."""
+    from nxc.cli.app import settings
+    from nxc.deploy import repair_deployment
+    from nxc.project import find_project
+
+    store = find_project(settings.envdir).deployments
+
+    def progress(hostname: str, stage: object) -> None:
+        typer.echo(f"nxc: {hostname} {'relaunched' if stage == 'launched' else stage}", err=True)
+
+    repaired = repair_deployment(store, name, progress)
+    if repaired:
+        typer.echo(f"{name}: relaunched {', '.join(repaired)}; every node is alive again")
+    else:
+        typer.echo(f"{name}: every node is alive; nothing to repair")
 
 
 def _launch(
@@ -768,6 +843,9 @@ def _use(
     from nxc.deploy import hold_in_foreground, stop_deployment
 
     ready = f"{deployment.name}: {len(deployment.nodes)} node(s) ready"
+    if deployment.failed_nodes:
+        names = ", ".join(node.hostname for node in deployment.failed_nodes)
+        ready += f" ({len(deployment.failed_nodes)} did not come up and are left out: {names})"
     if script is not None:
         typer.echo(f"{ready}; running the test script, then stopping them")
     else:

@@ -144,6 +144,8 @@ def _print_nodes(deployment: Deployment, live_states: dict[str, str] | None) -> 
             row.append(live_states.get(node.hostname, "unknown"))
         rows.append(row)
     _print_table(headers, rows)
+    for node in deployment.failed_nodes:
+        typer.echo(f"failed: {node.hostname} ({node.role}): {node.extra.get('failure', '?')}")
     _note_gone_starter(deployment)
 
 

@@ -1,13 +1,27 @@
 """The ``Flavour`` interface every flavour implements, and the registry of flavours.
 
 A flavour turns a deployment record (nodes planned, nothing running) into running nodes and
-back. Its contract:
+back. :func:`nxc.deploy.start_deployment` saves the first record (nodes planned, state
+``starting``); :meth:`Flavour.start` is then the one start sequence, written here once:
 
-- :meth:`Flavour.check_tools` and :meth:`Flavour.check_request` run before anything is
-  written or launched;
-- :meth:`Flavour.start` saves the record *before* it launches anything and saves it again as
-  things start, so that :meth:`Flavour.stop` can always undo exactly what the record lists —
-  after a normal run, after ``nxc start`` was killed at any point, and twice in a row;
+1. :meth:`~Flavour.check_tools`, :meth:`~Flavour.check_request` — before anything is made;
+2. :meth:`~Flavour.allocate` — addresses, ports, hosts, folders, written into the record,
+   which is saved *before* anything exists, so that :meth:`Flavour.stop` can always undo
+   exactly what the record lists (after a normal run, after ``nxc start`` was killed at any
+   point, and twice in a row);
+3. identities (here): a host key pair per node, pinned in the deployment's ``known_hosts``;
+4. :meth:`~Flavour.deployment_info` — the one info builder (:mod:`nxc.deployment_info`) with
+   what the flavour adds;
+5. :meth:`~Flavour.prepare` — what the nodes get (files, command lines, specs), saved;
+6. :meth:`~Flavour.launch` then the one ready-wait (:mod:`nxc.flavours.common.readiness`,
+   on the flavour's :meth:`~Flavour.readiness`), again for the nodes missing while
+   :attr:`~Flavour.launch_attempts` allow, then one timeout error;
+7. every node ready, the deployment ``running``, saved — or, when some never came up but at
+   least ``deployment.min_nodes`` did, those set aside in ``deployment.failed_nodes`` (with
+   why) and the deployment running on the others.
+
+Beyond that:
+
 - :meth:`Flavour.probe` says, live, which nodes run, answer, or are gone;
 - the lifecycle hooks (``start_node``, ``crash_node``...) serve the test driver; a flavour that
   cannot do one raises :class:`~nxc.errors.UnsupportedOperationError` naming itself and the
@@ -19,9 +33,11 @@ Flavour classes are imported lazily through :data:`REGISTRY` (built from the fla
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -30,7 +46,9 @@ from nxc.errors import ProjectError, UnsupportedOperationError
 from nxc.flavours.registry import FLAVOURS
 
 if TYPE_CHECKING:
-    from nxc.deployment import Deployment, DeploymentStore
+    from nxc.deployment import Deployment, DeploymentStore, Node
+    from nxc.errors import NodeTimeoutError
+    from nxc.flavours.common.readiness import Guard, Readiness
     from nxc.manifest import Manifest
 
 
@@ -58,6 +76,15 @@ def no_progress(hostname: str, stage: Stage) -> None:
     """A progress hook that ignores everything."""
 
 
+PhaseTimer = Callable[[str], AbstractContextManager[None]]
+"""``with timer("boot"): ...`` times one phase of :meth:`Flavour.start` (the journal's)."""
+
+
+def untimed(name: str) -> AbstractContextManager[None]:
+    """A phase timer that times nothing."""
+    return contextlib.nullcontext()
+
+
 class Flavour(ABC):
     """Where and how the nodes of a deployment run."""
 
@@ -67,6 +94,8 @@ class Flavour(ABC):
     the firmware boots the host's own system)."""
     places_on_clusters: ClassVar[bool] = False
     """Whether the flavour honours roles placed on a cluster (``-r osd=cluster:dahu:8``)."""
+    phase_timer: PhaseTimer = staticmethod(untimed)
+    """Times the phases of :meth:`start` (allocate, prepare, boot); the caller may set it."""
 
     def check_tools(self) -> None:  # noqa: B027 - flavours without external programs keep it
         """Raise :class:`~nxc.errors.MissingToolError` if an external program is missing."""
@@ -77,7 +106,6 @@ class Flavour(ABC):
         """Refuse, before anything is written or launched, a request this flavour can't serve
         (a manifest of another flavour, more nodes than the machine holds...)."""
 
-    @abstractmethod
     def start(
         self,
         deployment: Deployment,
@@ -85,7 +113,171 @@ class Flavour(ABC):
         store: DeploymentStore,
         progress: ProgressHook = no_progress,
     ) -> None:
-        """Launch every node of ``deployment`` and return once all are ready."""
+        """Launch every node of ``deployment`` and return once all are ready (the sequence of
+        the module documentation; flavours implement its steps, not this)."""
+        from nxc import keys
+        from nxc.deployment import DeploymentState, NodeState
+
+        self.check_tools()
+        self.check_request(manifest, deployment.composition, [n.hostname for n in deployment.nodes])
+        with store.lock(deployment.name):
+            deployment.state = DeploymentState.starting
+            with self.phase_timer("allocate"):
+                self.allocate(deployment, manifest, store)
+                store.save(deployment)  # everything recorded before anything exists
+            with self.phase_timer("prepare"):
+                host_keys = {}
+                for node in deployment.nodes:
+                    pair = keys.generate_keypair(f"nxc:{deployment.name}:{node.hostname}")
+                    host_keys[node.hostname] = pair.private_openssh
+                    node.host_key = pair.public_line
+                    node.state = NodeState.planned
+                keys.write_known_hosts(store.known_hosts_path(deployment.name), deployment.nodes)
+                info = self.deployment_info(deployment, store, manifest)
+                self.prepare(deployment, store, info, host_keys)
+                store.save(deployment)
+            with self.phase_timer("boot"):
+                missing = self._launch_until_ready(deployment, store, progress)
+            if missing:
+                ready = len(deployment.nodes) - len(missing)
+                if deployment.min_nodes is None or ready < deployment.min_nodes:
+                    raise self.not_ready_error(deployment, missing)
+                _set_aside(deployment, missing)
+            self.after_ready(deployment, store)
+            deployment.state = DeploymentState.running
+            store.save(deployment)
+
+    def _launch_until_ready(
+        self, deployment: Deployment, store: DeploymentStore, progress: ProgressHook
+    ) -> dict[str, str]:
+        """Launch and wait, then again for the nodes missing; hostname → why, for those
+        still missing after :attr:`launch_attempts`."""
+        todo = list(deployment.nodes)
+        missing: dict[str, str] = {}
+        for attempt in range(self.launch_attempts):
+            if attempt:
+                self.before_retry(deployment, todo)
+            failed = self.launch(deployment, store, todo, progress)
+            store.save(deployment)
+            waiting = [node for node in todo if node.hostname not in failed]
+            missing = failed | self.await_ready(deployment, waiting, progress)
+            store.save(deployment)
+            if not missing:
+                break
+            todo = [node for node in deployment.nodes if node.hostname in missing]
+        return missing
+
+    def await_ready(
+        self, deployment: Deployment, nodes: list[Node], progress: ProgressHook = no_progress
+    ) -> dict[str, str]:
+        """Wait until ``nodes`` are ready (:meth:`readiness`); hostname → why for those not
+        ready within :meth:`ready_timeout`."""
+        import asyncio
+
+        from nxc.flavours.common.readiness import wait_until_ready
+
+        timeout = self.ready_timeout(len(nodes))
+
+        async def check(node: Node, booted: bool, remaining: float) -> Readiness:
+            return await self.readiness(deployment, node, booted, remaining)
+
+        late = asyncio.run(
+            wait_until_ready(nodes, check, timeout, progress, self.ready_guard(deployment))
+        )
+        return dict.fromkeys((node.hostname for node in late), self.not_ready_reason())
+
+    def not_ready_reason(self) -> str:
+        """Why a node not ready in time is missing."""
+        return "no SSH answer with its pinned host key"
+
+    @property
+    def launch_attempts(self) -> int:
+        """How many times start launches nodes that did not come up (vm, docker: once)."""
+        return 1
+
+    def ready_timeout(self, nodes: int) -> float:
+        """How long start waits for ``nodes`` nodes to be ready."""
+        return 120.0 + 15.0 * nodes
+
+    def allocate(  # noqa: B027 - flavours with nothing to allocate keep it
+        self, deployment: Deployment, manifest: Manifest, store: DeploymentStore
+    ) -> None:
+        """Choose and record what the nodes will use (``deployment.resources``, each node's
+        address, SSH endpoint, ``extra``); saved by :meth:`start` right after."""
+
+    def deployment_info(
+        self, deployment: Deployment, store: DeploymentStore, manifest: Manifest
+    ) -> dict[str, Any]:
+        """The deployment info (:func:`nxc.deployment_info.build_info` with the flavour's
+        :class:`~nxc.deployment_info.InfoExtras`)."""
+        from nxc.deployment_info import build_info
+
+        return build_info(deployment, store, manifest)
+
+    def prepare(  # noqa: B027 - flavours that hand their nodes nothing keep it
+        self,
+        deployment: Deployment,
+        store: DeploymentStore,
+        info: dict[str, Any],
+        host_keys: dict[str, bytes],
+    ) -> None:
+        """Make what the nodes get at launch: the info and each node's private host key
+        (``host_keys``, hostname → OpenSSH private key) through the flavour's channel."""
+
+    def launch(
+        self,
+        deployment: Deployment,
+        store: DeploymentStore,
+        nodes: list[Node],
+        progress: ProgressHook,
+    ) -> dict[str, str]:
+        """Launch ``nodes`` (reporting ``LAUNCHED``); hostname → why for those that could not
+        be launched but whose failure start may retry, raising for the others."""
+        raise self._unsupported("start nodes")
+
+    async def readiness(
+        self, deployment: Deployment, node: Node, booted: bool, remaining: float
+    ) -> Readiness:
+        """One look at ``node`` coming up (see :data:`~nxc.flavours.common.readiness.
+        ReadinessCheck`)."""
+        raise self._unsupported("wait for nodes")
+
+    def ready_guard(self, deployment: Deployment) -> Guard | None:
+        """What to check now and then while nodes come up (raises to stop the wait)."""
+        return None
+
+    def before_retry(self, deployment: Deployment, nodes: list[Node]) -> None:  # noqa: B027
+        """Get ``nodes`` ready to be launched again (keys armed again...)."""
+
+    def after_ready(self, deployment: Deployment, store: DeploymentStore) -> None:  # noqa: B027
+        """Once every node is ready, before the deployment is recorded running."""
+
+    def node_details(self, deployment: Deployment, hostname: str) -> str:
+        """What to show of a node not ready in time (its last console lines)."""
+        return ""
+
+    def not_ready_hint(self, deployment: Deployment) -> str:
+        """What to check when nodes are not ready in time."""
+        return "check the nodes' consoles"
+
+    def not_ready_error(
+        self, deployment: Deployment, missing: dict[str, str], nodes_waited: int | None = None
+    ) -> NodeTimeoutError:
+        """The error for ``missing`` nodes (hostname → why), in node order, after waiting for
+        ``nodes_waited`` nodes (default: all)."""
+        from nxc.flavours.common.readiness import not_ready_error
+
+        ordered = {
+            n.hostname: missing[n.hostname] for n in deployment.nodes if n.hostname in missing
+        }
+        return not_ready_error(
+            deployment.name,
+            ordered,
+            self.ready_timeout(nodes_waited or len(deployment.nodes)),
+            lambda hostname: self.node_details(deployment, hostname),
+            self.not_ready_hint(deployment),
+            self.launch_attempts,
+        )
 
     @abstractmethod
     def stop(self, deployment: Deployment, store: DeploymentStore, force: bool = False) -> None:
@@ -130,6 +322,20 @@ class Flavour(ABC):
     def console_log(self, deployment: Deployment, hostname: str) -> Path:
         """The file holding the node's console output."""
         raise self._unsupported("give a node's console log")
+
+
+def _set_aside(deployment: Deployment, missing: dict[str, str]) -> None:
+    """Move the ``missing`` nodes (hostname → why) out of the deployment's nodes into its
+    failed ones: the driver, ``nxc run`` and ``nxc connect`` see only the others; ``stop``
+    still undoes what the flavour recorded for them."""
+    from nxc.deployment import NodeState
+
+    for node in deployment.nodes:
+        if node.hostname in missing:
+            node.state = NodeState.dead
+            node.extra["failure"] = missing[node.hostname]
+            deployment.failed_nodes.append(node)
+    deployment.nodes = [node for node in deployment.nodes if node.hostname not in missing]
 
 
 REGISTRY: dict[str, str] = {

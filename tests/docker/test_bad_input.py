@@ -155,8 +155,8 @@ def test_timeout_names_the_containers_with_their_last_log_lines(
         start(docker_project, docker_cleanup, 2, timeout=3)
     message = str(caught.value)
     assert caught.value.missing == ["node1", "node2"]
-    assert "2 container(s) of testbed::docker did not come up within 3 s" in message
-    assert "node1 (nxc-testbed.docker-node1)" in message
+    assert "2 node(s) of testbed::docker were not ready within 3 s: node1, node2" in message
+    assert "last log lines of nxc-testbed.docker-node1" in message
     assert "stuck-in-boot-node1" in message and "stuck-in-boot-node2" in message
     assert "raise the wait with timeout" in message
     assert "raise the wait with --timeout" in caught.value.render(FLAGS)  # nxc start's words

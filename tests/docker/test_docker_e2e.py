@@ -3,7 +3,9 @@ conftest.py: the test bed's root file system stands in for the NixOS container s
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+import nxc
 from nxc import keys
+from nxc.api import Environment
 from nxc.deploy import live_states, start_deployment, stop_deployment
 from nxc.deployment import Deployment, DeploymentState
 from nxc.flavours import LiveState, Stage
@@ -199,7 +203,13 @@ def test_status_probe_follows_crash_and_restart(
     flavour = DockerFlavour()
     flavour.crash_node(deployment, docker_project.store, "node2")
     assert flavour.probe(deployment) == {"node1": LiveState.READY, "node2": LiveState.DEAD}
-    flavour.start_node(deployment, docker_project.store, "node2")
+    with Environment(deployment, docker_project.store) as env:  # the API's repair
+        assert env.repair() == ["node2"]
+        assert (
+            env.run("hostname", hosts=["node2"]).check().results["node2"].stdout.strip() == "node2"
+        )
+        assert env.repair() == []
+    deployment = docker_project.store.load(deployment.name)
     assert flavour.probe(deployment) == {"node1": LiveState.READY, "node2": LiveState.READY}
     flavour.shutdown_node(deployment, docker_project.store, "node1")
     assert flavour.probe(deployment)["node1"] is LiveState.DEAD
@@ -214,6 +224,31 @@ def test_status_probe_follows_crash_and_restart(
     assert status.returncode == 0, status.stderr
     live = {line.split()[0]: line.split()[-1] for line in status.stdout.splitlines()[2:]}
     assert live == {"node1": "dead", "node2": "ready"}, status.stdout
+
+
+def test_the_python_api_starts_the_latest_build_and_stops_it(
+    docker_project: DockerProject, docker_cleanup: list, docker_host: Engine
+) -> None:
+    """nxc.start: the project's latest docker build, two nodes, a parameter every node reads
+    from its deployment info; Environment.stop leaves nothing."""
+    build = docker_project.root / "build" / "testbed::docker"
+    build.mkdir(parents=True)
+    shutil.copy(docker_project.manifest_path, build / "manifest.json")
+    docker_cleanup.append((docker_project.store, "testbed::docker::api"))
+    env = nxc.start(
+        {"node": 2},
+        flavour="docker",
+        tag="api",
+        parameters={"mode": "fast"},
+        project=docker_project.root,
+    )
+    try:
+        assert env.name == "testbed::docker::api" and env.hostnames() == ["node1", "node2"]
+        answer = env.run("cat /run/nxc/info.json", hosts=["node2"]).check().results["node2"]
+        assert json.loads(answer.stdout)["parameters"] == {"mode": "fast"}
+    finally:
+        env.stop()
+    assert_nothing_left(docker_host, docker_project, env.deployment)
 
 
 def test_sigkill_of_start_then_stop_removes_everything(

@@ -57,6 +57,7 @@ def start(tmp_path: Path, *argv: str) -> str:
         (["--oar-job", "3", "--oar", "nodes=1"], "--oar and --oar-job both give hosts"),
         (["-W"], "-W waits for a machine file"),
         (["--retries", "-1", "--oar-job", "3"], "--retries -1 must be 0 or more"),
+        (["--max-concurrency", "0", "--oar-job", "3"], "--max-concurrency 0 must be 1 or more"),
         (["--oar", " "], "is not an OAR resource request"),
         ([], "no hosts given"),
         (["--oar-job", "3", "--oar-type", "deploy"], "--oar-type and --oar-properties shape"),

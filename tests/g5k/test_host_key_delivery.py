@@ -69,6 +69,27 @@ def test_a_key_is_served_once_and_only_to_its_node(served) -> None:
     assert fetch(server.port, path, "127.0.0.2") == (200, keys["node1"])
 
 
+def test_the_shared_key_url_serves_the_node_whose_address_asks(served, tmp_path: Path) -> None:
+    """``host_key/@``: one URL for every node (one Kadeploy environment), each gets its own."""
+    server, key_dir, keys = served
+    shared = server.key_url(infoserver.BY_ADDRESS).split(str(server.port), 1)[1]
+    assert fetch(server.port, shared, "127.0.0.3") == (200, keys["node2"])
+    assert fetch(server.port, shared, "127.0.0.3")[0] == 410, "once, as by name"
+    assert fetch(server.port, shared, "127.0.0.9")[0] == 404, "no node at that address"
+    assert fetch(server.port, shared, "127.0.0.2") == (200, keys["node1"])
+    clients = tmp_path / "clients.json"
+    infoserver.write_clients(clients, {"node1": "127.0.0.2", "node2": "127.0.0.2"})
+    infoserver.arm_host_key(key_dir, "node1", keys["node1"])
+    twin = infoserver.start_info_server(
+        tmp_path / "info.json", "127.0.0.1", tmp_path / "twin.log", key_dir, clients
+    )
+    try:
+        path = twin.key_url(infoserver.BY_ADDRESS).split(str(twin.port), 1)[1]
+        assert fetch(twin.port, path, "127.0.0.2")[0] == 403, "two nodes there: neither"
+    finally:
+        infoserver.stop_recorded(twin.to_record())
+
+
 def test_the_stdio_form_answers_one_request_as_the_node_of_its_channel(tmp_path: Path) -> None:
     """What QEMU's guestfwd runs per connection: the peer is fixed by the command."""
     info_file = tmp_path / "info.json"

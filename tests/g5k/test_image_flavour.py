@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from nxc.deployment import Deployment, Node
-from nxc.errors import ManifestError
+from nxc.errors import ManifestError, NxcError
 from nxc.flavours.g5k.image import ImageFlavour, image_tarball
 from nxc.manifest import Artefacts, Composition, Manifest, Role
 from nxc.platforms.kadeploy import KadeployRun
@@ -62,22 +62,36 @@ def _deployment(tmp_path) -> Deployment:
     return deployment
 
 
-def test_each_node_gets_its_environment_and_failed_nodes_are_retried(tmp_path):
-    """n1 deploys at once, n2 on its second attempt, n3 never: only n3 is reported."""
+def _report(deployed: list[str], failed: list[str]) -> str:
+    """Kadeploy 3's output for one run deploying ``deployed`` and failing ``failed``."""
+    head = DEPLOYED.split("The deployment is successful")[0].format(
+        host=" ".join(deployed + failed)
+    )
+    text = head + "The deployment is successful on nodes\n" + "".join(f"{h}\n" for h in deployed)
+    if failed:
+        reason = "(Deploy[SetDeploymentEnvUntrusted]: Timeout in the Boot/Reboot step)"
+        text += "The deployment failed on nodes\n" + "".join(f"{h} {reason}\n" for h in failed)
+    return text
+
+
+def test_one_environment_one_run_for_all_nodes_then_only_the_failed_are_retried(tmp_path):
+    """n1 deploys at once, n2 on the second run, n3 never: three runs (all, then n2 and n3,
+    then n3), one environment file shared by every node; only n3 is reported."""
     deployment = _deployment(tmp_path)
     failing_runs = {"n2-host.site.grid5000.fr": 1, "n3-host.site.grid5000.fr": 99}
     calls: list[list[str]] = []
 
     def recorded_kadeploy(argv: list[str]) -> KadeployRun:
         calls.append(argv)
-        host = argv[argv.index("-m") + 1]
-        if failing_runs.get(host, 0) > 0:
+        hosts = [argv[i + 1] for i, word in enumerate(argv) if word == "-m"]
+        failed = [h for h in hosts if failing_runs.get(h, 0) > 0]
+        for host in failed:
             failing_runs[host] -= 1
-            return KadeployRun(1, FAILED.format(host=host))
-        return KadeployRun(0, DEPLOYED.format(host=host))
+        deployed = [h for h in hosts if h not in failed]
+        return KadeployRun(1 if failed else 0, _report(deployed, failed))
 
-    lines = {node.hostname: f"console=ttyS0 nxc.info=abc nxc.host_key_url=http://h/t/host_key/{node.hostname}"
-             for node in deployment.nodes}  # fmt: skip
+    line = "console=ttyS0 nxc.info=abc nxc.host_key_url=http://h/t/host_key/@"
+    lines = {node.hostname: line for node in deployment.nodes}
     flavour = ImageFlavour(retries=2)
     failures = flavour.kadeploy_all(
         deployment, "/home/alice/nxc-g5k-image.tar.gz", lines, tmp_path / "id.pub",
@@ -86,24 +100,32 @@ def test_each_node_gets_its_environment_and_failed_nodes_are_retried(tmp_path):
 
     assert list(failures) == ["n3"]
     assert "3 time(s)" in failures["n3"] and "Timeout in the Boot/Reboot step" in failures["n3"]
-    per_host = [argv[argv.index("-m") + 1].split("-")[0] for argv in calls]
-    assert sorted(per_host) == ["n1", "n2", "n2", "n3", "n3", "n3"]
+    runs = [[argv[i + 1].split("-")[0] for i, w in enumerate(argv) if w == "-m"] for argv in calls]
+    assert runs == [["n1", "n2", "n3"], ["n2", "n3"], ["n3"]]
+    env_file = tmp_path / "secrets" / "kaenv.yaml"
     for argv in calls:
-        assert argv[:2] == ["kadeploy3", "-a"] and argv[-2:] == ["-k", str(tmp_path / "id.pub")]
-    for node in deployment.nodes:
-        env_file = tmp_path / "secrets" / f"{node.hostname}.kaenv.yaml"
-        assert stat.S_IMODE(env_file.stat().st_mode) == 0o600, "it holds the info server's token"
-        environment = yaml.safe_load(env_file.read_text())
-        assert environment["boot"] == {
-            "kernel": "/boot/bzImage",
-            "initrd": "/boot/initrd",
-            "kernel_params": lines[node.hostname],
-        }
-        assert environment["image"] == {
-            "file": "/home/alice/nxc-g5k-image.tar.gz",
-            "kind": "tar",
-            "compression": "gzip",
-        }
+        assert argv[:3] == ["kadeploy3", "-a", str(env_file)]
+        assert argv[-2:] == ["-k", str(tmp_path / "id.pub")]
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600, "it holds the info server's token"
+    environment = yaml.safe_load(env_file.read_text())
+    assert environment["boot"] == {
+        "kernel": "/boot/bzImage",
+        "initrd": "/boot/initrd",
+        "kernel_params": line,
+    }
+    assert environment["image"] == {
+        "file": "/home/alice/nxc-g5k-image.tar.gz",
+        "kind": "tar",
+        "compression": "gzip",
+    }
+
+
+def test_nodes_whose_command_lines_differ_cannot_share_an_environment(tmp_path):
+    deployment = _deployment(tmp_path)
+    lines = {node.hostname: f"nxc.host_key_url=http://h/t/host_key/{node.hostname}"
+             for node in deployment.nodes}  # fmt: skip
+    with pytest.raises(NxcError, match="cannot share one Kadeploy environment"):
+        ImageFlavour().kadeploy_all(deployment, "/i.tar.gz", lines, tmp_path / "k", None)  # type: ignore[arg-type]
 
 
 def test_image_artefact_folder_or_file(tmp_path):

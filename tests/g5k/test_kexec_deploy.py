@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -210,6 +211,41 @@ def test_node_that_never_comes_back_is_named(lab, testbed_guest, store, tmp_path
     assert lab.kexec_calls(lab.hosts[2]).count("-l") == 2
     assert time.monotonic() - started < 120
     assert store.load("composition::g5k-ramdisk").state == DeploymentState.failed
+
+
+def test_min_nodes_goes_on_without_a_host_that_never_comes_back(
+    lab, testbed_guest, store, tmp_path
+):
+    """--min-nodes 1 of 2: the broken host is set aside with why (retries of such a host:
+    test_node_that_never_comes_back_is_named); the deployment runs on the other, which is all
+    the driver and nxc run see."""
+    machine_file = tmp_path / "nodes"
+    machine_file.write_text(f"{lab.hosts[0]}\n{lab.hosts[2]}\n")
+    lab.break_kexec(lab.hosts[2])
+    hosts = HostSource(machine_file=machine_file, check_with_oar=False)
+    plan = dataclasses.replace(two_node_plan(), min_nodes=1)
+    deployment = start_deployment(
+        store,
+        kexec_manifest(testbed_guest),
+        plan,
+        flavour(lab, hosts=hosts, timeout=90.0),  # time for the good host's TCG boot
+    )
+    try:
+        assert [node.hostname for node in deployment.nodes] == ["server"]
+        record = store.load(deployment.name)
+        assert record.state is DeploymentState.running
+        [failed] = record.failed_nodes
+        assert failed.hostname == "client" and "no SSH answer" in failed.extra["failure"]
+        assert on_node(store, record, "server", "hostname").strip() == "server"
+        (tmp_path / "flake.nix").write_text("{ outputs = _: { }; }\n")  # the store's project
+        status = subprocess.run(
+            [sys.executable, "-m", "nxc", "-d", str(tmp_path), "status", deployment.name],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert "failed: client (client): no SSH answer" in status.stdout, status
+    finally:
+        stop_deployment(store, deployment.name)
+    assert store.load(deployment.name).state is DeploymentState.stopped
 
 
 def test_oar_job_deleted_mid_deployment_is_reported(lab, g5k_oar, testbed_guest, store):

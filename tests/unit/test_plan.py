@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from nxc import manifest
+from nxc.deployment import Deployment, DeploymentStore, Node
 from nxc.errors import InputError, ManifestError, RolesError
 from nxc.plan import PlannedNode, check_tag, plan_nodes
 from nxc.roles import parse_role_options, read_roles_file
@@ -118,3 +119,31 @@ def test_a_flavour_that_cannot_place_refuses_placed_roles_before_anything(cluste
     with pytest.raises(InputError, match=r"roles placed on a cluster \(node on dahu\) need"):
         start_deployment(store, cluster, plan, VmFlavour())
     assert store.names() == []
+
+
+def test_min_nodes_is_a_count_or_a_fraction_of_the_planned_nodes() -> None:
+    from nxc.plan import min_nodes_of
+
+    assert min_nodes_of("3", 10) == 3
+    assert min_nodes_of("0.9", 10) == 9 and min_nodes_of("0.75", 10) == 8  # rounded up
+    assert min_nodes_of("90%", 10) == 9 and min_nodes_of("100%", 7) == 7
+    for bad in ("0", "11", "x", "0.0", "-1", "150%", ""):
+        with pytest.raises(InputError, match="min_nodes"):
+            min_nodes_of(bad, 10)
+
+
+def test_failed_nodes_and_min_nodes_survive_the_record(tmp_path) -> None:
+    store = DeploymentStore(tmp_path / "deploy")
+    failed = Node("node2", "node", address="10.0.0.2", ssh_host="h2", extra={"failure": "late"})
+    deployment = Deployment(
+        "c",
+        "vm",
+        nodes=[Node("node1", "node", "10.0.0.1", "h1")],
+        failed_nodes=[failed],
+        min_nodes=1,
+    )
+    store.save(deployment)
+    loaded = store.load("c::vm")
+    assert loaded.min_nodes == 1
+    assert [n.hostname for n in loaded.nodes] == ["node1"]
+    assert loaded.failed_nodes[0].extra["failure"] == "late"

@@ -20,6 +20,7 @@ from nxc.deployment import Deployment, DeploymentState
 from nxc.errors import ExternalCommandError, NodeTimeoutError
 from nxc.flavours import LiveState, Stage
 from nxc.flavours.vm.flavour import VmFlavour
+from nxc.journal import Journal, NodesAdded, PhaseEvent, ProvenanceEvent
 from nxc.plan import plan_nodes
 from nxc.roles import parse_role_options
 from tests.vm.conftest import VmProject, marked_processes, nxc
@@ -120,8 +121,19 @@ def test_three_nodes_reach_each_other_by_hostname_then_stop_leaves_nothing(
         "node2": LiveState.READY,
         "node3": LiveState.DEAD,
     }
-    flavour.start_node(record, vm_project.store, "node3")
-    assert flavour.probe(vm_project.store.load(deployment.name))["node3"] is LiveState.READY
+    uptime = float(ssh(vm_project, deployment, "node1", "cat /proc/uptime").stdout.split()[0])
+    repaired = nxc("start", "--repair", "--manifest", str(vm_project.manifest_path),
+                   cwd=vm_project.root, timeout=900)  # fmt: skip
+    assert repaired.returncode == 0, repaired.stderr
+    assert "relaunched node3" in repaired.stdout
+    record = vm_project.store.load(deployment.name)
+    assert flavour.probe(record) == dict.fromkeys(hostnames, LiveState.READY)
+    assert record.node("node1").pid == deployment.node("node1").pid  # the others kept running
+    later = float(ssh(vm_project, deployment, "node1", "cat /proc/uptime").stdout.split()[0])
+    assert later > uptime
+    again = nxc("start", "--repair", "--manifest", str(vm_project.manifest_path),
+                cwd=vm_project.root, timeout=120)  # fmt: skip
+    assert "nothing to repair" in again.stdout, again.stderr
 
     result = nxc("stop", deployment.name, cwd=vm_project.root, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -129,6 +141,18 @@ def test_three_nodes_reach_each_other_by_hostname_then_stop_leaves_nothing(
     assert live_states(vm_project.store.load(deployment.name)) == dict.fromkeys(
         hostnames, LiveState.DEAD
     )
+    events = Journal(vm_project.store, deployment.name).events()
+    kinds = [event.kind for event in events]
+    phases = [event.name for event in events if isinstance(event, PhaseEvent)]
+    assert kinds[0] == "command" and kinds[-2:] == ["command", "nodes_removed"], kinds
+    assert "nodes_repaired" in kinds
+    assert phases == ["allocate", "prepare", "boot", "repair"] and all(
+        e.ok for e in events if isinstance(e, PhaseEvent)
+    )
+    added = next(e for e in events if isinstance(e, NodesAdded))
+    assert added.hostnames == hostnames
+    provenance = next(e for e in events if isinstance(e, ProvenanceEvent)).provenance
+    assert provenance["deployment"]["name"] == deployment.name
 
 
 def test_eight_nodes_are_all_ready(vm_project: VmProject, vm_cleanup: list) -> None:
@@ -219,6 +243,7 @@ from nxc import manifest
 from nxc.deploy import start_deployment
 from nxc.deployment import DeploymentStore
 from nxc.flavours.vm.flavour import VmFlavour
+from nxc.journal import Journal, NodesAdded, PhaseEvent, ProvenanceEvent
 from nxc.plan import plan_nodes
 from nxc.roles import parse_role_options
 m = manifest.load(Path(sys.argv[1]))

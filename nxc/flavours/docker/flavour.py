@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from nxc import keys, netalloc
+from nxc import netalloc
 from nxc.atomic import write_atomic
 from nxc.deployment import DeploymentState, NodeState
 from nxc.deployment_info import InfoExtras, build_info
@@ -33,11 +33,11 @@ from nxc.errors import (
     ExternalCommandError,
     InputError,
     ManifestError,
-    NodeTimeoutError,
     UnsafeRecordError,
 )
-from nxc.flavours.base import Flavour, LiveState, ProgressHook, Stage, no_progress
+from nxc.flavours.base import Flavour, LiveState, ProgressHook, Stage
 from nxc.flavours.common import processes
+from nxc.flavours.common.readiness import Readiness, probe_all
 from nxc.flavours.common.sshready import SshAnswer, other_key_error, ssh_answer
 from nxc.flavours.docker import containers
 from nxc.flavours.docker.compose_file import write_compose_file
@@ -79,6 +79,7 @@ class DockerFlavour(Flavour):
             )
         self.timeout = timeout
         self.engine = engine
+        self._since = 0.0  # the engine's log lines before this are an earlier boot's
 
     def check_request(self, manifest: Manifest, composition: str, hostnames: list[str]) -> None:
         """A docker manifest describing a container for every role; nodes that fit a subnet."""
@@ -95,111 +96,113 @@ class DockerFlavour(Flavour):
 
     # --- start ---------------------------------------------------------------------------
 
-    def start(
-        self,
-        deployment: Deployment,
-        manifest: Manifest,
-        store: DeploymentStore,
-        progress: ProgressHook = no_progress,
-    ) -> None:
-        """Check, record, create the network and containers, start them, wait until ready."""
-        hostnames = [node.hostname for node in deployment.nodes]
-        self.check_request(manifest, deployment.composition, hostnames)
+    def allocate(self, deployment: Deployment, manifest: Manifest, store: DeploymentStore) -> None:
+        """The engine (its images and free names checked), a marker, a subnet no other
+        network of the engine uses, the folders; each node's address and container name."""
         roles = containers.role_containers(manifest, deployment.composition)
         check_host_ports({node.hostname: roles[node.role].ports for node in deployment.nodes})
         url = engine_url(self.engine)
-        api = connect(url)
+        self._api = api = connect(url)
         _check_images(api, roles, manifest.source)
         _check_names(api, deployment)
-        with store.lock(deployment.name):
-            specs = self._prepare(api, url, deployment, store, manifest, roles)
-            if any(rc.image == containers.BASE_IMAGE for rc in roles.values()):
-                containers.ensure_base_image(api)
-            network_id = self._create_network(api, deployment, store)
-            self._create_containers(api, deployment, store, specs, network_id)
-            self._start_containers(api, deployment, store, progress)
-            _wait_ready(api, url, deployment, deployment.nodes, progress, self._timeout(deployment))
-            _refresh_logs(api, deployment, store)
-            deployment.state = DeploymentState.running
-            store.save(deployment)
-
-    def _timeout(self, deployment: Deployment, nodes: int | None = None) -> float:
-        return self.ready_timeout(len(deployment.nodes) if nodes is None else nodes)
-
-    def _prepare(
-        self,
-        api: docker.APIClient,
-        url: str,
-        deployment: Deployment,
-        store: DeploymentStore,
-        manifest: Manifest,
-        roles: dict[str, containers.RoleContainer],
-    ) -> list[containers.NodeContainer]:
+        self._roles = roles
         name = deployment.name
-        marker = processes.new_marker()
-        subnet = netalloc.choose_subnet(name, _taken_subnets(api, store, name, url))
         state_dir = store.state_dir(name).absolute()
-        secret_dir = store.secret_dir(name) / "nodes"
-        shared_dir = state_dir / "shared"
-        compose_file = state_dir / COMPOSE_FILE
+        subnet = netalloc.choose_subnet(name, _taken_subnets(api, store, name, url))
         deployment.resources = {
             "engine": url,
-            "marker": marker,
+            "marker": processes.new_marker(),
             "subnet": subnet,
             "network": {"name": containers.network_name(name), "id": None},
             "containers": {},
             "volumes": [],
-            "secret_dir": str(secret_dir),
-            "shared_dir": str(shared_dir),
-            "compose_file": str(compose_file),
+            "secret_dir": str(store.secret_dir(name) / "nodes"),
+            "shared_dir": str(state_dir / "shared"),
+            "compose_file": str(state_dir / COMPOSE_FILE),
             "log_dir": str(store.log_dir(name).absolute()),
         }
-        deployment.state = DeploymentState.starting
-        store.save(deployment)  # engine and marker recorded before anything is created
-        secret_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        shared_dir.mkdir(exist_ok=True)
-
         addresses = netalloc.node_addresses(subnet, len(deployment.nodes))
-        host_keys = {}
         for node, allocated in zip(deployment.nodes, addresses, strict=True):
-            pair = keys.generate_keypair(f"nxc:{name}:{node.hostname}")
-            host_keys[node.hostname] = pair.private_openssh
             node.address, node.mac = allocated.address, None
             node.ssh_host, node.ssh_port = allocated.address, 22
-            node.host_key = pair.public_line
-            node.state = NodeState.planned
             node.pid = None
             node.extra = {"container_name": containers.container_name(name, node.hostname)}
-        keys.write_known_hosts(store.known_hosts_path(name), deployment.nodes)
-        info_file = secret_dir / "info.json"
+
+    def deployment_info(
+        self, deployment: Deployment, store: DeploymentStore, manifest: Manifest
+    ) -> dict[str, Any]:
+        """The info bound read-only into every container (a 0600 file: it may hold the root
+        key); ``/tmp/shared`` is already bind-mounted; each role's system is its container's."""
         extras = InfoExtras(
             netalloc.PREFIX_LENGTH,
-            {"type": "bind", "path": containers.SHARED_PATH},  # /tmp/shared is bind-mounted
-            systems={role: rc.system for role, rc in roles.items() if rc.system},
+            {"type": "bind", "path": containers.SHARED_PATH},
+            systems={role: rc.system for role, rc in self._roles.items() if rc.system},
         )
-        info = build_info(deployment, store, manifest, extras)
+        return build_info(deployment, store, manifest, extras)
+
+    def prepare(
+        self,
+        deployment: Deployment,
+        store: DeploymentStore,
+        info: dict[str, Any],
+        host_keys: dict[str, bytes],
+    ) -> None:
+        """The private and shared folders, the info and host keys as 0600 files, each node's
+        container description and the compose file."""
+        resources = deployment.resources
+        secret_dir = Path(resources["secret_dir"])
+        secret_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        shared_dir = Path(resources["shared_dir"])
+        shared_dir.mkdir(exist_ok=True)
+        info_file = secret_dir / "info.json"
         write_atomic(info_file, json.dumps(info), mode=0o600)
-        specs = []
+        self._specs = {}
         for node in deployment.nodes:
             key_file = secret_dir / f"{node.hostname}.host_key"
             write_atomic(key_file, host_keys[node.hostname], mode=0o600)
-            specs.append(
-                containers.node_container(
-                    name,
-                    marker,
-                    node.hostname,
-                    node.role,
-                    node.address,
-                    roles[node.role],
-                    info_file,
-                    key_file,
-                    shared_dir,
-                )
+            self._specs[node.hostname] = containers.node_container(
+                deployment.name,
+                resources["marker"],
+                node.hostname,
+                node.role,
+                node.address,
+                self._roles[node.role],
+                info_file,
+                key_file,
+                shared_dir,
             )
-        network, gateway = _network_of(subnet)
-        write_compose_file(compose_file, name, specs, network, gateway)
-        store.save(deployment)
-        return specs
+        network, gateway = _network_of(resources["subnet"])
+        specs = list(self._specs.values())
+        write_compose_file(
+            Path(resources["compose_file"]), deployment.name, specs, network, gateway
+        )
+
+    def launch(
+        self,
+        deployment: Deployment,
+        store: DeploymentStore,
+        nodes: list[Node],
+        progress: ProgressHook,
+    ) -> dict[str, str]:
+        """The network (once), then each node's container, created and started."""
+        api = self._api
+        if any(rc.image == containers.BASE_IMAGE for rc in self._roles.values()):
+            containers.ensure_base_image(api)
+        network_id = deployment.resources["network"]["id"] or self._create_network(
+            api, deployment, store
+        )
+        for node in nodes:
+            container_id = containers.create_container(api, self._specs[node.hostname], network_id)
+            node.extra["container_id"] = container_id
+            deployment.resources["containers"][node.hostname] = container_id
+            store.save(deployment)
+        self._since = time.time() - 1
+        for node in nodes:
+            with api_errors(f"start container {node.extra['container_name']}"):
+                api.start(node.extra["container_id"])
+            node.state = NodeState.launching
+            progress(node.hostname, Stage.LAUNCHED)
+        return {}
 
     def _create_network(
         self, api: docker.APIClient, deployment: Deployment, store: DeploymentStore
@@ -224,33 +227,47 @@ class DockerFlavour(Flavour):
         store.save(deployment)
         return str(created["Id"])
 
-    def _create_containers(
-        self,
-        api: docker.APIClient,
-        deployment: Deployment,
-        store: DeploymentStore,
-        specs: list[containers.NodeContainer],
-        network_id: str,
-    ) -> None:
-        for node, spec in zip(deployment.nodes, specs, strict=True):
-            container_id = containers.create_container(api, spec, network_id)
-            node.extra["container_id"] = container_id
-            deployment.resources["containers"][node.hostname] = container_id
-            store.save(deployment)
+    async def readiness(
+        self, deployment: Deployment, node: Node, booted: bool, remaining: float
+    ) -> Readiness:
+        """Failed if its container stopped; booted once its log has the readiness line; ready
+        when SSH answers with the pinned key (a remote engine: when booted)."""
+        api = self._api
+        details = await asyncio.to_thread(_inspect, api, node)
+        if not details or not details["State"].get("Running"):
+            code = details["State"].get("ExitCode") if details else "gone"
+            raise ExternalCommandError(
+                f"container {node.extra['container_name']} of {node.hostname} stopped "
+                f"(exit code {code}) before the node was ready; its last log lines:\n"
+                f"{_tail(api, node)}"
+            )
+        booted = booted or await asyncio.to_thread(_has_ready_line, api, node, self._since)
+        if not is_local(deployment.resources["engine"]):
+            return Readiness.READY if booted else Readiness.WAITING
+        answer = await ssh_answer(
+            node.ssh_host, node.ssh_port, node.host_key or "", min(3.0, remaining)
+        )
+        if answer is SshAnswer.OTHER_KEY:
+            raise other_key_error(node.hostname, node.ssh_host, node.ssh_port)
+        if answer is SshAnswer.PINNED:
+            return Readiness.READY
+        return Readiness.BOOTED if booted else Readiness.WAITING
 
-    def _start_containers(
-        self,
-        api: docker.APIClient,
-        deployment: Deployment,
-        store: DeploymentStore,
-        progress: ProgressHook,
-    ) -> None:
-        for node in deployment.nodes:
-            with api_errors(f"start container {node.extra['container_name']}"):
-                api.start(node.extra["container_id"])
-            node.state = NodeState.launching
-            progress(node.hostname, Stage.LAUNCHED)
-        store.save(deployment)
+    def after_ready(self, deployment: Deployment, store: DeploymentStore) -> None:
+        """Every container's log copied into the deployment's log folder."""
+        _refresh_logs(self._api, deployment, store)
+
+    def node_details(self, deployment: Deployment, hostname: str) -> str:
+        """The container's name and its last log lines."""
+        node = deployment.node(hostname)
+        return f"last log lines of {node.extra['container_name']}:\n{_tail(self._api, node)}"
+
+    def not_ready_hint(self, deployment: Deployment) -> str:
+        """Where the whole logs are."""
+        return (
+            "full logs: 'docker logs CONTAINER' (saved under the deployment's logs/ folder by "
+            "'nxc stop')"
+        )
 
     # --- stop ----------------------------------------------------------------------------
 
@@ -301,12 +318,18 @@ class DockerFlavour(Flavour):
             api = connect(url)
         except InputError:
             return {node.hostname: LiveState.DEAD for node in deployment.nodes}
-        running = [node for node in deployment.nodes if _is_running(api, node)]
-        ready = _ready_now(api, url, running)
-        states = {node.hostname: LiveState.DEAD for node in deployment.nodes}
-        for node in running:
-            states[node.hostname] = LiveState.READY if node.hostname in ready else LiveState.RUNNING
-        return states
+
+        async def probe(node: Node) -> LiveState:
+            if not await asyncio.to_thread(_is_running, api, node):
+                return LiveState.DEAD
+            if is_local(url):
+                answer = await ssh_answer(node.ssh_host, node.ssh_port, node.host_key or "", 3.0)
+                ready = answer is SshAnswer.PINNED
+            else:
+                ready = await asyncio.to_thread(_has_ready_line, api, node)
+            return LiveState.READY if ready else LiveState.RUNNING
+
+        return asyncio.run(probe_all(deployment.nodes, probe))
 
     def transport(self, deployment: Deployment, store: DeploymentStore) -> Any:
         """``docker exec`` into the deployment's containers."""
@@ -323,8 +346,10 @@ class DockerFlavour(Flavour):
         with api_errors(f"start container {node.extra['container_name']}"):
             api.start(node.extra["container_id"])
         self._mark(deployment, store, node, NodeState.launching)
-        url = deployment.resources["engine"]
-        _wait_ready(api, url, deployment, [node], no_progress, self._timeout(deployment, 1))
+        self._api, self._since = api, time.time() - 1
+        missing = self.await_ready(deployment, [node])
+        if missing:
+            raise self.not_ready_error(deployment, missing, nodes_waited=1)
         self._mark(deployment, store, node, NodeState.ready)
 
     def shutdown_node(self, deployment: Deployment, store: DeploymentStore, hostname: str) -> None:
@@ -630,82 +655,5 @@ def _refresh_logs(api: docker.APIClient, deployment: Deployment, store: Deployme
             _save_log(api, node, log_dir)
 
 
-def _ready_now(api: docker.APIClient, url: str, nodes: list[Node]) -> set[str]:
-    """Hostnames of ``nodes`` ready right now (pinned SSH answer, or readiness line remotely)."""
-    if not nodes:
-        return set()
-    if not is_local(url):
-        return {node.hostname for node in nodes if _has_ready_line(api, node)}
-    answers = asyncio.run(_ssh_answers(nodes))
-    for node in nodes:
-        if answers[node.hostname] is SshAnswer.OTHER_KEY:
-            raise other_key_error(node.hostname, node.ssh_host, node.ssh_port)
-    return {hostname for hostname, answer in answers.items() if answer is SshAnswer.PINNED}
-
-
-async def _ssh_answers(nodes: list[Node]) -> dict[str, SshAnswer]:
-    answers = await asyncio.gather(
-        *(ssh_answer(node.ssh_host, node.ssh_port, node.host_key or "", 3.0) for node in nodes)
-    )
-    return {node.hostname: answer for node, answer in zip(nodes, answers, strict=True)}
-
-
 def _has_ready_line(api: docker.APIClient, node: Node, since: float | None = None) -> bool:
     return f"nxc-ready {node.hostname}" in _log_text(api, node, since=since)
-
-
-def _wait_ready(
-    api: docker.APIClient,
-    url: str,
-    deployment: Deployment,
-    nodes: list[Node],
-    progress: ProgressHook,
-    timeout: float,
-) -> None:
-    since = time.time() - 1
-    deadline = time.monotonic() + timeout
-    waiting = {node.hostname: node for node in nodes}
-    booted: set[str] = set()
-    while waiting:
-        for node in list(waiting.values()):
-            details = _inspect(api, node)
-            if not details or not details["State"].get("Running"):
-                code = details["State"].get("ExitCode") if details else "gone"
-                raise ExternalCommandError(
-                    f"container {node.extra['container_name']} of {node.hostname} stopped "
-                    f"(exit code {code}) before the node was ready; its last log lines:\n"
-                    f"{_tail(api, node)}"
-                )
-            if node.hostname not in booted and _has_ready_line(api, node, since):
-                booted.add(node.hostname)
-                progress(node.hostname, Stage.BOOTED)
-        for hostname in _ready_now(api, url, list(waiting.values())):
-            node = waiting.pop(hostname)
-            if hostname not in booted:
-                booted.add(hostname)
-                progress(hostname, Stage.BOOTED)
-            node.state = NodeState.ready
-            progress(hostname, Stage.READY)
-        if waiting and time.monotonic() >= deadline:
-            raise _timeout_error(api, deployment, list(waiting.values()), timeout)
-        if waiting:
-            time.sleep(POLL_INTERVAL)
-
-
-def _timeout_error(
-    api: docker.APIClient, deployment: Deployment, missing: list[Node], timeout: float
-) -> NodeTimeoutError:
-    names = ", ".join(f"{node.hostname} ({node.extra['container_name']})" for node in missing)
-    tails = "\n".join(
-        f"--- last log lines of {node.extra['container_name']}:\n{_tail(api, node)}"
-        for node in missing[:3]
-    )
-    more = f"\n(and {len(missing) - 3} more)" if len(missing) > 3 else ""
-    return NodeTimeoutError.naming(
-        f"{len(missing)} container(s) of {deployment.name} did not come up within "
-        f"{timeout:.0f} s: {names}\n{tails}{more}\nfull logs: 'docker logs CONTAINER' (saved "
-        "under the deployment's logs/ folder by 'nxc stop'); raise the wait with {timeout} "
-        "if the machine is slow",
-        "timeout",
-        missing=[node.hostname for node in missing],
-    )

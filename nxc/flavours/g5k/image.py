@@ -17,14 +17,15 @@ The image tarball must be where Kadeploy reads it: on Grid'5000 a path in the us
 
 from __future__ import annotations
 
-import concurrent.futures
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from nxc.errors import ManifestError
+from nxc.deployment import NodeState
+from nxc.errors import ManifestError, NxcError
 from nxc.flavours.base import ProgressHook, Stage
 from nxc.flavours.g5k.ramdisk import KexecFlavour
+from nxc.infoserver import BY_ADDRESS, InfoServer
 from nxc.platforms.kadeploy import (
     COMPRESSIONS,
     KadeployEnvironment,
@@ -33,10 +34,10 @@ from nxc.platforms.kadeploy import (
     kadeploy_argv,
     run_kadeploy,
 )
-from nxc.platforms.oar import Frontend, Oar, OarJob
+from nxc.platforms.oar import Frontend
 
 if TYPE_CHECKING:
-    from nxc.deployment import Deployment, Node
+    from nxc.deployment import Deployment, DeploymentStore, Node
     from nxc.manifest import Manifest
 
 IMAGE_KERNEL = "/boot/bzImage"
@@ -93,21 +94,26 @@ class ImageFlavour(KexecFlavour):
         self._image = image_tarball(entry.artefacts.image or "", manifest.source)
         return Path(self._image), Path(self._image), entry.artefacts.cmdline or ""
 
-    def environment(self, deployment: Deployment, node: Node, image: str, params: str) -> Path:
-        """Write the Kadeploy environment file of ``node`` (mode 0600: it holds the info
-        server's token)."""
+    def environment(self, deployment: Deployment, params: str, image: str) -> Path:
+        """Write the one Kadeploy environment file of the deployment (mode 0600: its kernel
+        parameters hold the info server's token)."""
         secret_dir = Path(deployment.resources["secret_dir"])
         environment = KadeployEnvironment(
-            name=f"nxc-{deployment.composition}-{node.hostname}",
+            name=f"nxc-{deployment.composition}",
             image_file=image,
             kernel=IMAGE_KERNEL,
             initrd=IMAGE_INITRD,
             kernel_params=params,
-            description=f"nxc deployment {deployment.name}, node {node.hostname}",
+            description=f"nxc deployment {deployment.name}",
         )
-        path = environment.write(secret_dir / f"{node.hostname}.kaenv.yaml")
+        path = environment.write(secret_dir / "kaenv.yaml")
         path.chmod(0o600)
         return path
+
+    def key_url(self, server: InfoServer, hostname: str) -> str:
+        """One URL for every node (the server hands each the key of its address), so that
+        every node shares one command line: one environment, one Kadeploy run."""
+        return server.key_url(BY_ADDRESS)
 
     def kadeploy_all(
         self,
@@ -117,50 +123,54 @@ class ImageFlavour(KexecFlavour):
         client_public_key: Path,
         run: KadeployRunner,
     ) -> dict[str, str]:
-        """Deploy every node (one Kadeploy run each, all at once, with retries); failures."""
+        """Deploy every node in one Kadeploy run of one environment (Kadeploy broadcasts the
+        image), then again the hosts it reports failed, ``retries`` times; hostname → why for
+        those given up."""
+        shared = set(command_lines.values())
+        if len(shared) != 1:
+            raise NxcError(
+                "the nodes' kernel command lines differ, so they cannot share one Kadeploy "
+                "environment; this is a bug of nxc, please report it"
+            )
+        env_file = self.environment(deployment, shared.pop(), image)
+        by_host = {node.ssh_host: node for node in deployment.nodes}
         attempts = self.retries + 1
 
-        def deploy(node: Node) -> dict[str, str]:
-            env_file = self.environment(deployment, node, image, command_lines[node.hostname])
+        def one_run(hosts: list[str]) -> KadeployRun:
+            if self._host_keys:  # a failed attempt may have booted far enough to fetch it
+                self.arm_keys(deployment, [by_host[host].hostname for host in hosts])
+            return run(kadeploy_argv(str(env_file), hosts=hosts, ssh_key=str(client_public_key)))
 
-            def one_run(hosts: list[str]) -> KadeployRun:
-                if self._host_keys:  # a failed attempt may have booted far enough to fetch it
-                    self.arm_keys(deployment, [node.hostname])
-                argv = kadeploy_argv(str(env_file), hosts=hosts, ssh_key=str(client_public_key))
-                return run(argv)
+        given_up = deploy_with_retries(one_run, list(by_host), attempts).given_up
+        return {
+            by_host[host].hostname: f"Kadeploy failed {attempts} time(s): {reason}"
+            for host, reason in given_up.items()
+        }
 
-            return dict(deploy_with_retries(one_run, [node.ssh_host], attempts).given_up)
+    @property
+    def launch_attempts(self) -> int:
+        """Once: Kadeploy's runs retry the hosts that failed themselves (``retries``)."""
+        return 1
 
-        failures: dict[str, str] = {}
-        with concurrent.futures.ThreadPoolExecutor(max(len(deployment.nodes), 1)) as pool:
-            results = zip(deployment.nodes, pool.map(deploy, deployment.nodes), strict=True)
-            for node, given_up in results:
-                for reason in given_up.values():
-                    failures[node.hostname] = f"Kadeploy failed {attempts} time(s): {reason}"
-        return failures
-
-    def deploy_nodes(
+    def launch(
         self,
         deployment: Deployment,
-        boot_files: tuple[Path, Path],
-        command_lines: dict[str, str],
+        store: DeploymentStore,
+        nodes: list[Node],
         progress: ProgressHook,
-        oar: Oar | None,
-        job: OarJob | None,
     ) -> dict[str, str]:
-        """Kadeploy every node (retries inside), then wait for the deployed ones to answer."""
-        frontend = job.frontend if job is not None else Frontend()
+        """Kadeploy every node (retries inside); hostname → why for those given up."""
+        frontend = self._job.frontend if self._job is not None else Frontend()
         client_public = Path(f"{self._client_key_path}.pub")
 
         def run(argv: list[str]) -> KadeployRun:
             return run_kadeploy(argv, self.kadeploy_timeout, frontend.argv)
 
-        image = self._image or str(boot_files[0])
-        failures = self.kadeploy_all(deployment, image, command_lines, client_public, run)
-        if oar is not None and job is not None:
-            oar.ensure_alive(job)
-        for node in deployment.nodes:
+        image = self._image or str(self._boot_files[0])
+        failures = self.kadeploy_all(deployment, image, self._lines, client_public, run)
+        self._check_job()
+        for node in nodes:
             if node.hostname not in failures:
+                node.state = NodeState.launching
                 progress(node.hostname, Stage.LAUNCHED)
-        deployed = [node for node in deployment.nodes if node.hostname not in failures]
-        return failures | self._wait_nodes(deployed, progress, oar, job)
+        return failures

@@ -28,12 +28,11 @@ import concurrent.futures
 import json
 import shutil
 import socket
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from nxc import keys
+from nxc import limits
 from nxc.atomic import write_atomic
 from nxc.deployment import DeploymentState, NodeState
 from nxc.deployment_info import InfoExtras, build_info, refuse_root_key_by_url
@@ -41,13 +40,13 @@ from nxc.errors import (
     ExternalCommandError,
     InputError,
     ManifestError,
-    NodeTimeoutError,
     NxcError,
 )
-from nxc.flavours.base import Flavour, LiveState, ProgressHook, Stage, no_progress
+from nxc.flavours.base import Flavour, LiveState, ProgressHook, Stage
+from nxc.flavours.common.readiness import Guard, Readiness, probe_all
 from nxc.flavours.common.sshready import SshAnswer, ssh_answer
 from nxc.flavours.g5k import kexec
-from nxc.flavours.g5k.hosts import HostSource, acquire_hosts, release
+from nxc.flavours.g5k.hosts import HostSource, acquire_hosts, assign_hosts_to_nodes, release
 from nxc.infoserver import (
     InfoServer,
     arm_host_key,
@@ -55,7 +54,9 @@ from nxc.infoserver import (
     stop_recorded,
     write_clients,
 )
+from nxc.platforms.broadcast import DEFAULT_RELAY_OPTIONS, broadcast_files
 from nxc.platforms.oar import Oar, OarJob
+from nxc.platforms.placement import NodePlacement
 from nxc.transport import sshconfig
 
 if TYPE_CHECKING:
@@ -64,9 +65,7 @@ if TYPE_CHECKING:
 
 DELIVERIES = ("auto", "inline", "url")
 DEFAULT_READY_TIMEOUT = 300.0
-POLL_INTERVAL = 1.0
 SSH_ATTEMPT = 5.0
-JOB_CHECK_INTERVAL = 5.0
 PROBE_TIMEOUT = 10.0
 KEY_DIR = "host_keys"
 """Under the deployment's private folder: the keys armed for the info server to hand out."""
@@ -96,6 +95,7 @@ class KexecFlavour(Flavour):
     name: ClassVar[str] = "g5k-ramdisk"
     boot_method: ClassVar[str] = "kexec"
     guest_reboot_keeps_system: ClassVar[bool] = False
+    places_on_clusters: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -108,9 +108,20 @@ class KexecFlavour(Flavour):
         info_delivery: str = "auto",
         info_address: str | None = None,
         kernel_params: Sequence[str] = (),
+        max_concurrency: int = limits.DEFAULT_CONCURRENCY,
+        relay_ssh_options: Sequence[str] = DEFAULT_RELAY_OPTIONS,
     ) -> None:
         """``kernel_params`` are appended to every node's kernel command line (checked first:
-        no control characters, no ``nxc.*`` parameter)."""
+        no control characters, no ``nxc.*`` parameter); at most ``max_concurrency`` hosts are
+        worked on at once; ``relay_ssh_options`` are the OpenSSH options hosts use to reach
+        each other in the boot files' broadcast (default: their own known hosts, as on
+        Grid'5000)."""
+        if isinstance(max_concurrency, bool) or max_concurrency < 1:
+            raise InputError.naming(
+                f"{{max_concurrency}} {max_concurrency} must be 1 or more (hosts worked on at "
+                f"once; default {limits.DEFAULT_CONCURRENCY})",
+                "max_concurrency",
+            )
         if retries < 0:
             raise InputError.naming(f"{{retries}} {retries} must be 0 or more", "retries")
         if info_delivery not in DELIVERIES:
@@ -130,9 +141,13 @@ class KexecFlavour(Flavour):
         self.info_delivery = info_delivery
         self.info_address = info_address
         self.kernel_params = kexec.user_kernel_params(kernel_params)
+        self.max_concurrency = max_concurrency
+        self.relay_ssh_options = tuple(relay_ssh_options)
         self._shell: kexec.HostShell | None = None
         self._host_keys: dict[str, bytes] = {}
         self._client_key_path: Path | None = None
+        self._job: OarJob | None = None
+        self._oar: Oar | None = None
 
     # --- checks --------------------------------------------------------------------------
 
@@ -174,44 +189,39 @@ class KexecFlavour(Flavour):
 
     # --- start ---------------------------------------------------------------------------
 
-    def start(
-        self,
-        deployment: Deployment,
-        manifest: Manifest,
-        store: DeploymentStore,
-        progress: ProgressHook = no_progress,
-    ) -> None:
-        """Get hosts, push the boot files, kexec every host, wait until all nodes answer."""
-        self.check_tools()
-        kernel, initrd, base = self.boot_files(manifest, deployment.composition)
-        with store.lock(deployment.name):
-            name = deployment.name
-            secret_dir = store.secret_dir(name) / "nodes"
-            deployment.resources = {
-                "secret_dir": str(secret_dir),
-                "oar": None,
-                "hosts": [],
-                "unused_hosts": [],
-                "info_server": None,
-                sshconfig.RECORD_KEY: sshconfig.to_record(self.ssh_config),
-            }
+    def allocate(self, deployment: Deployment, manifest: Manifest, store: DeploymentStore) -> None:
+        """The hosts (an OAR job reserved or joined, recorded as soon as it is known; roles
+        placed on clusters get hosts of theirs), one per node."""
+        self._boot_files = self.boot_files(manifest, deployment.composition)
+        deployment.resources = {
+            "secret_dir": str(store.secret_dir(deployment.name) / "nodes"),
+            "oar": None,
+            "hosts": [],
+            "unused_hosts": [],
+            "info_server": None,
+            sshconfig.RECORD_KEY: sshconfig.to_record(self.ssh_config),
+        }
+        store.save(deployment)  # the record says where its secrets go before a job exists
+        jobs: list[OarJob] = []
+
+        def record(job: OarJob) -> None:
+            jobs.append(job)
+            deployment.resources["oar"] = job.to_record()
             store.save(deployment)
-            job = self._hosts(deployment, store)
-            secret_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            host_keys = self._plan_nodes(deployment, store)
-            info = self.deployment_info(deployment, store, manifest)
-            base = self.base_command_line(base, deployment)
-            command_lines = self._command_lines(deployment, store, info, host_keys, base)
-            store.save(deployment)
-            oar = Oar(job.frontend) if job else None
-            self._client_key_path = store.client_key_path(name)
-            missing = self.deploy_nodes(
-                deployment, (kernel, initrd), command_lines, progress, oar, job
-            )
-            if missing:
-                raise self._not_back(missing)
-            deployment.state = DeploymentState.running
-            store.save(deployment)
+
+        placements = [NodePlacement(node.hostname, node.cluster) for node in deployment.nodes]
+        hosts = acquire_hosts(self.hosts, record, placements)
+        assigned, unused = assign_hosts_to_nodes(hosts, placements, self.hosts.frontend)
+        deployment.resources["hosts"] = assigned
+        deployment.resources["unused_hosts"] = unused
+        deployment.resources["host_source"] = hosts.source
+        for node, host in zip(deployment.nodes, assigned, strict=True):
+            node.ssh_host, node.ssh_port = host, 22
+            node.address = ipv4_of(host)
+            node.extra = {"host": host}
+        self._job = jobs[0] if jobs else None
+        self._oar = Oar(self._job.frontend) if self._job else None
+        self._client_key_path = store.client_key_path(deployment.name)
 
     def base_command_line(self, built: str, deployment: Deployment) -> str:
         """The command line every node shares: the build's, the flavour's own parameters,
@@ -235,36 +245,20 @@ class KexecFlavour(Flavour):
         """Flavour-specific kernel parameters."""
         return []
 
-    def _hosts(self, deployment: Deployment, store: DeploymentStore) -> OarJob | None:
-        jobs: list[OarJob] = []
-
-        def record(job: OarJob) -> None:
-            jobs.append(job)
-            deployment.resources["oar"] = job.to_record()
-            store.save(deployment)
-
-        hosts = acquire_hosts(self.hosts, record)
-        assigned, unused = hosts.split(len(deployment.nodes))
-        deployment.resources["hosts"] = assigned
-        deployment.resources["unused_hosts"] = unused
-        deployment.resources["host_source"] = hosts.source
-        for node, host in zip(deployment.nodes, assigned, strict=True):
-            node.ssh_host = host
-            node.address = ipv4_of(host)
-        store.save(deployment)
-        return jobs[0] if jobs else None
-
-    def _plan_nodes(self, deployment: Deployment, store: DeploymentStore) -> dict[str, bytes]:
-        host_keys = {}
-        for node in deployment.nodes:
-            pair = keys.generate_keypair(f"nxc:{deployment.name}:{node.hostname}")
-            host_keys[node.hostname] = pair.private_openssh
-            node.host_key = pair.public_line
-            node.ssh_port = 22
-            node.state = NodeState.planned
-            node.extra = {"host": node.ssh_host}
-        keys.write_known_hosts(store.known_hosts_path(deployment.name), deployment.nodes)
-        return host_keys
+    def prepare(
+        self,
+        deployment: Deployment,
+        store: DeploymentStore,
+        info: dict[str, Any],
+        host_keys: dict[str, bytes],
+    ) -> None:
+        """The info server (the info, each node's key armed for its address) and each node's
+        kernel command line; the boot files' digests."""
+        Path(deployment.resources["secret_dir"]).mkdir(mode=0o700, parents=True, exist_ok=True)
+        kernel, initrd, built = self._boot_files
+        base = self.base_command_line(built, deployment)
+        self._lines = self._command_lines(deployment, store, info, host_keys, base)
+        self._files = {kexec.sha256_of(path): path for path in (kernel, initrd)}
 
     def _command_lines(
         self,
@@ -277,7 +271,7 @@ class KexecFlavour(Flavour):
         document = json.dumps(info, separators=(",", ":")).encode()
         self._host_keys = host_keys
         server = self._serve_info(deployment, store, document)
-        key_urls = {host: server.key_url(host) for host in host_keys}
+        key_urls = {host: self.key_url(server, host) for host in host_keys}
         inline = self.info_delivery == "inline" or (
             self.info_delivery == "auto" and kexec.inline_fits(base, document, key_urls.values())
         )
@@ -300,6 +294,10 @@ class KexecFlavour(Flavour):
             )
         deployment.resources["info_delivery"] = "inline" if inline else "url"
         return lines
+
+    def key_url(self, server: InfoServer, hostname: str) -> str:
+        """The URL node ``hostname`` fetches its host key from (``nxc.host_key_url=``)."""
+        return server.key_url(hostname)
 
     def _serve_info(
         self, deployment: Deployment, store: DeploymentStore, document: bytes
@@ -325,53 +323,64 @@ class KexecFlavour(Flavour):
         for hostname in hostnames:
             arm_host_key(key_dir, hostname, self._host_keys[hostname])
 
-    def deploy_nodes(
+    @property
+    def launch_attempts(self) -> int:
+        """The first boot, then ``retries`` more for the nodes that did not come back."""
+        return self.retries + 1
+
+    def ready_timeout(self, nodes: int) -> float:
+        """How long start waits for the nodes to come back: ``timeout``."""
+        return self.timeout
+
+    def not_ready_reason(self) -> str:
+        """Why a node that did not come back is missing."""
+        return f"no SSH answer with its new host key within {self.timeout:.0f} s"
+
+    def before_retry(self, deployment: Deployment, nodes: list[Node]) -> None:
+        """The info server hands the keys of ``nodes`` out once more."""
+        self.arm_keys(deployment, [node.hostname for node in nodes])
+
+    def launch(
         self,
         deployment: Deployment,
-        boot_files: tuple[Path, Path],
-        command_lines: dict[str, str],
+        store: DeploymentStore,
+        nodes: list[Node],
         progress: ProgressHook,
-        oar: Oar | None,
-        job: OarJob | None,
     ) -> dict[str, str]:
-        """Boot every node (kexec, then ``retries`` times those missing); missing → reason."""
-        files = {kexec.sha256_of(path): path for path in boot_files}
+        """Broadcast the boot files to the hosts (a TakTuk tree from 8 hosts on, so this
+        machine sends them about twice whatever their number; a parallel copy otherwise or
+        where the tree cannot reach), then kexec each host, at most ``max_concurrency`` at
+        once; hostname → why for the hosts where either failed (start boots them again)."""
+        files = self._files
         digests = list(files)
         remote = [kexec.remote_path(digests[0]), kexec.remote_path(digests[-1])]
-        missing = self._boot(deployment, files, remote, command_lines, progress, oar, job)
-        for _ in range(self.retries):
-            if not missing:
-                break
-            todo = [node for node in deployment.nodes if node.hostname in missing]
-            self.arm_keys(deployment, [node.hostname for node in todo])
-            missing = self._boot(deployment, files, remote, command_lines, progress, oar, job, todo)
-        return missing
+        hosts = [node.ssh_host for node in nodes]
+        pushed = broadcast_files(
+            self.shell,
+            hosts,
+            files,
+            relay_options=self.relay_ssh_options,
+            concurrency=self.max_concurrency,
+        )
+        deployment.resources["push"] = pushed.summary()
+        not_pushed = pushed.failed
+        failures = {
+            node.hostname: f"the boot files did not reach it: {not_pushed[node.ssh_host]}"
+            for node in nodes
+            if node.ssh_host in not_pushed
+        }
 
-    def _boot(
-        self,
-        deployment: Deployment,
-        files: dict[str, Path],
-        remote: list[str],
-        command_lines: dict[str, str],
-        progress: ProgressHook,
-        oar: Oar | None,
-        job: OarJob | None,
-        only: list[Node] | None = None,
-    ) -> dict[str, str]:
-        """Push and kexec ``only`` (default: every node), wait; missing nodes → reason."""
-        nodes = deployment.nodes if only is None else only
-        failures: dict[str, str] = {}
-
-        def launch(node: Node) -> None:
-            kexec.push_artefacts(self.shell, node.ssh_host, files)
-            script = kexec.kexec_script(remote[0], remote[1], command_lines[node.hostname])
+        def boot(node: Node) -> None:
+            script = kexec.kexec_script(remote[0], remote[1], self._lines[node.hostname])
             status, _, stderr = self.shell.call(node.ssh_host, "sh -s", script.encode())
             # 255: the connection dropped, which kexec -e may do before the exit status
             if status not in (0, 255):
                 raise ExternalCommandError(f"kexec failed (exit {status}): {stderr.strip()}")
 
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(len(nodes), 1)) as pool:
-            futures = {pool.submit(launch, node): node for node in nodes}
+        todo = [node for node in nodes if node.hostname not in failures]
+        workers = max(min(self.max_concurrency, len(todo)), 1)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(boot, node): node for node in todo}
             for future in concurrent.futures.as_completed(futures):
                 node = futures[future]
                 try:
@@ -381,30 +390,36 @@ class KexecFlavour(Flavour):
                     continue
                 node.state = NodeState.launching
                 progress(node.hostname, Stage.LAUNCHED)
-        if oar is not None and job is not None:
-            oar.ensure_alive(job)
-        waiting = [node for node in nodes if node.hostname not in failures]
-        return failures | self._wait_nodes(waiting, progress, oar, job)
+        self._check_job()
+        return failures
 
-    def _wait_nodes(
-        self, nodes: list[Node], progress: ProgressHook, oar: Oar | None, job: OarJob | None
-    ) -> dict[str, str]:
-        """Wait for ``nodes`` to answer with their pinned keys; those missing → reason."""
-        missing = asyncio.run(_wait_back(nodes, self.timeout, progress, oar, job, self.ssh_config))
-        reason = f"no SSH answer with its new host key within {self.timeout:.0f} s"
-        return dict.fromkeys(missing, reason)
+    def _check_job(self) -> None:
+        if self._oar is not None and self._job is not None:
+            self._oar.ensure_alive(self._job)
 
-    def _not_back(self, missing: dict[str, str]) -> NodeTimeoutError:
-        reasons = "; ".join(f"{host}: {reason}" for host, reason in missing.items())
-        attempts = self.retries + 1
-        return NodeTimeoutError.naming(
-            f"{len(missing)} node(s) did not come back after {self.boot_method} "
-            f"({attempts} attempt(s)): "
-            f"{reasons}; check those hosts' consoles (on Grid'5000: 'kaconsole3 -m HOST'), "
-            "raise {timeout} or {retries}, or reserve other hosts",
-            "timeout",
-            "retries",
-            missing=list(missing),
+    def ready_guard(self, deployment: Deployment) -> Guard | None:
+        """The OAR job holding the hosts must still run."""
+        return self._check_job if self._job is not None else None
+
+    async def readiness(
+        self, deployment: Deployment, node: Node, booted: bool, remaining: float
+    ) -> Readiness:
+        """Ready when the host answers with the node's new key (no console to tell booted:
+        another key is the host's previous system, still up or going down)."""
+        answer = await ssh_answer(
+            node.ssh_host,
+            node.ssh_port,
+            node.host_key or "",
+            min(SSH_ATTEMPT, remaining),
+            self.ssh_config,
+        )
+        return Readiness.READY if answer is SshAnswer.PINNED else Readiness.WAITING
+
+    def not_ready_hint(self, deployment: Deployment) -> str:
+        """Where to look, and what else to do."""
+        return (
+            f"they did not come back after {self.boot_method}; check those hosts' consoles "
+            "(on Grid'5000: 'kaconsole3 -m HOST') or reserve other hosts"
         )
 
     # --- stop and probe ------------------------------------------------------------------
@@ -435,68 +450,11 @@ class KexecFlavour(Flavour):
             if ended:
                 return {node.hostname: LiveState.DEAD for node in deployment.nodes}
         config = sshconfig.from_record(deployment.resources)
-        return asyncio.run(_probe_all(deployment.nodes, config))
 
-
-async def _wait_back(
-    nodes: list[Node],
-    timeout: float,
-    progress: ProgressHook,
-    oar: Oar | None,
-    job: OarJob | None,
-    ssh_config: sshconfig.SshConfig,
-) -> list[str]:
-    """Wait until each node answers with its pinned key; the hostnames still missing."""
-    deadline = time.monotonic() + timeout
-    waiting = {node.hostname for node in nodes}
-
-    async def watch(node: Node) -> None:
-        while time.monotonic() < deadline:
-            remaining = max(deadline - time.monotonic(), 0.1)
+        async def probe(node: Node) -> LiveState:
             answer = await ssh_answer(
-                node.ssh_host,
-                node.ssh_port,
-                node.host_key or "",
-                min(SSH_ATTEMPT, remaining),
-                ssh_config,
+                node.ssh_host, node.ssh_port, node.host_key or "", PROBE_TIMEOUT, config
             )
-            # Another key is the host's previous system, still up or going down: keep waiting.
-            if answer is SshAnswer.PINNED:
-                waiting.discard(node.hostname)
-                node.state = NodeState.ready
-                progress(node.hostname, Stage.BOOTED)  # no console to tell it earlier
-                progress(node.hostname, Stage.READY)
-                return
-            await asyncio.sleep(POLL_INTERVAL)
+            return LiveState.READY if answer is SshAnswer.PINNED else LiveState.RUNNING
 
-    async def watch_job() -> None:
-        assert oar is not None and job is not None
-        while waiting and time.monotonic() < deadline:
-            await asyncio.sleep(JOB_CHECK_INTERVAL)
-            await asyncio.to_thread(oar.ensure_alive, job)
-
-    nodes_done = asyncio.gather(*(watch(node) for node in nodes))
-    watchers: list[asyncio.Future[Any]] = [nodes_done]
-    if oar is not None and job is not None:
-        watchers.append(asyncio.ensure_future(watch_job()))
-    try:
-        done, _ = await asyncio.wait(watchers, return_when=asyncio.FIRST_COMPLETED)
-        for finished in done:
-            finished.result()  # the job checker raises OarJobError when the job ended
-        await nodes_done
-    finally:
-        for watcher in watchers:
-            watcher.cancel()
-        await asyncio.gather(*watchers, return_exceptions=True)
-    return [node.hostname for node in nodes if node.hostname in waiting]
-
-
-async def _probe_all(nodes: list[Node], ssh_config: sshconfig.SshConfig) -> dict[str, LiveState]:
-    async def probe(node: Node) -> LiveState:
-        answer = await ssh_answer(
-            node.ssh_host, node.ssh_port, node.host_key or "", PROBE_TIMEOUT, ssh_config
-        )
-        return LiveState.READY if answer is SshAnswer.PINNED else LiveState.RUNNING
-
-    states = await asyncio.gather(*(probe(node) for node in nodes))
-    return {node.hostname: state for node, state in zip(nodes, states, strict=True)}
+        return asyncio.run(probe_all(deployment.nodes, probe))

@@ -37,13 +37,13 @@ from nxc.errors import (
     ExternalCommandError,
     InputError,
     ManifestError,
-    NodeTimeoutError,
     ResourceLimitError,
     UnsafeRecordError,
 )
 from nxc.flavours import registry
-from nxc.flavours.base import Flavour, LiveState, ProgressHook, Stage, no_progress
+from nxc.flavours.base import Flavour, LiveState, ProgressHook, Stage
 from nxc.flavours.common import processes
+from nxc.flavours.common.readiness import Readiness, probe_all
 from nxc.flavours.common.sshready import SshAnswer, other_key_error, ssh_answer
 from nxc.flavours.g5k import kexec
 from nxc.flavours.vm import qemu, vde
@@ -62,7 +62,6 @@ CONSOLE_TAIL_LINES = 15
 MAX_CPUS = 255
 """The most virtual CPUs QEMU's default machine type takes."""
 DISK_SIZE = re.compile(r"[1-9][0-9]*[KMGT]?", re.IGNORECASE)
-POLL_INTERVAL = 0.5
 SSH_ATTEMPT_BOOTING = 5.0
 SSH_ATTEMPT_READY = 20.0
 PROBE_TIMEOUT = 10.0
@@ -261,37 +260,12 @@ class VmFlavour(Flavour):
         """How long start waits for every node: ``timeout``, else 120 s + 15 s per node."""
         return self.timeout if self.timeout is not None else 120.0 + 15.0 * nodes
 
-    def start(
-        self,
-        deployment: Deployment,
-        manifest: Manifest,
-        store: DeploymentStore,
-        progress: ProgressHook = no_progress,
-    ) -> None:
-        """Allocate, record, launch every node in parallel, and wait until all are ready."""
-        self.check_tools()
-        hostnames = [node.hostname for node in deployment.nodes]
-        self.check_request(manifest, deployment.composition, hostnames)
-        artefacts = vm_artefacts(manifest, deployment.composition, self.name)
-        accel = qemu.choose_accel(self._tool("qemu"), artefacts.kernel, self.accel)
-        with store.lock(deployment.name):
-            launches = self._prepare(deployment, store, manifest, artefacts, accel)
-            store.save(deployment)  # everything is recorded before anything runs
-            self._launch_switch(deployment, store)
-            self._launch_nodes(deployment, store, launches, progress)
-            self._wait_ready(deployment, store, progress)
-            deployment.state = DeploymentState.running
-            store.save(deployment)
-
-    def _prepare(
-        self,
-        deployment: Deployment,
-        store: DeploymentStore,
-        manifest: Manifest,
-        artefacts: VmArtefacts,
-        accel: str,
-    ) -> dict[str, list[str]]:
+    def allocate(self, deployment: Deployment, manifest: Manifest, store: DeploymentStore) -> None:
+        """A marker, a subnet and host ports no other local deployment uses, the folders;
+        each node's address, MAC and SSH forward."""
         name = deployment.name
+        self._artefacts = vm_artefacts(manifest, deployment.composition, self.name)
+        accel = qemu.choose_accel(self._tool("qemu"), self._artefacts.kernel, self.accel)
         marker = processes.new_marker()
         others = _other_live(store, name)
         subnet = netalloc.choose_subnet(
@@ -299,16 +273,12 @@ class VmFlavour(Flavour):
         )
         taken_ports = [port for o in others for port in o.resources.get("ports", [])]
         ports = netalloc.PortAllocator(taken_ports, start_offset=secrets.randbelow(5000))
-        state_dir = store.state_dir(name).absolute()
-        log_dir = store.log_dir(name).absolute()
         run_dir = processes.runtime_root() / marker
-        secret_dir = store.secret_dir(name) / "nodes"
-        shared_dir = state_dir / "shared"
         deployment.resources = {
             "marker": marker,
             "run_dir": str(run_dir),
-            "secret_dir": str(secret_dir),
-            "shared_dir": str(shared_dir),
+            "secret_dir": str(store.secret_dir(name) / "nodes"),
+            "shared_dir": str(store.state_dir(name).absolute() / "shared"),
             "subnet": subnet,
             "accel": accel,
             "memory_mib": self.memory_mib,
@@ -316,21 +286,10 @@ class VmFlavour(Flavour):
             "ports": [],
             "switch": {"dir": str(run_dir / "switch"), "pidfile": str(run_dir / "switch.pid")},
         }
-        deployment.state = DeploymentState.starting
-        store.save(deployment)  # marker and folders recorded before they exist
-        processes.make_run_dir(marker)
-        secret_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        shared_dir.mkdir(exist_ok=True)
-
         addresses = netalloc.node_addresses(subnet, len(deployment.nodes))
-        host_keys = {}
         for node, allocated in zip(deployment.nodes, addresses, strict=True):
-            pair = keys.generate_keypair(f"nxc:{name}:{node.hostname}")
-            host_keys[node.hostname] = pair.private_openssh
             node.address, node.mac = allocated.address, allocated.mac
             node.ssh_host, node.ssh_port = "127.0.0.1", ports.allocate()
-            node.host_key = pair.public_line
-            node.state = NodeState.planned
             node.pid = None
             node.extra = {}
         for forward in self.forwards:
@@ -339,29 +298,46 @@ class VmFlavour(Flavour):
                 [host_port, forward.guest_port]
             )
         deployment.resources["ports"] = sorted(ports.handed_out)
-        keys.write_known_hosts(store.known_hosts_path(name), deployment.nodes)
-        info_file = secret_dir / "info.json"
-        info = self.deployment_info(deployment, store, manifest)
-        write_atomic(info_file, json.dumps(info).encode(), mode=0o600)
 
-        launches = {}
+    def deployment_info(
+        self, deployment: Deployment, store: DeploymentStore, manifest: Manifest
+    ) -> dict[str, Any]:
+        """The info every node reads from fw_cfg (root-only on the guest: it may hold the
+        deployment's root key); nodes find their entry by MAC, the shared folder is 9p."""
+        extras = InfoExtras(netalloc.PREFIX_LENGTH, {"type": "9p", "tag": SHARED_TAG})
+        return build_info(deployment, store, manifest, extras)
+
+    def prepare(
+        self,
+        deployment: Deployment,
+        store: DeploymentStore,
+        info: dict[str, Any],
+        host_keys: dict[str, bytes],
+    ) -> None:
+        """The run, private and shared folders; the info and host keys as 0600 files; each
+        node's disk and QEMU command line (in its ``extra``)."""
+        resources = deployment.resources
+        marker = resources["marker"]
+        run_dir = processes.make_run_dir(marker)
+        secret_dir = Path(resources["secret_dir"])
+        secret_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        shared_dir = Path(resources["shared_dir"])
+        shared_dir.mkdir(exist_ok=True)
+        log_dir = store.log_dir(deployment.name).absolute()
+        write_atomic(secret_dir / "info.json", json.dumps(info).encode(), mode=0o600)
         for node in deployment.nodes:
-            key_file = secret_dir / f"{node.hostname}.host_key"
-            write_atomic(key_file, host_keys[node.hostname], mode=0o600)
-            delivery = self.delivery(deployment, node, artefacts)
-            disk = None
-            if self.disk_size:
-                disk_dir = state_dir / "disks"
-                disk_dir.mkdir(exist_ok=True)
-                disk = disk_dir / f"{node.hostname}.qcow2"
-                qemu.create_disk(self._tool("qemu-img"), disk, self.disk_size)
+            write_atomic(
+                secret_dir / f"{node.hostname}.host_key", host_keys[node.hostname], mode=0o600
+            )
+            delivery = self.delivery(deployment, node, self._artefacts)
+            disk = self._disk(store, deployment, node) if self.disk_size else None
             spec = qemu.QemuNode(
                 hostname=node.hostname,
-                kernel=artefacts.kernel,
-                initrd=artefacts.initrd,
+                kernel=self._artefacts.kernel,
+                initrd=self._artefacts.initrd,
                 memory_mib=self.memory_mib,
                 cpus=self.cpus,
-                accel=accel,
+                accel=resources["accel"],
                 console_log=log_dir / f"{node.hostname}.console.log",
                 qmp_socket=run_dir / f"{node.hostname}.qmp",
                 switch_dir=run_dir / "switch",
@@ -375,10 +351,9 @@ class VmFlavour(Flavour):
                 extra=self.qemu_options,
                 **delivery,
             )
-            argv = qemu.command_line(self._tool("qemu"), spec)
             node.extra.update(
                 {
-                    "argv": argv,
+                    "argv": qemu.command_line(self._tool("qemu"), spec),
                     "console_log": str(spec.console_log),
                     "qemu_log": str(log_dir / f"{node.hostname}.qemu.log"),
                     "qmp_socket": str(spec.qmp_socket),
@@ -386,16 +361,13 @@ class VmFlavour(Flavour):
             )
             if disk is not None:
                 node.extra["disk"] = str(disk)
-            launches[node.hostname] = argv
-        return launches
 
-    def deployment_info(
-        self, deployment: Deployment, store: DeploymentStore, manifest: Manifest
-    ) -> dict[str, Any]:
-        """The info every node reads from fw_cfg (root-only on the guest: it may hold the
-        deployment's root key); nodes find their entry by MAC, the shared folder is 9p."""
-        extras = InfoExtras(netalloc.PREFIX_LENGTH, {"type": "9p", "tag": SHARED_TAG})
-        return build_info(deployment, store, manifest, extras)
+    def _disk(self, store: DeploymentStore, deployment: Deployment, node: Node) -> Path:
+        disk_dir = store.state_dir(deployment.name).absolute() / "disks"
+        disk_dir.mkdir(exist_ok=True)
+        disk = disk_dir / f"{node.hostname}.qcow2"
+        qemu.create_disk(self._tool("qemu-img"), disk, self.disk_size or "")
+        return disk
 
     def delivery(
         self, deployment: Deployment, node: Node, artefacts: VmArtefacts
@@ -410,39 +382,67 @@ class VmFlavour(Flavour):
             "store_dir": NIX_STORE if NIX_STORE.is_dir() else None,
         }
 
-    def _launch_switch(self, deployment: Deployment, store: DeploymentStore) -> None:
-        switch = deployment.resources["switch"]
-        switch["pid"] = vde.start_switch(
-            self._tool("vde_switch"),
-            Path(switch["dir"]),
-            Path(switch["pidfile"]),
-            len(deployment.nodes),
-        )
-        switch["pid_start"] = processes.identity(switch["pid"])
-        store.save(deployment)
-
-    def _launch_nodes(
+    def launch(
         self,
         deployment: Deployment,
         store: DeploymentStore,
-        launches: dict[str, list[str]],
+        nodes: list[Node],
         progress: ProgressHook,
-    ) -> None:
-        for node in deployment.nodes:
-            node.pid = _spawn(launches[node.hostname], Path(node.extra["qemu_log"]), fresh=True)
+    ) -> dict[str, str]:
+        """The switch (once), then every node's QEMU with its recorded command line."""
+        switch = deployment.resources["switch"]
+        if not switch.get("pid"):
+            switch["pid"] = vde.start_switch(
+                self._tool("vde_switch"),
+                Path(switch["dir"]),
+                Path(switch["pidfile"]),
+                len(deployment.nodes),
+            )
+            switch["pid_start"] = processes.identity(switch["pid"])
+            store.save(deployment)
+        for node in nodes:
+            node.pid = _spawn(node.extra["argv"], Path(node.extra["qemu_log"]), fresh=True)
             node.extra["pid_start"] = processes.identity(node.pid)
             node.state = NodeState.launching
             progress(node.hostname, Stage.LAUNCHED)
-        store.save(deployment)
+        return {}
 
-    def _wait_ready(
-        self, deployment: Deployment, store: DeploymentStore, progress: ProgressHook
-    ) -> None:
-        timeout = self.ready_timeout(len(deployment.nodes))
-        asyncio.run(_wait_all_ready(deployment, progress, timeout))
-        for node in deployment.nodes:
-            node.state = NodeState.ready
-        store.save(deployment)
+    async def readiness(
+        self, deployment: Deployment, node: Node, booted: bool, remaining: float
+    ) -> Readiness:
+        """Failed if its QEMU exited; booted once the console says so; ready when SSH answers
+        with the pinned key."""
+        if _exited(node.pid, deployment.resources.get("marker", "")):
+            last_lines = tail(Path(node.extra["qemu_log"])) or tail(Path(node.extra["console_log"]))
+            raise ExternalCommandError(
+                f"QEMU of {node.hostname} exited before the node was ready "
+                f"({_exit_status(node.pid)}):\n"
+                f"{last_lines or '(nothing in its log or on its console)'}",
+                Path(node.extra["qemu_log"]),
+            )
+        ready_line = f"nxc-ready {node.hostname}".encode()
+        booted = booted or _contains(Path(node.extra["console_log"]), ready_line)
+        # Before the console says sshd runs, a handshake may hang in QEMU's user network
+        # (guest NIC not configured yet): retry often. Afterwards give a loaded guest time.
+        attempt = SSH_ATTEMPT_READY if booted else SSH_ATTEMPT_BOOTING
+        answer = await ssh_answer(
+            node.ssh_host, node.ssh_port, node.host_key or "", timeout=min(attempt, remaining)
+        )
+        if answer is SshAnswer.OTHER_KEY:
+            raise other_key_error(node.hostname, node.ssh_host, node.ssh_port)
+        if answer is SshAnswer.PINNED:
+            return Readiness.READY
+        return Readiness.BOOTED if booted else Readiness.WAITING
+
+    def node_details(self, deployment: Deployment, hostname: str) -> str:
+        """The last lines of the node's console, and where the whole log is."""
+        console = Path(deployment.node(hostname).extra["console_log"])
+        return f"{tail(console) or '(console log is empty)'}\n(console log: {console})"
+
+    def not_ready_hint(self, deployment: Deployment) -> str:
+        """Where the consoles are."""
+        folder = Path(deployment.node(deployment.nodes[0].hostname).extra["console_log"]).parent
+        return f"every node's console log is in {folder}"
 
     # --- stop ----------------------------------------------------------------------------
 
@@ -490,7 +490,16 @@ class VmFlavour(Flavour):
     def probe(self, deployment: Deployment) -> dict[str, LiveState]:
         """Dead if its QEMU is gone, ready if SSH answers with the pinned key, else running."""
         marker = (deployment.resources or {}).get("marker", "")
-        return asyncio.run(_probe_all(deployment.nodes, marker))
+
+        async def probe(node: Node) -> LiveState:
+            if not processes.is_ours(node.pid, marker):
+                return LiveState.DEAD
+            answer = await ssh_answer(
+                node.ssh_host, node.ssh_port, node.host_key or "", timeout=PROBE_TIMEOUT
+            )
+            return LiveState.READY if answer is SshAnswer.PINNED else LiveState.RUNNING
+
+        return asyncio.run(probe_all(deployment.nodes, probe))
 
     def start_node(self, deployment: Deployment, store: DeploymentStore, hostname: str) -> None:
         """Relaunch a node whose QEMU is not running, with its recorded command line."""
@@ -510,9 +519,9 @@ class VmFlavour(Flavour):
             node.extra["pid_start"] = processes.identity(node.pid)
             node.state = NodeState.launching
             store.save(deployment)
-        timeout = self.ready_timeout(1)
-        asyncio.run(_wait_all_ready(deployment, no_progress, timeout, only=[node]))
-        node.state = NodeState.ready
+        missing = self.await_ready(deployment, [node])
+        if missing:
+            raise self.not_ready_error(deployment, missing, nodes_waited=1)
         store.save(deployment)
 
     def shutdown_node(
@@ -653,95 +662,8 @@ def _exit_status(pid: int | None) -> str:
     return f"exit status {code}"
 
 
-async def _wait_all_ready(
-    deployment: Deployment,
-    progress: ProgressHook,
-    timeout: float,
-    only: list[Node] | None = None,
-) -> None:
-    marker = deployment.resources.get("marker", "")
-    nodes = only if only is not None else deployment.nodes
-    deadline = time.monotonic() + timeout
-    waiting = {node.hostname: node for node in nodes}
-    booted: set[str] = set()
-
-    async def watch(node: Node) -> None:
-        console = Path(node.extra["console_log"])
-        ready_line = f"nxc-ready {node.hostname}".encode()
-        while time.monotonic() < deadline:
-            if _exited(node.pid, marker):
-                last_lines = tail(Path(node.extra["qemu_log"])) or tail(console)
-                raise ExternalCommandError(
-                    f"QEMU of {node.hostname} exited before the node was ready "
-                    f"({_exit_status(node.pid)}):\n"
-                    f"{last_lines or '(nothing in its log or on its console)'}",
-                    Path(node.extra["qemu_log"]),
-                )
-            if node.hostname not in booted and _contains(console, ready_line):
-                booted.add(node.hostname)
-                progress(node.hostname, Stage.BOOTED)
-            # Before the console says sshd runs, a handshake may hang in QEMU's user network
-            # (guest NIC not configured yet): retry often. Afterwards give a loaded guest time.
-            attempt = SSH_ATTEMPT_READY if node.hostname in booted else SSH_ATTEMPT_BOOTING
-            remaining = max(deadline - time.monotonic(), 0.1)
-            answer = await ssh_answer(
-                node.ssh_host, node.ssh_port, node.host_key or "", timeout=min(attempt, remaining)
-            )
-            if answer is SshAnswer.PINNED:
-                if node.hostname not in booted:
-                    booted.add(node.hostname)
-                    progress(node.hostname, Stage.BOOTED)
-                waiting.pop(node.hostname, None)
-                node.state = NodeState.ready
-                progress(node.hostname, Stage.READY)
-                return
-            if answer is SshAnswer.OTHER_KEY:
-                raise other_key_error(node.hostname, node.ssh_host, node.ssh_port)
-            await asyncio.sleep(POLL_INTERVAL)
-
-    tasks = [asyncio.ensure_future(watch(node)) for node in nodes]
-    try:
-        await asyncio.gather(*tasks)
-    except BaseException:
-        # No await here: an interrupting signal may be unwinding asyncio.run, whose loop is
-        # closing; it cancels and awaits what is left itself.
-        for task in tasks:
-            task.cancel()
-        raise
-    if waiting:
-        raise _timeout_error(list(waiting.values()), timeout)
-
-
-def _timeout_error(missing: list[Node], timeout: float) -> NodeTimeoutError:
-    first = missing[0]
-    console = Path(first.extra["console_log"])
-    names = ", ".join(node.hostname for node in missing)
-    logs = ", ".join(node.extra["console_log"] for node in missing[:3])
-    more = f" (and {len(missing) - 3} more in the same folder)" if len(missing) > 3 else ""
-    return NodeTimeoutError.naming(
-        f"{len(missing)} node(s) did not answer SSH within {timeout:.0f} s: {names}; "
-        f"last console lines of {first.hostname}:\n{tail(console) or '(console log is empty)'}\n"
-        f"console logs: {logs}{more}; raise the wait with {{timeout}} if the machine is slow",
-        "timeout",
-        missing=[node.hostname for node in missing],
-    )
-
-
 def _contains(path: Path, needle: bytes) -> bool:
     try:
         return needle in path.read_bytes()
     except OSError:
         return False
-
-
-async def _probe_all(nodes: list[Node], marker: str) -> dict[str, LiveState]:
-    async def probe(node: Node) -> LiveState:
-        if not processes.is_ours(node.pid, marker):
-            return LiveState.DEAD
-        answer = await ssh_answer(
-            node.ssh_host, node.ssh_port, node.host_key or "", timeout=PROBE_TIMEOUT
-        )
-        return LiveState.READY if answer is SshAnswer.PINNED else LiveState.RUNNING
-
-    states = await asyncio.gather(*(probe(node) for node in nodes))
-    return {node.hostname: state for node, state in zip(nodes, states, strict=True)}
