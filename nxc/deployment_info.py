@@ -42,6 +42,8 @@ class InfoExtras:
     """Whether nodes find their entry by MAC (vm: nxc chose the MACs) as well as by address."""
     systems: dict[str, str] | None = None
     """Role → system path, when the flavour's differ from the manifest roles' (docker)."""
+    more: dict[str, Any] = field(default_factory=dict)
+    """Keys of the flavour's own, added last (g5k-nfs-store: where the store is)."""
 
 
 def root_key_path(store: DeploymentStore, name: str) -> Path:
@@ -97,7 +99,7 @@ def build_info(
         info["parameters"] = dict(deployment.parameters)
     if root_key is not None:
         info |= keys.root_key_info(root_key)
-    return info
+    return info | extras.more
 
 
 def holds_secret(info: dict[str, Any]) -> bool:

@@ -38,6 +38,7 @@ import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -47,6 +48,7 @@ from nxc.flavours.registry import FLAVOURS
 
 if TYPE_CHECKING:
     from nxc.deployment import Deployment, DeploymentStore, Node
+    from nxc.deployment_info import InfoExtras
     from nxc.errors import NodeTimeoutError
     from nxc.flavours.common.readiness import Guard, Readiness
     from nxc.manifest import Manifest
@@ -85,6 +87,20 @@ def untimed(name: str) -> AbstractContextManager[None]:
     return contextlib.nullcontext()
 
 
+@dataclass
+class StartRun:
+    """What the steps of one :meth:`Flavour.start` work on, filled in as they go."""
+
+    deployment: Deployment
+    store: DeploymentStore
+    manifest: Manifest
+    progress: ProgressHook = no_progress
+    info: dict[str, Any] = field(default_factory=dict)
+    """The deployment info, once built (before :meth:`Flavour.prepare`)."""
+    host_keys: dict[str, bytes] = field(default_factory=dict)
+    """Hostname → the node's private host key (OpenSSH), once made."""
+
+
 class Flavour(ABC):
     """Where and how the nodes of a deployment run."""
 
@@ -120,24 +136,24 @@ class Flavour(ABC):
 
         self.check_tools()
         self.check_request(manifest, deployment.composition, [n.hostname for n in deployment.nodes])
+        run = StartRun(deployment, store, manifest, progress)
         with store.lock(deployment.name):
             deployment.state = DeploymentState.starting
             with self.phase_timer("allocate"):
-                self.allocate(deployment, manifest, store)
+                self.allocate(run)
                 store.save(deployment)  # everything recorded before anything exists
             with self.phase_timer("prepare"):
-                host_keys = {}
                 for node in deployment.nodes:
                     pair = keys.generate_keypair(f"nxc:{deployment.name}:{node.hostname}")
-                    host_keys[node.hostname] = pair.private_openssh
+                    run.host_keys[node.hostname] = pair.private_openssh
                     node.host_key = pair.public_line
                     node.state = NodeState.planned
                 keys.write_known_hosts(store.known_hosts_path(deployment.name), deployment.nodes)
-                info = self.deployment_info(deployment, store, manifest)
-                self.prepare(deployment, store, info, host_keys)
+                run.info = self.deployment_info(deployment, store, manifest)
+                self.prepare(run)
                 store.save(deployment)
             with self.phase_timer("boot"):
-                missing = self._launch_until_ready(deployment, store, progress)
+                missing = self._launch_until_ready(run)
             if missing:
                 ready = len(deployment.nodes) - len(missing)
                 if deployment.min_nodes is None or ready < deployment.min_nodes:
@@ -147,21 +163,20 @@ class Flavour(ABC):
             deployment.state = DeploymentState.running
             store.save(deployment)
 
-    def _launch_until_ready(
-        self, deployment: Deployment, store: DeploymentStore, progress: ProgressHook
-    ) -> dict[str, str]:
+    def _launch_until_ready(self, run: StartRun) -> dict[str, str]:
         """Launch and wait, then again for the nodes missing; hostname → why, for those
         still missing after :attr:`launch_attempts`."""
+        deployment = run.deployment
         todo = list(deployment.nodes)
         missing: dict[str, str] = {}
         for attempt in range(self.launch_attempts):
             if attempt:
                 self.before_retry(deployment, todo)
-            failed = self.launch(deployment, store, todo, progress)
-            store.save(deployment)
+            failed = self.launch(run, todo)
+            run.store.save(deployment)
             waiting = [node for node in todo if node.hostname not in failed]
-            missing = failed | self.await_ready(deployment, waiting, progress)
-            store.save(deployment)
+            missing = failed | self.await_ready(deployment, waiting, run.progress)
+            run.store.save(deployment)
             if not missing:
                 break
             todo = [node for node in deployment.nodes if node.hostname in missing]
@@ -199,40 +214,33 @@ class Flavour(ABC):
         """How long start waits for ``nodes`` nodes to be ready."""
         return 120.0 + 15.0 * nodes
 
-    def allocate(  # noqa: B027 - flavours with nothing to allocate keep it
-        self, deployment: Deployment, manifest: Manifest, store: DeploymentStore
-    ) -> None:
+    def allocate(self, run: StartRun) -> None:  # noqa: B027 - nothing to allocate: keep it
         """Choose and record what the nodes will use (``deployment.resources``, each node's
         address, SSH endpoint, ``extra``); saved by :meth:`start` right after."""
+
+    def info_extras(self, deployment: Deployment) -> InfoExtras:
+        """What the flavour adds to the deployment info (prefix length, shared folder...)."""
+        from nxc.deployment_info import InfoExtras
+
+        return InfoExtras()
 
     def deployment_info(
         self, deployment: Deployment, store: DeploymentStore, manifest: Manifest
     ) -> dict[str, Any]:
-        """The deployment info (:func:`nxc.deployment_info.build_info` with the flavour's
-        :class:`~nxc.deployment_info.InfoExtras`)."""
+        """The deployment info: :func:`nxc.deployment_info.build_info` with
+        :meth:`info_extras`."""
         from nxc.deployment_info import build_info
 
-        return build_info(deployment, store, manifest)
+        return build_info(deployment, store, manifest, self.info_extras(deployment))
 
-    def prepare(  # noqa: B027 - flavours that hand their nodes nothing keep it
-        self,
-        deployment: Deployment,
-        store: DeploymentStore,
-        info: dict[str, Any],
-        host_keys: dict[str, bytes],
-    ) -> None:
-        """Make what the nodes get at launch: the info and each node's private host key
-        (``host_keys``, hostname → OpenSSH private key) through the flavour's channel."""
+    def prepare(self, run: StartRun) -> None:  # noqa: B027 - nodes given nothing: keep it
+        """Make what the nodes get at launch: ``run.info`` and each node's private host key
+        (``run.host_keys``) through the flavour's channel (files, command lines, specs)."""
 
-    def launch(
-        self,
-        deployment: Deployment,
-        store: DeploymentStore,
-        nodes: list[Node],
-        progress: ProgressHook,
-    ) -> dict[str, str]:
-        """Launch ``nodes`` (reporting ``LAUNCHED``); hostname → why for those that could not
-        be launched but whose failure start may retry, raising for the others."""
+    def launch(self, run: StartRun, nodes: list[Node]) -> dict[str, str]:
+        """Launch ``nodes`` (reporting ``LAUNCHED`` to ``run.progress``); hostname → why for
+        those that could not be launched but whose failure start may retry, raising for the
+        others."""
         raise self._unsupported("start nodes")
 
     async def readiness(

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from nxc.deployment import Deployment, DeploymentStore, Node
-from nxc.flavours.base import no_progress
+from nxc.flavours.base import StartRun
 from nxc.flavours.g5k import kexec
 from nxc.flavours.g5k.hosts import HostSource
 from nxc.flavours.g5k.ramdisk import KexecFlavour
@@ -78,13 +78,14 @@ def test_launch_broadcasts_the_boot_files_then_kexecs_every_host(
         relay_ssh_options=lab.relay_options,
         info_address="127.0.0.1",
     )
+    run = StartRun(deployment, store, manifest)
     try:
-        flavour.allocate(deployment, manifest, store)
-        host_keys = {n.hostname: generate_keypair(n.hostname).private_openssh for n in nodes}
-        info = flavour.deployment_info(deployment, store, manifest)
-        flavour.prepare(deployment, store, info, host_keys)
+        flavour.allocate(run)
+        run.host_keys = {n.hostname: generate_keypair(n.hostname).private_openssh for n in nodes}
+        run.info = flavour.deployment_info(deployment, store, manifest)
+        flavour.prepare(run)
         before = lab.sent_bytes()
-        failures = flavour.launch(deployment, store, deployment.nodes, no_progress)
+        failures = flavour.launch(run, deployment.nodes)
         sent = lab.sent_bytes() - before
     finally:
         flavour.stop(deployment, store, force=True)

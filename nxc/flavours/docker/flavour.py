@@ -28,14 +28,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from nxc import netalloc
 from nxc.atomic import write_atomic
 from nxc.deployment import DeploymentState, NodeState
-from nxc.deployment_info import InfoExtras, build_info
+from nxc.deployment_info import InfoExtras
 from nxc.errors import (
     ExternalCommandError,
     InputError,
     ManifestError,
     UnsafeRecordError,
 )
-from nxc.flavours.base import Flavour, LiveState, ProgressHook, Stage
+from nxc.flavours.base import Flavour, LiveState, Stage, StartRun
 from nxc.flavours.common import processes
 from nxc.flavours.common.readiness import Readiness, probe_all
 from nxc.flavours.common.sshready import SshAnswer, other_key_error, ssh_answer
@@ -96,14 +96,15 @@ class DockerFlavour(Flavour):
 
     # --- start ---------------------------------------------------------------------------
 
-    def allocate(self, deployment: Deployment, manifest: Manifest, store: DeploymentStore) -> None:
+    def allocate(self, run: StartRun) -> None:
         """The engine (its images and free names checked), a marker, a subnet no other
         network of the engine uses, the folders; each node's address and container name."""
-        roles = containers.role_containers(manifest, deployment.composition)
+        deployment, store = run.deployment, run.store
+        roles = containers.role_containers(run.manifest, deployment.composition)
         check_host_ports({node.hostname: roles[node.role].ports for node in deployment.nodes})
         url = engine_url(self.engine)
         self._api = api = connect(url)
-        _check_images(api, roles, manifest.source)
+        _check_images(api, roles, run.manifest.source)
         _check_names(api, deployment)
         self._roles = roles
         name = deployment.name
@@ -128,38 +129,30 @@ class DockerFlavour(Flavour):
             node.pid = None
             node.extra = {"container_name": containers.container_name(name, node.hostname)}
 
-    def deployment_info(
-        self, deployment: Deployment, store: DeploymentStore, manifest: Manifest
-    ) -> dict[str, Any]:
-        """The info bound read-only into every container (a 0600 file: it may hold the root
-        key); ``/tmp/shared`` is already bind-mounted; each role's system is its container's."""
-        extras = InfoExtras(
+    def info_extras(self, deployment: Deployment) -> InfoExtras:
+        """``/tmp/shared`` is already bind-mounted; each role's system is its container's;
+        the info is bound read-only from a 0600 file (it may hold the root key)."""
+        return InfoExtras(
             netalloc.PREFIX_LENGTH,
             {"type": "bind", "path": containers.SHARED_PATH},
             systems={role: rc.system for role, rc in self._roles.items() if rc.system},
         )
-        return build_info(deployment, store, manifest, extras)
 
-    def prepare(
-        self,
-        deployment: Deployment,
-        store: DeploymentStore,
-        info: dict[str, Any],
-        host_keys: dict[str, bytes],
-    ) -> None:
+    def prepare(self, run: StartRun) -> None:
         """The private and shared folders, the info and host keys as 0600 files, each node's
         container description and the compose file."""
+        deployment = run.deployment
         resources = deployment.resources
         secret_dir = Path(resources["secret_dir"])
         secret_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         shared_dir = Path(resources["shared_dir"])
         shared_dir.mkdir(exist_ok=True)
         info_file = secret_dir / "info.json"
-        write_atomic(info_file, json.dumps(info), mode=0o600)
+        write_atomic(info_file, json.dumps(run.info), mode=0o600)
         self._specs = {}
         for node in deployment.nodes:
             key_file = secret_dir / f"{node.hostname}.host_key"
-            write_atomic(key_file, host_keys[node.hostname], mode=0o600)
+            write_atomic(key_file, run.host_keys[node.hostname], mode=0o600)
             self._specs[node.hostname] = containers.node_container(
                 deployment.name,
                 resources["marker"],
@@ -177,15 +170,9 @@ class DockerFlavour(Flavour):
             Path(resources["compose_file"]), deployment.name, specs, network, gateway
         )
 
-    def launch(
-        self,
-        deployment: Deployment,
-        store: DeploymentStore,
-        nodes: list[Node],
-        progress: ProgressHook,
-    ) -> dict[str, str]:
+    def launch(self, run: StartRun, nodes: list[Node]) -> dict[str, str]:
         """The network (once), then each node's container, created and started."""
-        api = self._api
+        deployment, store, api = run.deployment, run.store, self._api
         if any(rc.image == containers.BASE_IMAGE for rc in self._roles.values()):
             containers.ensure_base_image(api)
         network_id = deployment.resources["network"]["id"] or self._create_network(
@@ -201,7 +188,7 @@ class DockerFlavour(Flavour):
             with api_errors(f"start container {node.extra['container_name']}"):
                 api.start(node.extra["container_id"])
             node.state = NodeState.launching
-            progress(node.hostname, Stage.LAUNCHED)
+            run.progress(node.hostname, Stage.LAUNCHED)
         return {}
 
     def _create_network(

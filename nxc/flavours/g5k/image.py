@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from nxc.deployment import NodeState
 from nxc.errors import ManifestError, NxcError
-from nxc.flavours.base import ProgressHook, Stage
+from nxc.flavours.base import Stage, StartRun
 from nxc.flavours.g5k.ramdisk import KexecFlavour
 from nxc.infoserver import BY_ADDRESS, InfoServer
 from nxc.platforms.kadeploy import (
@@ -37,7 +37,7 @@ from nxc.platforms.kadeploy import (
 from nxc.platforms.oar import Frontend
 
 if TYPE_CHECKING:
-    from nxc.deployment import Deployment, DeploymentStore, Node
+    from nxc.deployment import Deployment, Node
     from nxc.manifest import Manifest
 
 IMAGE_KERNEL = "/boot/bzImage"
@@ -152,25 +152,20 @@ class ImageFlavour(KexecFlavour):
         """Once: Kadeploy's runs retry the hosts that failed themselves (``retries``)."""
         return 1
 
-    def launch(
-        self,
-        deployment: Deployment,
-        store: DeploymentStore,
-        nodes: list[Node],
-        progress: ProgressHook,
-    ) -> dict[str, str]:
+    def launch(self, run: StartRun, nodes: list[Node]) -> dict[str, str]:
         """Kadeploy every node (retries inside); hostname → why for those given up."""
+        deployment = run.deployment
         frontend = self._job.frontend if self._job is not None else Frontend()
         client_public = Path(f"{self._client_key_path}.pub")
 
-        def run(argv: list[str]) -> KadeployRun:
+        def kadeploy(argv: list[str]) -> KadeployRun:
             return run_kadeploy(argv, self.kadeploy_timeout, frontend.argv)
 
         image = self._image or str(self._boot_files[0])
-        failures = self.kadeploy_all(deployment, image, self._lines, client_public, run)
+        failures = self.kadeploy_all(deployment, image, self._lines, client_public, kadeploy)
         self._check_job()
         for node in nodes:
             if node.hostname not in failures:
                 node.state = NodeState.launching
-                progress(node.hostname, Stage.LAUNCHED)
+                run.progress(node.hostname, Stage.LAUNCHED)
         return failures

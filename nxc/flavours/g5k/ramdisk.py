@@ -35,14 +35,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from nxc import limits
 from nxc.atomic import write_atomic
 from nxc.deployment import DeploymentState, NodeState
-from nxc.deployment_info import InfoExtras, build_info, refuse_root_key_by_url
+from nxc.deployment_info import InfoExtras, refuse_root_key_by_url
 from nxc.errors import (
     ExternalCommandError,
     InputError,
     ManifestError,
     NxcError,
 )
-from nxc.flavours.base import Flavour, LiveState, ProgressHook, Stage
+from nxc.flavours.base import Flavour, LiveState, Stage, StartRun
 from nxc.flavours.common.readiness import Guard, Readiness, probe_all
 from nxc.flavours.common.sshready import SshAnswer, ssh_answer
 from nxc.flavours.g5k import kexec
@@ -189,10 +189,11 @@ class KexecFlavour(Flavour):
 
     # --- start ---------------------------------------------------------------------------
 
-    def allocate(self, deployment: Deployment, manifest: Manifest, store: DeploymentStore) -> None:
+    def allocate(self, run: StartRun) -> None:
         """The hosts (an OAR job reserved or joined, recorded as soon as it is known; roles
         placed on clusters get hosts of theirs), one per node."""
-        self._boot_files = self.boot_files(manifest, deployment.composition)
+        deployment, store = run.deployment, run.store
+        self._boot_files = self.boot_files(run.manifest, deployment.composition)
         deployment.resources = {
             "secret_dir": str(store.secret_dir(deployment.name) / "nodes"),
             "oar": None,
@@ -229,13 +230,10 @@ class KexecFlavour(Flavour):
         params = (built, *self.extra_params(deployment), *self.kernel_params)
         return " ".join(part for part in params if part)
 
-    def deployment_info(
-        self, deployment: Deployment, store: DeploymentStore, manifest: Manifest
-    ) -> dict[str, Any]:
-        """The info for nodes on physical hosts: matched by address, no shared folder, and
-        what :meth:`extra_info` adds."""
-        info = build_info(deployment, store, manifest, InfoExtras(with_macs=False))
-        return info | self.extra_info(deployment)
+    def info_extras(self, deployment: Deployment) -> InfoExtras:
+        """Nodes on physical hosts: matched by address, no shared folder, and what
+        :meth:`extra_info` adds."""
+        return InfoExtras(with_macs=False, more=self.extra_info(deployment))
 
     def extra_info(self, deployment: Deployment) -> dict[str, Any]:
         """Flavour-specific keys of the deployment info."""
@@ -245,19 +243,14 @@ class KexecFlavour(Flavour):
         """Flavour-specific kernel parameters."""
         return []
 
-    def prepare(
-        self,
-        deployment: Deployment,
-        store: DeploymentStore,
-        info: dict[str, Any],
-        host_keys: dict[str, bytes],
-    ) -> None:
+    def prepare(self, run: StartRun) -> None:
         """The info server (the info, each node's key armed for its address) and each node's
         kernel command line; the boot files' digests."""
+        deployment = run.deployment
         Path(deployment.resources["secret_dir"]).mkdir(mode=0o700, parents=True, exist_ok=True)
         kernel, initrd, built = self._boot_files
         base = self.base_command_line(built, deployment)
-        self._lines = self._command_lines(deployment, store, info, host_keys, base)
+        self._lines = self._command_lines(deployment, run.store, run.info, run.host_keys, base)
         self._files = {kexec.sha256_of(path): path for path in (kernel, initrd)}
 
     def _command_lines(
@@ -340,13 +333,7 @@ class KexecFlavour(Flavour):
         """The info server hands the keys of ``nodes`` out once more."""
         self.arm_keys(deployment, [node.hostname for node in nodes])
 
-    def launch(
-        self,
-        deployment: Deployment,
-        store: DeploymentStore,
-        nodes: list[Node],
-        progress: ProgressHook,
-    ) -> dict[str, str]:
+    def launch(self, run: StartRun, nodes: list[Node]) -> dict[str, str]:
         """Broadcast the boot files to the hosts (a TakTuk tree from 8 hosts on, so this
         machine sends them about twice whatever their number; a parallel copy otherwise or
         where the tree cannot reach), then kexec each host, at most ``max_concurrency`` at
@@ -354,6 +341,7 @@ class KexecFlavour(Flavour):
         files = self._files
         digests = list(files)
         remote = [kexec.remote_path(digests[0]), kexec.remote_path(digests[-1])]
+        deployment = run.deployment
         hosts = [node.ssh_host for node in nodes]
         pushed = broadcast_files(
             self.shell,
@@ -389,7 +377,7 @@ class KexecFlavour(Flavour):
                     failures[node.hostname] = str(error)
                     continue
                 node.state = NodeState.launching
-                progress(node.hostname, Stage.LAUNCHED)
+                run.progress(node.hostname, Stage.LAUNCHED)
         self._check_job()
         return failures
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from nxc import keys, netalloc
 from nxc.atomic import write_atomic
 from nxc.deployment import DeploymentState, NodeState
-from nxc.deployment_info import InfoExtras, build_info
+from nxc.deployment_info import InfoExtras
 from nxc.errors import (
     DeploymentRecordError,
     ExternalCommandError,
@@ -41,7 +41,7 @@ from nxc.errors import (
     UnsafeRecordError,
 )
 from nxc.flavours import registry
-from nxc.flavours.base import Flavour, LiveState, ProgressHook, Stage
+from nxc.flavours.base import Flavour, LiveState, Stage, StartRun
 from nxc.flavours.common import processes
 from nxc.flavours.common.readiness import Readiness, probe_all
 from nxc.flavours.common.sshready import SshAnswer, other_key_error, ssh_answer
@@ -260,11 +260,12 @@ class VmFlavour(Flavour):
         """How long start waits for every node: ``timeout``, else 120 s + 15 s per node."""
         return self.timeout if self.timeout is not None else 120.0 + 15.0 * nodes
 
-    def allocate(self, deployment: Deployment, manifest: Manifest, store: DeploymentStore) -> None:
+    def allocate(self, run: StartRun) -> None:
         """A marker, a subnet and host ports no other local deployment uses, the folders;
         each node's address, MAC and SSH forward."""
+        deployment, store = run.deployment, run.store
         name = deployment.name
-        self._artefacts = vm_artefacts(manifest, deployment.composition, self.name)
+        self._artefacts = vm_artefacts(run.manifest, deployment.composition, self.name)
         accel = qemu.choose_accel(self._tool("qemu"), self._artefacts.kernel, self.accel)
         marker = processes.new_marker()
         others = _other_live(store, name)
@@ -299,23 +300,15 @@ class VmFlavour(Flavour):
             )
         deployment.resources["ports"] = sorted(ports.handed_out)
 
-    def deployment_info(
-        self, deployment: Deployment, store: DeploymentStore, manifest: Manifest
-    ) -> dict[str, Any]:
-        """The info every node reads from fw_cfg (root-only on the guest: it may hold the
-        deployment's root key); nodes find their entry by MAC, the shared folder is 9p."""
-        extras = InfoExtras(netalloc.PREFIX_LENGTH, {"type": "9p", "tag": SHARED_TAG})
-        return build_info(deployment, store, manifest, extras)
+    def info_extras(self, deployment: Deployment) -> InfoExtras:
+        """Nodes find their entry by MAC, the shared folder is 9p; the info goes by fw_cfg
+        (root-only on the guest: it may hold the deployment's root key)."""
+        return InfoExtras(netalloc.PREFIX_LENGTH, {"type": "9p", "tag": SHARED_TAG})
 
-    def prepare(
-        self,
-        deployment: Deployment,
-        store: DeploymentStore,
-        info: dict[str, Any],
-        host_keys: dict[str, bytes],
-    ) -> None:
+    def prepare(self, run: StartRun) -> None:
         """The run, private and shared folders; the info and host keys as 0600 files; each
         node's disk and QEMU command line (in its ``extra``)."""
+        deployment, store = run.deployment, run.store
         resources = deployment.resources
         marker = resources["marker"]
         run_dir = processes.make_run_dir(marker)
@@ -324,11 +317,10 @@ class VmFlavour(Flavour):
         shared_dir = Path(resources["shared_dir"])
         shared_dir.mkdir(exist_ok=True)
         log_dir = store.log_dir(deployment.name).absolute()
-        write_atomic(secret_dir / "info.json", json.dumps(info).encode(), mode=0o600)
+        write_atomic(secret_dir / "info.json", json.dumps(run.info).encode(), mode=0o600)
         for node in deployment.nodes:
-            write_atomic(
-                secret_dir / f"{node.hostname}.host_key", host_keys[node.hostname], mode=0o600
-            )
+            key = run.host_keys[node.hostname]
+            write_atomic(secret_dir / f"{node.hostname}.host_key", key, mode=0o600)
             delivery = self.delivery(deployment, node, self._artefacts)
             disk = self._disk(store, deployment, node) if self.disk_size else None
             spec = qemu.QemuNode(
@@ -382,14 +374,9 @@ class VmFlavour(Flavour):
             "store_dir": NIX_STORE if NIX_STORE.is_dir() else None,
         }
 
-    def launch(
-        self,
-        deployment: Deployment,
-        store: DeploymentStore,
-        nodes: list[Node],
-        progress: ProgressHook,
-    ) -> dict[str, str]:
+    def launch(self, run: StartRun, nodes: list[Node]) -> dict[str, str]:
         """The switch (once), then every node's QEMU with its recorded command line."""
+        deployment = run.deployment
         switch = deployment.resources["switch"]
         if not switch.get("pid"):
             switch["pid"] = vde.start_switch(
@@ -399,12 +386,12 @@ class VmFlavour(Flavour):
                 len(deployment.nodes),
             )
             switch["pid_start"] = processes.identity(switch["pid"])
-            store.save(deployment)
+            run.store.save(deployment)
         for node in nodes:
             node.pid = _spawn(node.extra["argv"], Path(node.extra["qemu_log"]), fresh=True)
             node.extra["pid_start"] = processes.identity(node.pid)
             node.state = NodeState.launching
-            progress(node.hostname, Stage.LAUNCHED)
+            run.progress(node.hostname, Stage.LAUNCHED)
         return {}
 
     async def readiness(

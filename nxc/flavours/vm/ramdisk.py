@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from nxc.deployment_info import refuse_root_key_by_url
 from nxc.errors import InputError
+from nxc.flavours.base import StartRun
 from nxc.flavours.g5k import kexec
 from nxc.flavours.vm import qemu
 from nxc.flavours.vm.flavour import VmArtefacts, VmFlavour
@@ -68,12 +69,10 @@ class VmRamdiskFlavour(VmFlavour):
         super().check_request(manifest, composition, hostnames)
         refuse_root_key_by_url(manifest, composition, self.name)
 
-    def deployment_info(
-        self, deployment: Deployment, store: DeploymentStore, manifest: Manifest
-    ) -> dict[str, Any]:
-        """As :class:`VmFlavour`'s; each deployment started gets a new token."""
+    def prepare(self, run: StartRun) -> None:
+        """As :class:`VmFlavour`'s, with a new token for each deployment started."""
         self._token = ""
-        return super().deployment_info(deployment, store, manifest)
+        super().prepare(run)
 
     def delivery(
         self, deployment: Deployment, node: Node, artefacts: VmArtefacts
