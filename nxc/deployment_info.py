@@ -11,7 +11,10 @@ shared folder). Two parts come from the deployment itself, the same on every fla
   deployment started again keeps it), for the nodes to reach each other as root.
 
 An info holding the root key holds a private key: :func:`holds_secret` says so, and a flavour
-must then deliver it through a private channel only (a 0600 file, fw_cfg).
+must then deliver it through a private channel only (a 0600 file, fw_cfg). A flavour whose
+nodes fetch the info by URL asks for ``root_key_by_url``: the info then names the key only
+(``"fetch": "root_key"``) and the flavour arms the private key on its info server, which hands
+it to each node once, to its address, as it does host keys.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nxc import keys
-from nxc.errors import InputError
 
 if TYPE_CHECKING:
     from nxc.deployment import Deployment, DeploymentStore
@@ -44,6 +46,9 @@ class InfoExtras:
     """Role → system path, when the flavour's differ from the manifest roles' (docker)."""
     more: dict[str, Any] = field(default_factory=dict)
     """Keys of the flavour's own, added last (g5k-nfs-store: where the store is)."""
+    root_key_by_url: bool = False
+    """The info goes by a URL any user of a node can read: the root key's private half stays
+    out of it (``"fetch": "root_key"``), and the flavour arms it on its info server."""
 
 
 def root_key_path(store: DeploymentStore, name: str) -> Path:
@@ -70,9 +75,7 @@ def build_info(
         if extras.systems is not None
         else {role.name: role.system for role in entry.roles}
     )
-    root_key = None
-    if entry.wants_root_ssh_key:
-        root_key = keys.ensure_keypair(root_key_path(store, name), f"nxc:{name}:root")
+    root_key = deployment_root_key(deployment, store, manifest)
     client_key = keys.ensure_client_key(store.client_key_path(name), f"nxc:{name}")
     nodes = []
     for node in deployment.nodes:
@@ -97,23 +100,24 @@ def build_info(
         info["shared_dir"] = dict(extras.shared_dir)
     if deployment.parameters:
         info["parameters"] = dict(deployment.parameters)
-    if root_key is not None:
+    if root_key is not None and extras.root_key_by_url:
+        info["root_ssh_key"] = {"public": root_key.public_line, "fetch": "root_key"}
+    elif root_key is not None:
         info |= keys.root_key_info(root_key)
     return info | extras.more
 
 
+def deployment_root_key(
+    deployment: Deployment, store: DeploymentStore, manifest: Manifest
+) -> keys.KeyPair | None:
+    """The deployment's root key pair (made the first time) when a role of its composition
+    enables ``nxc.root-sshKeys``, else None."""
+    if not manifest.composition(deployment.composition).wants_root_ssh_key:
+        return None
+    name = deployment.name
+    return keys.ensure_keypair(root_key_path(store, name), f"nxc:{name}:root")
+
+
 def holds_secret(info: dict[str, Any]) -> bool:
     """Whether ``info`` holds a private key (the root key): it must travel privately."""
-    return "root_ssh_key" in info
-
-
-def refuse_root_key_by_url(manifest: Manifest, composition: str, flavour: str) -> None:
-    """Refuse a composition wanting the root key on a flavour whose nodes fetch the info by a
-    URL (its token is on the kernel command line, which every user of a node can read)."""
-    if manifest.composition(composition).wants_root_ssh_key:
-        raise InputError(
-            f"composition '{composition}' enables nxc.root-sshKeys, whose private key travels "
-            f"in the deployment info; {flavour} nodes fetch that info by a URL any user of a "
-            "node can read, so nxc does not send it there yet; use the vm or docker flavour, or "
-            "drop nxc.root-sshKeys"
-        )
+    return "private" in info.get("root_ssh_key", {})

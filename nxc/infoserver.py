@@ -13,7 +13,10 @@ A host key is served only to the address its node has (``clients``: hostname →
 claims by renaming it and deletes; a second fetch gets 410. A flavour that boots a node again
 (retries, restarts) arms its key again. ``.../host_key/@`` (:data:`BY_ADDRESS`) serves the key of
 the node whose address asks, so that every node can share one command line (``g5k-image``:
-one Kadeploy environment for all hosts); an address two nodes share gets 403 there. The token is on the nodes' kernel command lines (every
+one Kadeploy environment for all hosts); an address two nodes share gets 403 there.
+``.../root_key/HOSTNAME`` (or ``@``) serves, by the same rules, the deployment's root key pair
+armed for that node in :func:`root_key_dir` (``nxc.root-sshKeys`` on the flavours whose info
+goes by URL). The token is on the nodes' kernel command lines (every
 user of a node can read it): it grants this deployment's info, never another node's key.
 
 For local QEMU nodes (``vm-ramdisk``) there is no listening server: QEMU's user network runs
@@ -49,6 +52,9 @@ from nxc.errors import ExternalCommandError, InputError, NodeTimeoutError
 START_TIMEOUT = 10.0
 INFO_NAME = "info.json"
 KEY_PATH = "host_key"
+ROOT_KEY_PATH = "root_key"
+"""Beside ``host_key``: the deployment's root key pair (``nxc.root-sshKeys``), armed per node
+in :func:`root_key_dir` and served by the same rules."""
 BY_ADDRESS = "@"
 """In place of a hostname in a key URL: the node whose address fetches it (no hostname has ``@``)."""
 MARKER_PREFIX = "nxc-info-"
@@ -99,6 +105,11 @@ def host_key_url(authority: str, token: str, hostname: str) -> str:
 def new_token() -> str:
     """A fresh random token (the secret part of every URL the nodes fetch)."""
     return secrets.token_urlsafe(24)
+
+
+def root_key_dir(key_dir: Path) -> Path:
+    """Where the root keys armed for the nodes are, beside the host keys' ``key_dir``."""
+    return key_dir.with_name(f"{key_dir.name}.root")
 
 
 def arm_host_key(key_dir: Path, hostname: str, key: bytes) -> None:
@@ -213,9 +224,11 @@ class Served:
         """Status and body for a GET of ``path`` by the node at address ``peer``."""
         if path == f"/{self.token}/{INFO_NAME}":
             return 200, self.info
-        prefix = f"/{self.token}/{KEY_PATH}/"
-        hostname = path.removeprefix(prefix)
-        if not path.startswith(prefix) or self.clients is None:
+        folders = {KEY_PATH: self.key_dir}
+        if self.key_dir is not None:
+            folders[ROOT_KEY_PATH] = root_key_dir(self.key_dir)
+        kind, _, hostname = path.removeprefix(f"/{self.token}/").partition("/")
+        if not path.startswith(f"/{self.token}/") or kind not in folders or self.clients is None:
             return 404, b""
         if hostname == BY_ADDRESS:
             askers = [name for name, address in self.clients.items() if address == peer]
@@ -226,14 +239,15 @@ class Served:
             return 404, b""
         if self.clients[hostname] != peer:
             return 403, b""  # another node, or anyone else who read the token
-        return self._take_key(hostname)
+        folder = folders[kind]
+        assert folder is not None
+        return self._take_key(folder, hostname)
 
-    def _take_key(self, hostname: str) -> tuple[int, bytes]:
+    def _take_key(self, folder: Path, hostname: str) -> tuple[int, bytes]:
         """Claim the armed key by renaming it (one fetch wins), read it, delete it."""
-        assert self.key_dir is not None
-        claimed = self.key_dir / f".{hostname}.taken-{secrets.token_hex(8)}"
+        claimed = folder / f".{hostname}.taken-{secrets.token_hex(8)}"
         try:
-            os.rename(self.key_dir / hostname, claimed)
+            os.rename(folder / hostname, claimed)
         except FileNotFoundError:
             return 410, b""  # served already
         try:

@@ -14,10 +14,13 @@ import pytest
 
 from nxc import infoserver
 from nxc.deployment import Deployment, DeploymentStore, Node
-from nxc.deployment_info import build_info
+from nxc.deployment_info import build_info, deployment_root_key
+from nxc.flavours.base import StartRun
+from nxc.flavours.g5k.hosts import HostSource
 from nxc.flavours.g5k.kexec import b64url
 from nxc.flavours.g5k.ramdisk import KEY_DIR, KexecFlavour
 from nxc.keys import generate_keypair
+from nxc.manifest import Artefacts, Composition, Manifest, Role
 from tests.g5k.conftest import manifest_with
 
 
@@ -90,6 +93,18 @@ def test_the_shared_key_url_serves_the_node_whose_address_asks(served, tmp_path:
         infoserver.stop_recorded(twin.to_record())
 
 
+def test_the_root_key_is_served_beside_the_host_key_by_the_same_rules(served) -> None:
+    """``root_key/NAME``: the deployment's root pair armed for one node, once, to its address."""
+    server, key_dir, _ = served
+    infoserver.arm_host_key(infoserver.root_key_dir(key_dir), "node1", b"ROOT-PAIR\n")
+    path = f"/{server.token}/root_key/node1"
+    assert fetch(server.port, path, "127.0.0.3")[0] == 403, "not to another node"
+    assert fetch(server.port, f"/{server.token}/root_key/@", "127.0.0.2") == (200, b"ROOT-PAIR\n")
+    assert fetch(server.port, path, "127.0.0.2")[0] == 410, "once"
+    assert fetch(server.port, f"/{server.token}/root_key/node2", "127.0.0.3")[0] == 410, "unarmed"
+    assert fetch(server.port, f"/{server.token}/other/node1", "127.0.0.2")[0] == 404
+
+
 def test_the_stdio_form_answers_one_request_as_the_node_of_its_channel(tmp_path: Path) -> None:
     """What QEMU's guestfwd runs per connection: the peer is fixed by the command."""
     info_file = tmp_path / "info.json"
@@ -145,3 +160,47 @@ def test_no_private_key_on_any_command_line(tmp_path: Path, delivery: str) -> No
     finally:
         flavour.stop(deployment, store, force=True)
     assert not secret_dir.exists()
+
+
+def test_the_kexec_flavour_arms_the_root_key_per_node_and_keeps_it_out_of_the_info(
+    tmp_path: Path,
+) -> None:
+    """Through the flavour's own allocate → deployment info → prepare steps, with a real info
+    server: the info every node user can fetch names the root key only; each node can take
+    the pair once, from its own address (both nodes stand at 127.0.0.1 here, so by name)."""
+    kernel, initrd = tmp_path / "bzImage", tmp_path / "initrd"
+    kernel.write_bytes(b"kernel")
+    initrd.write_bytes(b"initrd")
+    artefacts = Artefacts(kernel=str(kernel), initrd=str(initrd), cmdline="console=ttyS0")
+    roles = (Role("node", "/nix/store/x-node", 2, root_ssh_key=True),)
+    manifest = Manifest(
+        "g5k-ramdisk", "x86_64-linux", (Composition("c", roles, artefacts=artefacts),)
+    )
+    machine_file = tmp_path / "hosts"
+    machine_file.write_text("127.0.0.1\nlocalhost\n")
+    nodes = [Node(f"node{i}", "node", address="", ssh_host="") for i in (1, 2)]
+    deployment = Deployment("c", "g5k-ramdisk", nodes=nodes)
+    store = DeploymentStore(tmp_path / "deploy")
+    flavour = KexecFlavour(
+        hosts=HostSource(machine_file=machine_file, check_with_oar=False),
+        info_address="127.0.0.1",
+        info_delivery="url",
+    )
+    run = StartRun(deployment, store, manifest)
+    try:
+        flavour.allocate(run)
+        run.host_keys = {n.hostname: generate_keypair(n.hostname).private_openssh for n in nodes}
+        run.info = flavour.deployment_info(deployment, store, manifest)
+        flavour.prepare(run)
+        server = deployment.resources["info_server"]
+        served = json.loads(fetch(server["port"], f"/{server['token']}/info.json")[1])
+        pair = deployment_root_key(deployment, store, manifest)
+        assert pair is not None
+        assert served["root_ssh_key"] == {"public": pair.public_line, "fetch": "root_key"}
+        path = f"/{server['token']}/root_key/node1"
+        assert fetch(server["port"], path) == (200, pair.private_openssh)
+        assert fetch(server["port"], path)[0] == 410
+        flavour.before_retry(deployment, [deployment.node("node1")])  # booted again: armed again
+        assert fetch(server["port"], path) == (200, pair.private_openssh)
+    finally:
+        flavour.stop(deployment, store, force=True)

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from nxc import infoserver
 from nxc.keys import KeyPair, generate_keypair, root_key_info, write_private_key
 from tests.nix.conftest import REPO
 
@@ -48,6 +49,7 @@ def _run(
     timeout: int = 60,
     unshare: bool = False,
     then: str = "",
+    cmdline: str = "",
 ) -> subprocess.CompletedProcess[str]:
     """Source node-info.sh then ``script`` with ``args``, as the modules' units do; with
     ``unshare`` in a private mount namespace, running the shell text ``then`` after it."""
@@ -57,6 +59,9 @@ def _run(
         "NXC_CONSOLES": "",
         "NXC_ROOT_HOME": str(tmp_path / "root"),
     }
+    if cmdline:
+        (tmp_path / "cmdline").write_text(cmdline + "\n")
+        env["NXC_CMDLINE"] = str(tmp_path / "cmdline")
     command = f'. "{MODULES / "node-info.sh"}"; ' + (
         f'(. "{script}") && {then}' if then else f'. "{script}"'
     )
@@ -168,6 +173,39 @@ def test_root_key_replaces_an_earlier_deployments_key_and_leaves_the_others(tmp_
         root.public_line,
     ]
     assert (ssh_dir / "authorized_keys").stat().st_mode & 0o777 == 0o600
+
+
+def test_where_the_info_goes_by_url_the_pair_is_fetched_once_from_the_info_server(
+    tmp_path: Path,
+):
+    """The kexec flavours' info names the key only ("fetch"); the node takes the pair from a
+    real info server beside its nxc.host_key_url (as node1 at 127.0.0.1), once."""
+    _needs("jq", "ssh-keygen", "curl")
+    root = generate_keypair("r")
+    info = _key_info(root, {"node1": generate_keypair("h1")})
+    info["root_ssh_key"] = {"public": root.public_line, "fetch": "root_key"}
+    run = _write_info(tmp_path, info)
+    key_dir, clients = tmp_path / "keys", tmp_path / "clients.json"
+    infoserver.arm_host_key(infoserver.root_key_dir(key_dir), "node1", root.private_openssh)
+    infoserver.write_clients(clients, {"node1": "127.0.0.1"})
+    server = infoserver.start_info_server(
+        run / "info.json", "127.0.0.1", tmp_path / "server.log", key_dir, clients
+    )
+    try:
+        line = f"console=ttyS0 nxc.host_key_url={server.key_url('node1')}"
+        result = _run(tmp_path, ROOT_KEY, "install", cmdline=line)
+        assert result.returncode == 0, result.stderr
+        installed = tmp_path / "root" / ".ssh" / "id_ed25519"
+        assert installed.read_bytes().strip() == root.private_openssh.strip()
+        assert installed.stat().st_mode & 0o777 == 0o600
+        assert result.stderr.count(server.token) == 0, "the URL is never printed"
+        again = _run(tmp_path, ROOT_KEY, "install", cmdline=line)  # the pair was served once
+        assert again.returncode == 0, again.stderr  # and is installed: nothing to do
+        (tmp_path / "root" / ".ssh" / "id_ed25519").unlink()
+        gone = _run(tmp_path, ROOT_KEY, "install", cmdline=line.replace("node1", "@"))
+        assert gone.returncode == 1 and "cannot fetch the deployment's root key" in gone.stderr
+    finally:
+        infoserver.stop_recorded(server.to_record())
 
 
 @pytest.mark.parametrize("mode", ["install", "scrub"])

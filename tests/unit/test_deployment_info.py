@@ -12,9 +12,14 @@ import pytest
 
 from nxc import keys
 from nxc.deployment import Deployment, DeploymentStore, Node
-from nxc.deployment_info import InfoExtras, build_info, holds_secret, root_key_path
+from nxc.deployment_info import (
+    InfoExtras,
+    build_info,
+    deployment_root_key,
+    holds_secret,
+    root_key_path,
+)
 from nxc.errors import InputError
-from nxc.flavours.g5k.ramdisk import KexecFlavour
 from nxc.manifest import Artefacts, Composition, Manifest, Role
 from nxc.plan import parse_parameters
 
@@ -87,17 +92,19 @@ def test_a_composition_wanting_the_root_key_gets_one_kept_pair_and_the_host_keys
     assert again["root_ssh_key"] == info["root_ssh_key"]  # started again: the same pair
 
 
-def test_flavours_fetching_the_info_by_url_refuse_the_root_key(tmp_path: Path) -> None:
-    """The kexec flavours' nodes fetch the info with a token on their kernel command line."""
-    kernel, initrd = tmp_path / "bzImage", tmp_path / "initrd"
-    kernel.write_bytes(b"k")
-    initrd.write_bytes(b"i")
-    artefacts = Artefacts(kernel=str(kernel), initrd=str(initrd), cmdline="")
-    flavour = KexecFlavour()
-    flavour.check_request(manifest_of("g5k-ramdisk", artefacts=artefacts), "composition", ["a"])
-    wanting = manifest_of("g5k-ramdisk", root_key=True, artefacts=artefacts)
-    with pytest.raises(InputError, match=r"nxc\.root-sshKeys.*by a URL"):
-        flavour.check_request(wanting, "composition", ["a"])
+def test_an_info_going_by_url_names_the_root_key_without_its_private_half(
+    tmp_path: Path,
+) -> None:
+    """The kexec flavours' and vm-ramdisk's info travels by a URL every node user can read."""
+    store = DeploymentStore(tmp_path / "deploy")
+    deployment = placed("g5k-ramdisk")
+    manifest = manifest_of("g5k-ramdisk", root_key=True)
+    info = build_info(deployment, store, manifest, InfoExtras(root_key_by_url=True))
+    pair = deployment_root_key(deployment, store, manifest)
+    assert pair is not None
+    assert info["root_ssh_key"] == {"public": pair.public_line, "fetch": "root_key"}
+    assert not holds_secret(info) and "PRIVATE" not in json.dumps(info)
+    assert deployment_root_key(placed("g5k-ramdisk"), store, manifest_of("g5k-ramdisk")) is None
 
 
 def test_parameters_are_checked_and_kept_in_the_record(tmp_path: Path) -> None:

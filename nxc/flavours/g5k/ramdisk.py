@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from nxc import limits
 from nxc.atomic import write_atomic
 from nxc.deployment import DeploymentState, NodeState
-from nxc.deployment_info import InfoExtras, refuse_root_key_by_url
+from nxc.deployment_info import InfoExtras, deployment_root_key
 from nxc.errors import (
     ExternalCommandError,
     InputError,
@@ -50,10 +50,12 @@ from nxc.flavours.g5k.hosts import HostSource, acquire_hosts, assign_hosts_to_no
 from nxc.infoserver import (
     InfoServer,
     arm_host_key,
+    root_key_dir,
     start_info_server,
     stop_recorded,
     write_clients,
 )
+from nxc.keys import KeyPair
 from nxc.platforms.broadcast import DEFAULT_RELAY_OPTIONS, broadcast_files
 from nxc.platforms.oar import Oar, OarJob
 from nxc.platforms.placement import NodePlacement
@@ -148,6 +150,7 @@ class KexecFlavour(Flavour):
         self._client_key_path: Path | None = None
         self._job: OarJob | None = None
         self._oar: Oar | None = None
+        self._root_key: KeyPair | None = None
 
     # --- checks --------------------------------------------------------------------------
 
@@ -163,10 +166,8 @@ class KexecFlavour(Flavour):
         return self._shell
 
     def check_request(self, manifest: Manifest, composition: str, hostnames: list[str]) -> None:
-        """A manifest of this flavour with a kernel and an initrd that exist, and no root key
-        (the info goes by URL)."""
+        """A manifest of this flavour with a kernel and an initrd that exist."""
         self.boot_files(manifest, composition)
-        refuse_root_key_by_url(manifest, composition, self.name)
 
     def boot_files(self, manifest: Manifest, composition: str) -> tuple[Path, Path, str]:
         """Kernel, initrd and base command line of ``composition``."""
@@ -232,8 +233,8 @@ class KexecFlavour(Flavour):
 
     def info_extras(self, deployment: Deployment) -> InfoExtras:
         """Nodes on physical hosts: matched by address, no shared folder, and what
-        :meth:`extra_info` adds."""
-        return InfoExtras(with_macs=False, more=self.extra_info(deployment))
+        :meth:`extra_info` adds; the root key's private half from the info server."""
+        return InfoExtras(with_macs=False, more=self.extra_info(deployment), root_key_by_url=True)
 
     def extra_info(self, deployment: Deployment) -> dict[str, Any]:
         """Flavour-specific keys of the deployment info."""
@@ -248,6 +249,7 @@ class KexecFlavour(Flavour):
         kernel command line; the boot files' digests."""
         deployment = run.deployment
         Path(deployment.resources["secret_dir"]).mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._root_key = deployment_root_key(deployment, run.store, run.manifest)
         kernel, initrd, built = self._boot_files
         base = self.base_command_line(built, deployment)
         self._lines = self._command_lines(deployment, run.store, run.info, run.host_keys, base)
@@ -311,10 +313,13 @@ class KexecFlavour(Flavour):
 
     def arm_keys(self, deployment: Deployment, hostnames: list[str]) -> None:
         """Let the info server hand out the host keys of ``hostnames`` once more (each node
-        fetches its own at boot; a node booted again needs it again)."""
+        fetches its own at boot; a node booted again needs it again), and the deployment's
+        root key pair to each of them when the composition wants one."""
         key_dir = Path(deployment.resources["secret_dir"]) / KEY_DIR
         for hostname in hostnames:
             arm_host_key(key_dir, hostname, self._host_keys[hostname])
+            if self._root_key is not None:
+                arm_host_key(root_key_dir(key_dir), hostname, self._root_key.private_openssh)
 
     @property
     def launch_attempts(self) -> int:

@@ -17,10 +17,11 @@ system's initrd has drivers for.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from nxc.deployment_info import refuse_root_key_by_url
+from nxc.deployment_info import InfoExtras, deployment_root_key, root_key_path
 from nxc.errors import InputError
 from nxc.flavours.base import StartRun
 from nxc.flavours.g5k import kexec
@@ -31,13 +32,14 @@ from nxc.infoserver import (
     host_key_url,
     info_url,
     new_token,
+    root_key_dir,
     stdio_command,
     write_clients,
 )
+from nxc.keys import KeyPair, ensure_keypair
 
 if TYPE_CHECKING:
     from nxc.deployment import Deployment, DeploymentStore, Node
-    from nxc.manifest import Manifest
 
 DEFAULT_MEMORY = "2048M"
 """The store lives in RAM: the initrd's squashfs of every role's system, and the tmpfs root."""
@@ -63,15 +65,17 @@ class VmRamdiskFlavour(VmFlavour):
         super().__init__(**options)
         self.nic = qemu.NIC_MODELS[nic_model]
         self._token = ""
+        self._root_key: KeyPair | None = None
 
-    def check_request(self, manifest: Manifest, composition: str, hostnames: list[str]) -> None:
-        """As :class:`VmFlavour`'s, and no root key: the info goes by URL."""
-        super().check_request(manifest, composition, hostnames)
-        refuse_root_key_by_url(manifest, composition, self.name)
+    def info_extras(self, deployment: Deployment) -> InfoExtras:
+        """As :class:`VmFlavour`'s; the root key's private half from the info server (the
+        info goes by URL)."""
+        return dataclasses.replace(super().info_extras(deployment), root_key_by_url=True)
 
     def prepare(self, run: StartRun) -> None:
         """As :class:`VmFlavour`'s, with a new token for each deployment started."""
         self._token = ""
+        self._root_key = deployment_root_key(run.deployment, run.store, run.manifest)
         super().prepare(run)
 
     def delivery(
@@ -90,6 +94,9 @@ class VmRamdiskFlavour(VmFlavour):
             addresses = {other.hostname: other.address for other in deployment.nodes}
             write_clients(secret_dir / CLIENTS_FILE, addresses)
         arm_host_key(secret_dir / KEY_DIR, node.hostname, key_file.read_bytes())
+        if self._root_key is not None:
+            root_keys = root_key_dir(secret_dir / KEY_DIR)
+            arm_host_key(root_keys, node.hostname, self._root_key.private_openssh)
         base = " ".join(part for part in (artefacts.cmdline, *self.kernel_params) if part)
         authority = qemu.GUESTFWD_ADDRESS
         line = kexec.node_command_line(
@@ -115,9 +122,14 @@ class VmRamdiskFlavour(VmFlavour):
         }
 
     def start_node(self, deployment: Deployment, store: DeploymentStore, hostname: str) -> None:
-        """Relaunch a node that is not running, its host key armed again for its new boot."""
+        """Relaunch a node that is not running, its host key (and the root key pair, if the
+        deployment has one) armed again for its new boot."""
         secret_dir = store.secret_dir(deployment.name) / "nodes"
         key_file = secret_dir / f"{hostname}.host_key"
         if key_file.is_file():
             arm_host_key(secret_dir / KEY_DIR, hostname, key_file.read_bytes())
+        root_key = root_key_path(store, deployment.name)
+        if root_key.is_file():
+            pair = ensure_keypair(root_key, "")
+            arm_host_key(root_key_dir(secret_dir / KEY_DIR), hostname, pair.private_openssh)
         super().start_node(deployment, store, hostname)

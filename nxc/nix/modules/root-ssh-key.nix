@@ -21,6 +21,7 @@ let
         pkgs.coreutils
         pkgs.gnugrep
         pkgs.openssh
+        pkgs.curl # nxc_fetch (node-info.sh): the pair from the info server, URL flavours
       ]
     }
     . ${./node-info.sh}

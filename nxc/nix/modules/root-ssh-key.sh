@@ -8,8 +8,11 @@
 #   scrub    removes the private key from $NXC_RUN/info.json, which every local user can read
 # Deployment info fields (docs/nix-library.md):
 #   "root_ssh_key": {"private": "<OpenSSH private key>", "public": "ssh-ed25519 AAAA... comment"}
+#   or, where the info goes by URL: {"public": "...", "fetch": "root_key"}: the private key is
+#   fetched once from the info server, beside nxc.host_key_url (".../root_key/NAME")
 #   "nodes": [{..., "host_public_key": "ssh-ed25519 AAAA..."}]
-# NXC_ROOT_HOME defaults to /root. Needs jq, ssh-keygen, install, mv, grep, cut.
+# NXC_ROOT_HOME defaults to /root. Needs jq, ssh-keygen, install, mv, grep, cut (and curl or
+# wget to fetch the key).
 
 info="$NXC_RUN/info.json"
 NXC_ROOT_HOME=${NXC_ROOT_HOME:-/root}
@@ -20,16 +23,24 @@ nxc_root_key_install() {
         public=$(jq -r '.root_ssh_key.public // ""' "$info")
         if [ -n "$public" ] && [ -s "$ssh_dir/id_ed25519" ] \
             && [ "$(cat "$ssh_dir/id_ed25519.pub" 2> /dev/null)" = "$public" ]; then
-            return 0 # installed earlier in this boot, which removed the private key from $info
+            return 0 # installed earlier in this boot (or from the disk), which took the key
         fi
-        nxc_error "nxc.root-sshKeys.enable is set but the deployment info has no root_ssh_key.private (nxc too old?)"
-        return 1
+        if ! jq -e '.root_ssh_key.fetch == "root_key"' "$info" > /dev/null 2>&1; then
+            nxc_error "nxc.root-sshKeys.enable is set but the deployment info has no root_ssh_key.private (nxc too old?)"
+            return 1
+        fi
     fi
     install -d -m 0700 "$ssh_dir"
-    (
-        umask 077
-        jq -r '.root_ssh_key.private | rtrimstr("\n")' "$info" > "$ssh_dir/.id_ed25519.tmp"
-    )
+    if jq -e '.root_ssh_key.private | strings' "$info" > /dev/null; then
+        (
+            umask 077
+            jq -r '.root_ssh_key.private | rtrimstr("\n")' "$info" > "$ssh_dir/.id_ed25519.tmp"
+        )
+    elif ! nxc_root_key_fetch "$ssh_dir/.id_ed25519.tmp"; then
+        rm -f "$ssh_dir/.id_ed25519.tmp"
+        nxc_error "cannot fetch the deployment's root key from the info server (served once)"
+        return 1
+    fi
     if ! derived=$(ssh-keygen -y -f "$ssh_dir/.id_ed25519.tmp" 2> /dev/null); then
         rm -f "$ssh_dir/.id_ed25519.tmp"
         nxc_error "root_ssh_key.private of the deployment info is not an unencrypted OpenSSH private key"
@@ -62,6 +73,20 @@ nxc_root_key_install() {
         "$info" > "$ssh_dir/known_hosts.tmp"
     chmod 0644 "$ssh_dir/known_hosts.tmp"
     mv -f "$ssh_dir/known_hosts.tmp" "$ssh_dir/known_hosts"
+}
+
+# Where the info goes by URL (its token on the kernel command line), the pair is not in it
+# ("fetch": "root_key"): the info server hands it out beside this node's host key, once, to
+# this node's address. The URL is never printed (it holds the deployment's token).
+nxc_root_key_fetch() {
+    url=$(nxc_cmdline_value nxc.host_key_url) || return 1
+    url="${url%/host_key/*}/root_key/${url##*/host_key/}"
+    tries=10
+    until (umask 077 && nxc_fetch "$url" > "$1") && [ -s "$1" ]; do
+        tries=$((tries - 1))
+        [ "$tries" -gt 0 ] || return 1
+        sleep 2
+    done
 }
 
 nxc_root_key_scrub() {
