@@ -452,6 +452,9 @@ VM_ONLY_OPTIONS = {
 """The vm flavours' own options: flavour keyword → command-line option."""
 
 ENVIRONMENT_ALIASES = {"MEM": "memory", "QEMU_OPTS": "qemu_options"}
+DRIVER_BOOT_TIMEOUT = 900.0
+"""How long the test script waits for a node without ``--timeout`` (as ``nxc driver``'s
+``--boot-timeout`` and the NixOS test driver's waits)."""
 """NixOS-Compose's environment variables for VMs → the vm flavours' keyword they stand for."""
 
 OPTION_NAMES = {
@@ -816,7 +819,17 @@ def _launch(
         except KeyboardInterrupt as interrupt:
             interrupt.add_note(_what_start_left(store, plan.deployment_name))
             raise
-        _use(deployment, store, project.artifact_dir, script, junit_xml, interactive, foreground)
+        wait = float(options.get("timeout") or DRIVER_BOOT_TIMEOUT)  # type: ignore[arg-type]
+        _use(
+            deployment,
+            store,
+            project.artifact_dir,
+            script,
+            junit_xml,
+            interactive,
+            foreground,
+            wait,
+        )
     except KeyboardInterrupt as interrupt:
         if stops_after and _started_here(store, plan.deployment_name):
             stop_deployment(store, plan.deployment_name)
@@ -837,8 +850,10 @@ def _use(
     junit_xml: Path | None,
     interactive: bool,
     foreground: bool,
+    boot_timeout: float = DRIVER_BOOT_TIMEOUT,
 ) -> None:
-    """What ``nxc start`` does once the nodes are ready: report, run the script, REPL, hold."""
+    """What ``nxc start`` does once the nodes are ready: report, run the script, REPL, hold;
+    the script's waits for a node default to ``boot_timeout`` (``--timeout`` when given)."""
     from nxc.cli.app import settings
     from nxc.deploy import hold_in_foreground, stop_deployment
 
@@ -862,7 +877,7 @@ def _use(
                 script,
                 junit_xml=junit_xml,
                 out_dir=artifact_dir / "driver",
-                boot_timeout=900.0,
+                boot_timeout=boot_timeout,
                 verbose=settings.verbose > 0,
             )
         finally:
@@ -881,6 +896,7 @@ def _use(
             store,
             None,
             out_dir=artifact_dir / "driver",
+            boot_timeout=boot_timeout,
             verbose=settings.verbose > 0,
         )
         typer.echo(f"{deployment.name} keeps running; stop it with 'nxc stop {deployment.name}'")

@@ -122,7 +122,7 @@ def test_wait_for_open_and_closed_port(node):
     node.execute(f"echo $$ > /tmp/nxc-driver-http.pid; {server}", check_output=False)
     try:
         node.wait_for_open_port(18080, timeout=20)
-        node.wait_for_open_port(18080, addr="127.0.0.1", timeout=5)
+        node.wait_for_open_port(18080, addr="127.0.0.1", timeout=30)
         with pytest.raises(RequestedAssertionFailed):
             node.wait_for_closed_port(18080, timeout=1)
     finally:
@@ -135,7 +135,8 @@ def test_wait_for_open_and_closed_port(node):
 def test_ports_are_seen_from_the_node_not_the_host(driver, ns_deployment):
     first = driver.machines[0]
     # the namespace hosts' sshd listen on their own address only
-    first.wait_for_open_port(22, addr=ns_deployment.deployment.node("node-2").address, timeout=5)
+    other = ns_deployment.deployment.node("node-2").address
+    first.wait_for_open_port(22, addr=other, timeout=30)  # returns once open: room for a load
     with pytest.raises(RequestedAssertionFailed):
         first.wait_for_open_port(22, timeout=1)
 

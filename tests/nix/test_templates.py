@@ -95,6 +95,35 @@ def test_basic_template_builds_for_vm(tmp_path: Path, requires_nix):
     assert Path(manifest.compositions[0].artefacts.kernel).is_file()
 
 
+@pytest.mark.nix
+@pytest.mark.nixos
+def test_nfs_template_is_the_baseline_nxc_bench_measures(tmp_path: Path, requires_nix):
+    """The tutorial's first part, as a user types it: the NFS template on 2 clients, its test
+    script, then a small fio sweep on the NFS mount and each client's local disk. Needs Nix
+    with network access to nixpkgs, and KVM or patience (three NixOS VMs)."""
+    assert run_nxc("init", "-t", "nfs", "p", cwd=tmp_path).returncode == 0
+    project = tmp_path / "p"
+    built = run_nxc("build", "-f", "vm", cwd=project, timeout=3 * 3600)
+    assert built.returncode == 0, built.stderr
+    started = run_nxc("start", "-r", "client=2", cwd=project, timeout=1800)
+    assert started.returncode == 0, started.stderr
+    try:
+        checked = run_nxc("driver", "-t", cwd=project, timeout=1800)
+        assert checked.returncode == 0, checked.stderr
+        swept = run_nxc(
+            "bench", "fio", "--dir", "/data/{host}", "--sizes", "64k", "--jobs", "1",
+            "--clients", "1,2", "--size", "16M", "--repeat", "1", "--label", "nfs",
+            cwd=project, timeout=1800,
+        )  # fmt: skip
+        assert swept.returncode == 0, swept.stderr
+    finally:
+        stopped = run_nxc("stop", cwd=project, timeout=600)
+    assert stopped.returncode == 0, stopped.stderr
+    results = json.loads((project / "artifact" / "bench" / "fio-composition-vm.json").read_text())
+    assert results, "the sweep recorded its points"
+    assert (project / "artifact" / "bench" / "fio-composition-vm.md").is_file()
+
+
 def test_init_never_overwrites_files(tmp_path: Path):
     (tmp_path / "composition.nix").write_text("mine")
     result = run_nxc("init", "-t", "basic", ".", cwd=tmp_path)
