@@ -150,7 +150,7 @@ def test_wait_for_open_unix_socket(node, tmp_path):
     node.execute(
         f"echo $$ > {tmp_path}/1.pid; exec python3 -c '{listener}' {path}", check_output=False
     )
-    node.wait_for_open_unix_socket(str(path), timeout=20)
+    node.wait_for_open_unix_socket(str(path), timeout=60)  # returns once open: room for a load
     with pytest.raises(RequestedAssertionFailed):
         node.wait_for_open_unix_socket(str(tmp_path / "absent.sock"), timeout=1)
     datagram = tmp_path / "dgram.sock"
@@ -161,7 +161,7 @@ def test_wait_for_open_unix_socket(node, tmp_path):
     node.execute(
         f"echo $$ > {tmp_path}/2.pid; exec python3 -c '{bind_dgram}' {datagram}", check_output=False
     )
-    node.wait_for_open_unix_socket(str(datagram), is_datagram=True, timeout=20)
+    node.wait_for_open_unix_socket(str(datagram), is_datagram=True, timeout=60)
     node.succeed(f"kill $(cat {tmp_path}/1.pid) $(cat {tmp_path}/2.pid)")
 
 
