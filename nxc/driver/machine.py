@@ -624,8 +624,12 @@ def _unix_probe(addr: str, is_datagram: bool) -> str:
         f"import socket,sys; socket.socket(socket.AF_UNIX, socket.{kind}).connect(sys.argv[1])"
     )
     path = shlex.quote(addr)
+    # An nc without unix sockets (Debian's netcat-traditional, busybox) would never see one:
+    # its help must list -U, else python3 probes.
     return (
-        f"if command -v nc >/dev/null 2>&1; then nc -z {flags} {path}; "
+        "if command -v nc >/dev/null 2>&1 && nc -h 2>&1 | grep -q -e '-U'; then "
+        f"nc -z {flags} {path}; "
         f"elif command -v python3 >/dev/null 2>&1; then python3 -c {python} {path} 2>/dev/null; "
-        "else echo 'wait_for_open_unix_socket needs nc or python3 on the node' >&2; exit 127; fi"
+        "else echo 'wait_for_open_unix_socket needs nc with -U (OpenBSD netcat) or python3 on "
+        "the node' >&2; exit 127; fi"
     )
