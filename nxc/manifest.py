@@ -5,22 +5,25 @@ The JSON form (schema version :data:`SCHEMA_VERSION`)::
     {"nxc_manifest": 1, "flavour": "vm", "system": "x86_64-linux",
      "compositions": {
        "<name>": {"roles": {"<role>": {"system": "/nix/store/...", "default_count": 1,
-                                       "root_ssh_key": false}},
+                                       "root_ssh_key": false, "after": ["<role>"],
+                                       "readiness": {"unit": "x.service"}}},
                   "test_script": "start_all()\\n...",
                   "artefacts": {"kernel": "...", "initrd": "...", "cmdline": "...",
                                 "image": "...", "containers": {"<role>": ...}}}}}
 
 Every key is checked; an unknown key is an error (a manifest from a newer nxc says so).
 ``test_script`` and ``artefacts`` (and each artefact) are optional; ``default_count`` defaults
-to 1, ``root_ssh_key`` (the role enables ``nxc.root-sshKeys``) to false. See
-``docs/roles-and-manifest.md``.
+to 1, ``root_ssh_key`` (the role enables ``nxc.root-sshKeys``) to false; ``after`` (the roles
+whose nodes must be ready before this role's services are activated, ``nxc.after``) to none
+and ``readiness`` (``{"unit": ...}`` or ``{"command": ...}``, ``nxc.readiness``) to none: ready
+once booted. See ``docs/roles-and-manifest.md`` and ``docs/compositions.md``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -36,12 +39,37 @@ SCHEMA_VERSION = 1
 VERSION_KEY = "nxc_manifest"
 _TOP_KEYS = (VERSION_KEY, "flavour", "system", "compositions")
 _COMPOSITION_KEYS = ("roles", "test_script", "artefacts")
-_ROLE_KEYS = ("system", "default_count", "root_ssh_key")
+_ROLE_KEYS = ("system", "default_count", "root_ssh_key", "after", "readiness")
+_CHECK_KEYS = ("unit", "command")
 _ARTEFACT_PATH_KEYS = ("kernel", "initrd", "image")
 _ARTEFACT_KEYS = (*_ARTEFACT_PATH_KEYS, "cmdline", "containers")
 _SYSTEM_RE = re.compile(r"[a-z0-9_]+-[a-z0-9_]+")
 _COMPOSITION_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
 _REBUILD = "rebuild it with 'nxc build'"
+
+
+@dataclass(frozen=True)
+class RoleCheck:
+    """How nxc tells that a node of a role is ready (``nxc.readiness``): exactly one of a
+    systemd ``unit`` that must be active, or a shell ``command`` that must exit 0."""
+
+    unit: str | None = None
+    command: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.unit is None) == (self.command is None):
+            raise ManifestError(
+                "a role's readiness check is a unit or a command, exactly one of the two; "
+                "set nxc.readiness.unit or nxc.readiness.command, not both"
+            )
+
+    def describe(self) -> str:
+        """The check in a few words, for messages: ``unit x.service`` or ``command 'cmd'``."""
+        return f"unit {self.unit}" if self.unit is not None else f"command {self.command!r}"
+
+    def to_dict(self) -> dict[str, str]:
+        """The manifest's form: ``{"unit": ...}`` or ``{"command": ...}``."""
+        return {"unit": self.unit} if self.unit is not None else {"command": str(self.command)}
 
 
 @dataclass(frozen=True)
@@ -53,6 +81,10 @@ class Role:
     default_count: int = 1
     root_ssh_key: bool = False
     """Whether the role's nodes want the deployment's root SSH key (``nxc.root-sshKeys``)."""
+    after: tuple[str, ...] = ()
+    """The roles whose nodes must all be ready before this role is activated (``nxc.after``)."""
+    readiness: RoleCheck | None = None
+    """When a node of this role is ready (``nxc.readiness``); ``None``: once it has booted."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +132,13 @@ class Composition:
         """Role name -> default number of nodes, in the manifest's order."""
         return {role.name: role.default_count for role in self.roles}
 
+    def activation_levels(self) -> list[list[str]]:
+        """The roles in activation order, grouped in levels: a level's roles wait only for
+        roles of earlier levels (see :func:`dependency_levels`)."""
+        return dependency_levels(
+            {role.name: role.after for role in self.roles}, f"composition '{self.name}'"
+        )
+
     @property
     def wants_root_ssh_key(self) -> bool:
         """Whether a role enables ``nxc.root-sshKeys`` (the deployment then gets a root key)."""
@@ -134,6 +173,52 @@ class Manifest:
                 f"{self.source}: no composition '{name}'; it holds: {', '.join(names)}"
             )
         return self.compositions[names.index(name)]
+
+
+def dependency_levels(after: Mapping[str, Sequence[str]], where: str) -> list[list[str]]:
+    """Group the roles of ``after`` (role -> the roles it waits for) in levels: level 0 waits
+    for nothing, each later level only for roles of the levels before it; roles keep the order
+    of ``after`` within a level.
+
+    An unknown role or a cycle is a :class:`ManifestError` naming ``where`` and the roles.
+    """
+    for role, needs in after.items():
+        unknown = [need for need in needs if need not in after]
+        if unknown:
+            raise ManifestError(
+                f"{where}: role '{role}' waits for unknown role{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(repr(name) for name in unknown)} (roles: {', '.join(after)}); "
+                "fix its nxc.after and rebuild it with 'nxc build'"
+            )
+    levels: list[list[str]] = []
+    placed: set[str] = set()
+    while len(placed) < len(after):
+        level = [
+            role
+            for role, needs in after.items()
+            if role not in placed and all(need in placed for need in needs)
+        ]
+        if not level:
+            raise ManifestError(
+                f"{where}: roles wait for each other in a cycle "
+                f"({_cycle(after, placed)}) through nxc.after; remove one of these "
+                "dependencies and rebuild it with 'nxc build'"
+            )
+        levels.append(level)
+        placed.update(level)
+    return levels
+
+
+def _cycle(after: Mapping[str, Sequence[str]], placed: set[str]) -> str:
+    """One cycle among the roles not ``placed`` (each still waits for one of them), as
+    ``a -> b -> a``."""
+    path = [next(role for role in after if role not in placed)]
+    while True:
+        following = next(need for need in after[path[-1]] if need not in placed)
+        if following in path:
+            cycle = [*path[path.index(following) :], following]
+            return " -> ".join(cycle)
+        path.append(following)
 
 
 def load(path: Path) -> Manifest:
@@ -196,11 +281,7 @@ def to_dict(manifest: Manifest) -> dict[str, Any]:
 
 def _composition_to_dict(composition: Composition) -> dict[str, Any]:
     result: dict[str, Any] = {
-        "roles": {
-            role.name: {"system": role.system, "default_count": role.default_count}
-            | ({"root_ssh_key": True} if role.root_ssh_key else {})
-            for role in composition.roles
-        }
+        "roles": {role.name: _role_to_dict(role) for role in composition.roles}
     }
     if composition.test_script is not None:
         result["test_script"] = composition.test_script
@@ -213,6 +294,17 @@ def _composition_to_dict(composition: Composition) -> dict[str, Any]:
         artefacts["containers"] = json.loads(json.dumps(dict(artefacts["containers"])))
     if artefacts:
         result["artefacts"] = artefacts
+    return result
+
+
+def _role_to_dict(role: Role) -> dict[str, Any]:
+    result: dict[str, Any] = {"system": role.system, "default_count": role.default_count}
+    if role.root_ssh_key:
+        result["root_ssh_key"] = True
+    if role.after:
+        result["after"] = list(role.after)
+    if role.readiness is not None:
+        result["readiness"] = role.readiness.to_dict()
     return result
 
 
@@ -251,6 +343,7 @@ def _composition_from_dict(name: Any, data: Any, source: str) -> Composition:
     if not roles_data:
         raise ManifestError(f"{where}: declares no roles; add at least one role and rebuild")
     roles = tuple(_role_from_dict(role, value, where) for role, value in roles_data.items())
+    dependency_levels({role.name: role.after for role in roles}, where)
     test_script = _optional(data, "test_script", str, where)
     artefacts = _artefacts_from_dict(data.get("artefacts", {}), where)
     return Composition(name=name, roles=roles, test_script=test_script, artefacts=artefacts)
@@ -281,7 +374,42 @@ def _role_from_dict(name: Any, data: Any, where: str) -> Role:
         raise ManifestError(
             f"{role_where}: 'root_ssh_key' must be true or false, got {root_ssh_key!r}; {_REBUILD}"
         )
-    return Role(name=name, system=system, default_count=count, root_ssh_key=root_ssh_key)
+    return Role(
+        name=name,
+        system=system,
+        default_count=count,
+        root_ssh_key=root_ssh_key,
+        after=_after_from_dict(data.get("after", []), role_where),
+        readiness=_check_from_dict(data.get("readiness"), role_where),
+    )
+
+
+def _after_from_dict(data: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(data, list) or not all(isinstance(name, str) for name in data):
+        raise ManifestError(
+            f"{where}: 'after' must be a list of role names, got {data!r}; {_REBUILD}"
+        )
+    return tuple(data)
+
+
+def _check_from_dict(data: Any, where: str) -> RoleCheck | None:
+    if data is None:
+        return None
+    where = f"{where}, readiness"
+    if not isinstance(data, Mapping):
+        raise ManifestError(
+            f'{where}: must be a JSON object ({{"unit": ...}} or {{"command": ...}}); {_REBUILD}'
+        )
+    _check_keys(data, _CHECK_KEYS, where, "")
+    if len(data) != 1:
+        raise ManifestError(
+            f"{where}: holds {'both a unit and a command' if data else 'neither a unit nor a command'}"
+            f"; set exactly one of nxc.readiness.unit and nxc.readiness.command and {_REBUILD}"
+        )
+    ((key, value),) = data.items()
+    if not isinstance(value, str) or not value.strip():
+        raise ManifestError(f"{where}: '{key}' must be non-empty text, got {value!r}; {_REBUILD}")
+    return RoleCheck(**{key: value})
 
 
 def _artefacts_from_dict(data: Any, where: str) -> Artefacts:
