@@ -58,6 +58,8 @@ let
     setup = setupValue;
   };
 
+  optionalAttrs = condition: attrs: if condition then attrs else { };
+
   importIfPath = value: if builtins.isPath value || builtins.isString value then import value else value;
 
   compositionTable =
@@ -200,6 +202,55 @@ let
       ) hostnames;
     };
 
+  # nxc.after / nxc.readiness of a role (modules/activation.nix), as the manifest holds them:
+  # the roles it waits for, and its check ({ unit } or { command }; {} when none).
+  nxcOf = role: (role.config or { }).nxc or { };
+  afterOf =
+    compositionName: roleName: role:
+    let
+      after = (nxcOf role).after or [ ];
+    in
+    if builtins.isList after && builtins.all builtins.isString after then
+      after
+    else
+      throw "nxc: nxc.after of role '${roleName}' in composition '${compositionName}' must be a list of role names, got ${builtins.toJSON after}";
+  readinessOf =
+    compositionName: roleName: role:
+    let
+      given = (nxcOf role).readiness or { };
+      set = builtins.removeAttrs given (
+        builtins.filter (name: given.${name} == null) (builtins.attrNames given)
+      );
+    in
+    if builtins.length (builtins.attrNames set) > 1 then
+      throw "nxc: role '${roleName}' of composition '${compositionName}' sets both nxc.readiness.unit and nxc.readiness.command; keep one of the two"
+    else
+      set;
+
+  # Every role of nxc.after is a role of the composition, and no roles wait for each other in a
+  # cycle (nxc/manifest.py checks the same when it reads the manifest). True, or a throw.
+  checkAfter =
+    compositionName: afters:
+    let
+      names = builtins.attrNames afters;
+      unknownOf = roleName: builtins.filter (need: !(afters ? ${need})) afters.${roleName};
+      wrong = builtins.filter (roleName: unknownOf roleName != [ ]) names;
+      fromFirst = name: path: if builtins.head path == name then path else fromFirst name (builtins.tail path);
+      visit =
+        path: roleName:
+        if builtins.elem roleName path then
+          throw "nxc: composition '${compositionName}': roles wait for each other in a cycle (${builtins.concatStringsSep " -> " (fromFirst roleName path ++ [ roleName ])}) through nxc.after; remove one of these dependencies"
+        else
+          builtins.all (visit (path ++ [ roleName ])) afters.${roleName};
+    in
+    if wrong != [ ] then
+      let
+        roleName = builtins.head wrong;
+      in
+      throw "nxc: composition '${compositionName}': role '${roleName}' waits for unknown role(s) ${builtins.concatStringsSep ", " (unknownOf roleName)} in nxc.after (roles: ${builtins.concatStringsSep ", " names}); fix its nxc.after"
+    else
+      builtins.all (visit [ ]) names;
+
   evalComposition =
     compositionName: flavourMeta:
     let
@@ -240,6 +291,8 @@ let
           count
         else
           throw "nxc: rolesDistribution.${roleName} of composition '${compositionName}' must be a positive integer, got ${builtins.toJSON count}";
+      afters = builtins.mapAttrs (afterOf compositionName) roles;
+      readiness = builtins.mapAttrs (readinessOf compositionName) roles;
       # NixOS-Compose ignores counts of roles the composition lacks: a warning (a trace), once.
       warnUnknownCounted =
         if unknownCounted == [ ] then
@@ -252,14 +305,19 @@ let
     else
       {
         inherit roles;
-        manifest = {
+        manifest = builtins.seq (checkAfter compositionName afters) {
           roles = warnUnknownCounted (
-            builtins.mapAttrs (roleName: role: {
-              system = "${role.system}";
-              default_count = defaultCount roleName;
-              # nxc.root-sshKeys.enable (modules/root-ssh-key.nix): nxc start makes the key
-              root_ssh_key = (role.config or { }).nxc."root-sshKeys".enable or false;
-            }) roles
+            builtins.mapAttrs (
+              roleName: role:
+              {
+                system = "${role.system}";
+                default_count = defaultCount roleName;
+                # nxc.root-sshKeys.enable (modules/root-ssh-key.nix): nxc start makes the key
+                root_ssh_key = (nxcOf role)."root-sshKeys".enable or false;
+              }
+              // optionalAttrs (afters.${roleName} != [ ]) { after = afters.${roleName}; }
+              // optionalAttrs (readiness.${roleName} != { }) { readiness = readiness.${roleName}; }
+            ) roles
           );
           test_script = testScript;
           inherit artefacts;

@@ -51,6 +51,7 @@ let
       ../modules/users.nix
       ../modules/shared-dirs.nix
       ../modules/root-ssh-key.nix
+      ../modules/activation.nix
       (flavourModule flavour)
       { nixpkgs.overlays = overlays ++ setupOverlays; }
     ]
