@@ -138,7 +138,9 @@ class _Walk:
         self.commands_run = True
         result = self.transport.run(ACTIVATE_COMMAND, targets, timeout=max(1.0, self.remaining()))
         if not result.ok:
-            failures = "; ".join(_failure_line(answer) for answer in result.failed)
+            failures = "; ".join(
+                f"{answer.host} ({_failure_line(answer)})" for answer in result.failed
+            )
             raise TransportError(
                 f"{self.deployment_name}: {ACTIVATE_COMMAND} failed on "
                 f"{len(result.failed)} node(s): {failures}; check that the role's system "

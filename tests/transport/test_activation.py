@@ -19,7 +19,7 @@ import pytest
 
 from nxc.activation import activate
 from nxc.deployment import Deployment, Node, NodeState
-from nxc.errors import NodeTimeoutError
+from nxc.errors import NodeTimeoutError, TransportError
 from nxc.manifest import Composition, Role, RoleCheck
 from nxc.transport.ssh import SshTransport
 from tests.netns import NamespaceHost, NamespaceHosts
@@ -179,3 +179,29 @@ def test_a_composition_without_dependencies_or_checks_runs_nothing(
         ("client", None),
     ]
     assert all(r.ready_at < 0.1 for r in result.roles.values())
+
+
+def test_a_node_without_nxc_activate_is_one_clear_error(
+    hosts: list[NamespaceHost], client_key: ClientKey, flag: Path
+):
+    """The last client's system lacks the command (a role built without nxc's module)."""
+    script = local_of(hosts[-1]) / "bin" / "nxc-activate"
+    hidden = script.with_name("hidden")
+    script.rename(hidden)
+    flag.touch()
+    try:
+        with (
+            SshTransport(hosts, client_key.path) as transport,
+            pytest.raises(TransportError) as caught,
+        ):
+            activate(deployment_of(hosts), server_client(flag), transport, timeout=10, poll=0.2)
+    finally:
+        hidden.rename(script)
+    message = str(caught.value)
+    assert message.startswith(
+        f"c::vm: nxc-activate failed on 1 node(s): {hosts[-1].hostname} (exit status 127"
+    )
+    assert "not found" in message
+    assert "imports nxc's activation module" in message
+    assert "\n" not in message
+    assert len(activations(hosts[1])) == 1
