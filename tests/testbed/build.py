@@ -53,6 +53,8 @@ def _sources_digest() -> str:
     for path in sorted(SOURCES.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:
             digest.update(str(path.relative_to(SOURCES)).encode() + b"\0" + path.read_bytes())
+    for name in rootfs.NODE_SCRIPT_NAMES:
+        digest.update(name.encode() + b"\0" + (rootfs.NODE_SCRIPTS / name).read_bytes())
     return digest.hexdigest()
 
 

@@ -12,6 +12,14 @@ from tests.testbed.cpio import Tree
 from tests.testbed.debs import LIBRARY_PACKAGE
 
 GUEST = Path(__file__).parent / "guest"
+# The NixOS modules' node scripts the guest runs as they are (the same file, not a copy).
+NODE_SCRIPTS = Path(__file__).parents[2] / "nxc" / "nix" / "modules"
+NODE_SCRIPT_NAMES = ("node-info.sh", "hosts-update.sh")
+HOSTS_UPDATE = b"""#!/bin/sh
+# nxc-hosts-update FILE: the deployment's new nodes list (NixOS: nxc's base module's package)
+export NXC_NODE_INFO=/usr/lib/nxc/node-info.sh
+exec /bin/sh /usr/lib/nxc/hosts-update.sh "$@"
+"""
 MERGED_USR = {"bin": "usr/bin", "sbin": "usr/sbin", "lib": "usr/lib", "lib64": "usr/lib64"}
 MODULES = [
     "virtio_pci",
@@ -108,6 +116,9 @@ def add_nxc_scripts(tree: Tree, modules_dir: Path) -> None:
         tree.copy(f"usr/lib/nxc/{name}", GUEST / name, 0o755)
     for name in ("console.sh", "select.jq"):
         tree.copy(f"usr/lib/nxc/{name}", GUEST / name, 0o644)
+    for name in NODE_SCRIPT_NAMES:
+        tree.copy(f"usr/lib/nxc/{name}", NODE_SCRIPTS / name, 0o644)
+    tree.file("usr/bin/nxc-hosts-update", HOSTS_UPDATE, 0o755)
     order = kmod.load_order(modules_dir, MODULES)
     for name, data in order:
         tree.file(f"usr/lib/nxc/modules/{name}.ko", data)

@@ -28,6 +28,20 @@ let
     export NXC_NODE_INFO=${nodeInfo}
     . ${./node-setup.sh}
   '';
+  # nxc start --add / nxc stop --node: the new nodes list, pushed to every running node
+  # (docs/elastic.md); on PATH, as the frontend calls it by name.
+  hostsUpdate = pkgs.writeShellScriptBin "nxc-hosts-update" ''
+    set -eu
+    export PATH=${
+      lib.makeBinPath [
+        pkgs.jq
+        pkgs.coreutils
+        config.systemd.package
+      ]
+    }
+    export NXC_NODE_INFO=${nodeInfo}
+    . ${./hosts-update.sh} "$@"
+  '';
 in
 {
   options.nxc = {
@@ -114,6 +128,19 @@ in
         Type = "oneshot";
         RemainAfterExit = true;
         ExecStart = nodeSetup;
+      };
+    };
+
+    environment.systemPackages = [ hostsUpdate ];
+
+    # Started by nxc-hosts-update each time nodes join or leave: a oneshot without
+    # RemainAfterExit, so every start runs it, and with it the units it wants (a unit with
+    # wantedBy = [ "nxc-hosts-changed.service" ] reconfigures on each change).
+    systemd.services.nxc-hosts-changed = {
+      description = "nxc: the deployment's nodes changed (/etc/hosts, /etc/nxc rewritten)";
+      serviceConfig = {
+        Type = "oneshot";
+        ExecStart = "${pkgs.coreutils}/bin/true";
       };
     };
 

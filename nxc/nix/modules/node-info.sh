@@ -132,3 +132,26 @@ nxc_find_self() {
     jq ".nodes[$found]" "$NXC_RUN/info.json" > "$NXC_RUN/self.json"
     NXC_SYSTEM=$(jq -r '.system // ""' "$NXC_RUN/self.json")
 }
+
+# Stage 2 and nxc-hosts-update (hosts-update.sh): every node of the info file $1 in
+# $NXC_HOSTS_FILE (default /etc/hosts) and in NixOS-Compose's files that list them,
+# $NXC_ETC/deployment.json ({"deployment": {address: {role, host}}, "ssh_key.pub"}) and
+# deployment-hosts. /etc/hosts is rewritten in place: a container's is a bind mount.
+nxc_etc_write() {
+    cat > "$NXC_ETC/.$1.tmp" && mv -f "$NXC_ETC/.$1.tmp" "$NXC_ETC/$1"
+}
+
+nxc_write_hosts() {
+    {
+        echo "127.0.0.1 localhost"
+        echo "::1 localhost"
+        jq -r '.nodes[] | "\(.address) \(.hostname)"' "$1"
+    } > "$NXC_RUN/.hosts.tmp"
+    cat "$NXC_RUN/.hosts.tmp" > "${NXC_HOSTS_FILE:-/etc/hosts}"
+    rm -f "$NXC_RUN/.hosts.tmp"
+    mkdir -p "$NXC_ETC"
+    jq '{deployment: (.nodes | map({key: .address, value: {role: (.role // ""), host: .hostname}})
+         | from_entries), "ssh_key.pub": (.authorized_keys[0]? // "")}' "$1" \
+        | nxc_etc_write deployment.json
+    jq -r '.nodes[] | "\(.address) \(.hostname)"' "$1" | nxc_etc_write deployment-hosts
+}

@@ -29,14 +29,10 @@ if [ -n "$mac" ]; then
     done
 fi
 
-# 3. hostname, and every node in /etc/hosts
+# 3. hostname; every node in /etc/hosts and NixOS-Compose's deployment.json, deployment-hosts
 hostname "$hostname"
 echo "$hostname" > "$NXC_RUN/hostname"
-{
-    echo "127.0.0.1 localhost"
-    echo "::1 localhost"
-    jq -r '.nodes[] | "\(.address) \(.hostname)"' "$NXC_RUN/info.json"
-} > "$NXC_HOSTS_FILE"
+nxc_write_hosts "$NXC_RUN/info.json"
 
 # 4. this node's own host key; root's authorized keys are read from $NXC_RUN/authorized_keys
 if [ -s "$NXC_RUN/host_key" ]; then
@@ -54,17 +50,8 @@ if jq -e '.shared_dir.type == "9p"' "$NXC_RUN/info.json" > /dev/null; then
         || nxc_error "cannot mount the shared folder (9p tag $tag) on /tmp/shared"
 fi
 
-# 6. NixOS-Compose's files, which its projects' scripts and units read: deployment.json
-#    ({"deployment": {address: {role, host}}, "ssh_key.pub"}), deployment-hosts, role,
-#    hostname, ip_addr
-mkdir -p "$NXC_ETC"
-nxc_etc_write() {
-    cat > "$NXC_ETC/.$1.tmp" && mv -f "$NXC_ETC/.$1.tmp" "$NXC_ETC/$1"
-}
-jq '{deployment: (.nodes | map({key: .address, value: {role: (.role // ""), host: .hostname}})
-     | from_entries), "ssh_key.pub": (.authorized_keys[0]? // "")}' "$NXC_RUN/info.json" \
-    | nxc_etc_write deployment.json
-jq -r '.nodes[] | "\(.address) \(.hostname)"' "$NXC_RUN/info.json" | nxc_etc_write deployment-hosts
+# 6. NixOS-Compose's other files, which its projects' scripts and units read: role, hostname,
+#    ip_addr (deployment.json and deployment-hosts are step 3's)
 jq -r '.role // ""' "$self" | nxc_etc_write role
 echo "$hostname" | nxc_etc_write hostname
 echo "$address" | nxc_etc_write ip_addr
