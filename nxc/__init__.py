@@ -51,6 +51,7 @@ from nxc.errors import (
 if TYPE_CHECKING:
     from nxc.api import Environment, open_deployment, start
     from nxc.fanout import GroupResult, HostResult
+    from nxc.resize import Resize
 
 __version__ = "0.1.0"
 
@@ -60,6 +61,7 @@ _LAZY = {
     "start": "nxc.api",
     "GroupResult": "nxc.fanout",
     "HostResult": "nxc.fanout",
+    "Resize": "nxc.resize",
 }
 """Public names imported on first use, so that ``import nxc`` (and the CLI) stay fast."""
 
@@ -88,6 +90,7 @@ __all__ = [
     "ProjectError",
     "RemoteToolMissingError",
     "RequestedAssertionFailed",
+    "Resize",
     "ResourceLimitError",
     "RolesError",
     "SweepBusyError",

@@ -14,7 +14,7 @@ The same deployment can be driven with execo: :meth:`Environment.execo_hosts` an
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from nxc.deployment import Deployment, DeploymentStore, Node
     from nxc.fanout import GroupResult
     from nxc.flavours.base import ProgressHook
+    from nxc.resize import Resize
     from nxc.transport.base import Transport
 
 
@@ -123,6 +124,35 @@ class Environment:
             self.close()  # connections to the relaunched nodes are gone: open them anew
             self.deployment = self.store.load(self.name)
         return repaired
+
+    def add_nodes(self, role: str, count: int = 1, timeout: float | None = None) -> Resize:
+        """Add ``count`` nodes of ``role`` (``nxc start --add -r ROLE=COUNT``), numbered after
+        the existing ones; returns once they are ready and every other node lists them (what
+        was added, each phase's seconds). ``timeout``: how long they may take to be ready."""
+        from nxc.flavours import flavour_class
+        from nxc.resize import add_nodes
+        from nxc.roles import parse_role_option
+
+        quantity = parse_role_option(f"{role}={count}")
+        options: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        flavour = flavour_class(self.deployment.flavour)(**options)
+        change = add_nodes(self.store, self.name, {role: quantity}, flavour=flavour)
+        self._reload()
+        return change
+
+    def remove_nodes(self, hostnames: Iterable[str]) -> Resize:
+        """Stop the nodes ``hostnames`` (``nxc stop --node``), keeping the others, which are
+        told; what was removed, each phase's seconds."""
+        from nxc.resize import remove_nodes
+
+        change = remove_nodes(self.store, self.name, list(hostnames))
+        self._reload()
+        return change
+
+    def _reload(self) -> None:
+        """Read the record again; connections open anew to the nodes it lists now."""
+        self.close()
+        self.deployment = self.store.load(self.name)
 
     def stop(self, force: bool = False) -> None:
         """Stop the deployment (``nxc stop``) and close the connections."""

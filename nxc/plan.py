@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from nxc.errors import InputError, RolesError
 from nxc.manifest import Manifest
-from nxc.roles import RoleQuantity, resolve_quantities
+from nxc.roles import RoleQuantity, numbered_hostnames, resolve_quantities
 
 TAG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 """What a deployment tag may look like (it becomes part of a file name)."""
@@ -147,3 +147,61 @@ def plan_nodes(
         parameters=checked,
         min_nodes=None if min_nodes is None else min_nodes_of(min_nodes, len(nodes)),
     )
+
+
+def plan_added_nodes(
+    manifest: Manifest,
+    composition: str,
+    taken: Iterable[str],
+    *quantities: Mapping[str, RoleQuantity],
+) -> tuple[PlannedNode, ...]:
+    """The nodes that ``nxc start --add`` adds to a deployment of ``composition`` whose nodes
+    (failed ones included) already use the hostnames ``taken``.
+
+    ``quantities`` are as for :func:`plan_nodes` but count the nodes to add, not the total:
+    numbered hostnames (``-r node=2``) go on from the highest number a role already has
+    (``node`` counts as 1), listed ones (``-r node=big1,big2``) are kept and must be free.
+    """
+    chosen = manifest.composition(composition)
+    merged: dict[str, RoleQuantity] = {}
+    for given in quantities:
+        merged.update(given)
+    if not merged:
+        raise RolesError.naming(
+            "adding nodes needs how many: give {roles} ROLE=COUNT (or a roles file)", "roles"
+        )
+    resolve_quantities(dict.fromkeys(chosen.role_names(), 0), merged, composition=chosen.name)
+    used = set(taken)
+    added: list[PlannedNode] = []
+    for role in chosen.role_names():
+        quantity = merged.get(role)
+        if quantity is None:
+            continue
+        hostnames = quantity.hostnames
+        if hostnames == numbered_hostnames(role, quantity.count, quantity.source):
+            first = _highest_number(role, used) + 1
+            hostnames = numbered_hostnames(role, first + quantity.count - 1, quantity.source)
+            hostnames = hostnames[first - 1 :]
+        clashing = sorted(used.intersection(hostnames))
+        if clashing:
+            raise RolesError(
+                f"{quantity.source}: {', '.join(clashing)} already in the deployment; give "
+                "other hostnames, or a count to number them after the existing ones"
+            )
+        used.update(hostnames)
+        added.extend(PlannedNode(hostname, role, quantity.cluster) for hostname in hostnames)
+    if not added:
+        raise RolesError(f"no node to add to {chosen.name}: every count given is 0")
+    return tuple(added)
+
+
+def _highest_number(role: str, hostnames: Iterable[str]) -> int:
+    """The highest ``N`` of the ``<role>N`` hostnames (the bare ``<role>`` is 1; none: 0)."""
+    numbered = re.compile(rf"{re.escape(role)}([0-9]+)")
+    highest = 0
+    for hostname in hostnames:
+        if hostname == role:
+            highest = max(highest, 1)
+        elif match := numbered.fullmatch(hostname):
+            highest = max(highest, int(match[1]))
+    return highest

@@ -142,6 +142,14 @@ def start(
             show_default=False,
         ),
     ] = None,
+    add: Annotated[
+        bool,
+        typer.Option(
+            "--add",
+            help="On a running deployment: add the nodes -r (or the roles file) counts, "
+            "numbered after the existing ones; every node gets the new hosts list.",
+        ),
+    ] = False,
     repair: Annotated[
         bool,
         typer.Option(
@@ -343,12 +351,20 @@ def start(
             "--repair relaunches the dead nodes of a running deployment and returns; run the "
             "test script on it with 'nxc driver -t'"
         )
+    if add and (repair or test_script or foreground or interactive):
+        raise InputError(
+            "--add grows a running deployment and returns; give it alone (run the test "
+            "script with 'nxc driver -t')"
+        )
     manifest_path = manifest or _latest_build(flavour, composition)
     plan = _plan(
         manifest_path, roles_file, role or [], flavour, composition, tag, parameter or [], min_nodes
     )
     if repair:
         _repair(plan.deployment_name)
+        return
+    if add:
+        _add(plan, roles_file, role or [], timeout)
         return
     vm = VmOptions(accel, memory, cpus, tuple(forward or ()), disk_size, qemu_opts)
     options = _flavour_options(plan.flavour, vm, timeout)
@@ -777,6 +793,34 @@ def _repair(name: str) -> None:
         typer.echo(f"{name}: relaunched {', '.join(repaired)}; every node is alive again")
     else:
         typer.echo(f"{name}: every node is alive; nothing to repair")
+
+
+def _add(
+    plan: Plan, roles_file: Path | None, role_options: list[str], timeout: float | None
+) -> None:
+    """``nxc start --add``: grow running deployment ``plan.deployment_name``."""
+    from nxc.cli.app import settings
+    from nxc.flavours import flavour_class
+    from nxc.project import find_project
+    from nxc.resize import add_nodes
+    from nxc.roles import parse_role_options, read_roles_file
+
+    store = find_project(settings.envdir).deployments
+    from_file = read_roles_file(roles_file) if roles_file is not None else {}
+    options = (
+        {"timeout": timeout} if timeout is not None and _takes(plan.flavour, "timeout") else {}
+    )
+    flavour = flavour_class(plan.flavour)(**options)
+    quantities = (from_file, parse_role_options(role_options))
+    asked = sum(quantity.count for layer in quantities for quantity in layer.values())
+    with _progress(asked or 1) as progress:
+        change = add_nodes(
+            store, plan.deployment_name, *quantities, flavour=flavour, progress=progress
+        )
+    phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in change.phases.items())
+    typer.echo(f"{plan.deployment_name}: added {', '.join(change.added)} ({phases})")
+    for hostname, why in change.announcement.failed.items():
+        typer.echo(f"warning: {hostname} did not get the new hosts list: {why}", err=True)
 
 
 def _launch(

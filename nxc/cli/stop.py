@@ -49,8 +49,27 @@ def stop(
             show_default=False,
         ),
     ] = None,
+    node: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--node",
+            metavar="HOST",
+            help="Stop only this node, keeping the others running (they are told); repeat.",
+            show_default=False,
+        ),
+    ] = None,
+    role: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--role",
+            metavar="ROLE",
+            help="Stop only the nodes of this role, keeping the others running; repeat.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Stop a deployment and undo all it started; safe to repeat."""
+    """Stop a deployment and undo all it started; safe to repeat. With --node/--role, stop
+    only those nodes of a running deployment."""
     from nxc.cli.app import settings
     from nxc.deploy import stop_deployment
     from nxc.project import find_project
@@ -67,8 +86,35 @@ def stop(
         from nxc.flavours.names import check_flavour_name
 
         name = store.latest(flavour=check_flavour_name(flavour, "-f/--flavour")).name
+    if node or role:
+        if force:
+            raise InputError("--force stops a whole deployment: drop it, or --node/--role")
+        _remove(store, name, node or [], role or [])
+        return
     deployment = stop_deployment(store, name, force=force)
     typer.echo(f"stopped {deployment.name} ({len(deployment.nodes)} node(s))")
+
+
+def _remove(store: DeploymentStore, name: str | None, hosts: list[str], roles: list[str]) -> None:
+    """``nxc stop --node/--role``: stop those nodes, tell the others."""
+    from nxc.resize import remove_nodes
+
+    deployment = store.load(name) if name else store.latest()
+    by_role = deployment.roles()
+    unknown = [r for r in roles if r not in by_role]
+    if unknown:
+        raise InputError(
+            f"--role {', '.join(unknown)}: no such role among the nodes of {deployment.name} "
+            f"({', '.join(by_role) or 'none'})"
+        )
+    wanted = [*hosts, *(h for r in roles for h in by_role[r])]
+    change = remove_nodes(store, deployment.name, wanted)
+    typer.echo(f"{deployment.name}: stopped {', '.join(change.removed)}")
+    announced = change.announcement
+    if announced.told:
+        typer.echo(f"told {len(announced.told)} node(s) in {announced.seconds:.1f} s")
+    for hostname, why in announced.failed.items():
+        typer.echo(f"warning: {hostname} still lists the removed nodes: {why}", err=True)
 
 
 def record_name(store: DeploymentStore, path: Path) -> str:

@@ -99,6 +99,13 @@ class StartRun:
     """The deployment info, once built (before :meth:`Flavour.prepare`)."""
     host_keys: dict[str, bytes] = field(default_factory=dict)
     """Hostname → the node's private host key (OpenSSH), once made."""
+    added: list[Node] | None = None
+    """The nodes :meth:`Flavour.grow` adds to the running deployment (``None``: a start)."""
+
+    @property
+    def launching(self) -> list[Node]:
+        """The nodes this run launches: the added ones, else every node."""
+        return self.deployment.nodes if self.added is None else self.added
 
 
 class Flavour(ABC):
@@ -131,8 +138,7 @@ class Flavour(ABC):
     ) -> None:
         """Launch every node of ``deployment`` and return once all are ready (the sequence of
         the module documentation; flavours implement its steps, not this)."""
-        from nxc import keys
-        from nxc.deployment import DeploymentState, NodeState
+        from nxc.deployment import DeploymentState
 
         self.check_tools()
         self.check_request(manifest, deployment.composition, [n.hostname for n in deployment.nodes])
@@ -143,15 +149,7 @@ class Flavour(ABC):
                 self.allocate(run)
                 store.save(deployment)  # everything recorded before anything exists
             with self.phase_timer("prepare"):
-                for node in deployment.nodes:
-                    pair = keys.generate_keypair(f"nxc:{deployment.name}:{node.hostname}")
-                    run.host_keys[node.hostname] = pair.private_openssh
-                    node.host_key = pair.public_line
-                    node.state = NodeState.planned
-                keys.write_known_hosts(store.known_hosts_path(deployment.name), deployment.nodes)
-                run.info = self.deployment_info(deployment, store, manifest)
-                self.prepare(run)
-                store.save(deployment)
+                self._prepare_launching(run)
             with self.phase_timer("boot"):
                 missing = self._launch_until_ready(run)
             if missing:
@@ -163,11 +161,61 @@ class Flavour(ABC):
             deployment.state = DeploymentState.running
             store.save(deployment)
 
+    def grow(
+        self,
+        deployment: Deployment,
+        manifest: Manifest,
+        store: DeploymentStore,
+        added: list[Node],
+        progress: ProgressHook = no_progress,
+    ) -> StartRun:
+        """Add ``added`` (planned nodes) to running ``deployment`` and return once they are
+        ready, its record saved: the start sequence for them alone (:meth:`allocate_added`,
+        keys, the info listing every node, :meth:`prepare` and :meth:`launch` of
+        ``run.launching``). The caller holds the record's lock, tells the other nodes
+        (``run.info``) and, if this raises, removes the added nodes (:meth:`remove_nodes`)."""
+        from nxc.deployment import NodeState
+
+        self.check_tools()
+        self.check_request(manifest, deployment.composition, [n.hostname for n in added])
+        run = StartRun(deployment, store, manifest, progress, added=added)
+        for node in added:
+            node.state = NodeState.planned
+        deployment.nodes.extend(added)
+        with self.phase_timer("allocate"):
+            self.allocate_added(run)
+            store.save(deployment)  # recorded before anything exists: stop finds it
+        with self.phase_timer("prepare"):
+            self._prepare_launching(run)
+        with self.phase_timer("boot"):
+            missing = self._launch_until_ready(run)
+        if missing:
+            raise self.not_ready_error(deployment, missing, nodes_waited=len(added))
+        self.after_ready(deployment, store)
+        store.save(deployment)
+        return run
+
+    def _prepare_launching(self, run: StartRun) -> None:
+        """Host keys of the nodes launched, ``known_hosts``, the info, :meth:`prepare`."""
+        from nxc import keys
+        from nxc.deployment import NodeState
+
+        deployment, store = run.deployment, run.store
+        for node in run.launching:
+            pair = keys.generate_keypair(f"nxc:{deployment.name}:{node.hostname}")
+            run.host_keys[node.hostname] = pair.private_openssh
+            node.host_key = pair.public_line
+            node.state = NodeState.planned
+        keys.write_known_hosts(store.known_hosts_path(deployment.name), deployment.nodes)
+        run.info = self.deployment_info(deployment, store, run.manifest)
+        self.prepare(run)
+        store.save(deployment)
+
     def _launch_until_ready(self, run: StartRun) -> dict[str, str]:
         """Launch and wait, then again for the nodes missing; hostname → why, for those
         still missing after :attr:`launch_attempts`."""
         deployment = run.deployment
-        todo = list(deployment.nodes)
+        todo = list(run.launching)
         missing: dict[str, str] = {}
         for attempt in range(self.launch_attempts):
             if attempt:
@@ -179,7 +227,7 @@ class Flavour(ABC):
             run.store.save(deployment)
             if not missing:
                 break
-            todo = [node for node in deployment.nodes if node.hostname in missing]
+            todo = [node for node in run.launching if node.hostname in missing]
         return missing
 
     def await_ready(
@@ -218,6 +266,18 @@ class Flavour(ABC):
         """Choose and record what the nodes will use (``deployment.resources``, each node's
         address, SSH endpoint, ``extra``); saved by :meth:`start` right after."""
 
+    def allocate_added(self, run: StartRun) -> None:
+        """:meth:`allocate` for ``run.added`` alone, keeping what the running nodes use
+        (addresses, ports, hosts); saved by :meth:`grow` right after."""
+        raise self._unsupported("add nodes to a running deployment")
+
+    def remove_nodes(
+        self, deployment: Deployment, store: DeploymentStore, nodes: list[Node]
+    ) -> None:
+        """Stop ``nodes`` of running ``deployment`` and undo what the record lists for them
+        alone, leaving the others running; the caller drops them from the record."""
+        raise self._unsupported("remove nodes from a running deployment")
+
     def info_extras(self, deployment: Deployment) -> InfoExtras:
         """What the flavour adds to the deployment info (prefix length, shared folder...)."""
         from nxc.deployment_info import InfoExtras
@@ -234,8 +294,9 @@ class Flavour(ABC):
         return build_info(deployment, store, manifest, self.info_extras(deployment))
 
     def prepare(self, run: StartRun) -> None:  # noqa: B027 - nodes given nothing: keep it
-        """Make what the nodes get at launch: ``run.info`` and each node's private host key
-        (``run.host_keys``) through the flavour's channel (files, command lines, specs)."""
+        """Make what the nodes of ``run.launching`` get at launch: ``run.info`` and each one's
+        private host key (``run.host_keys``) through the flavour's channel (files, command
+        lines, specs)."""
 
     def launch(self, run: StartRun, nodes: list[Node]) -> dict[str, str]:
         """Launch ``nodes`` (reporting ``LAUNCHED`` to ``run.progress``); hostname → why for

@@ -11,7 +11,7 @@ Python ``docker-compose`` 1.x does not know that key.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,22 @@ def write_compose_file(
     import yaml
 
     document = compose_document(deployment, specs, subnet, gateway)
+    header = HEADER.format(deployment=deployment, path=path, state_dir=path.parent)
+    body = yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
+    write_atomic(path, header + body)
+
+
+def drop_services(path: Path, deployment: str, hostnames: Iterable[str]) -> None:
+    """Rewrite the deployment's ``docker-compose.yml`` without the services of ``hostnames``
+    (nodes removed while it runs); nothing when the file is not there."""
+    import yaml
+
+    if not path.is_file():
+        return
+    document = yaml.safe_load(path.read_text()) or {}
+    services = document.get("services") or {}
+    for hostname in hostnames:
+        services.pop(hostname, None)
     header = HEADER.format(deployment=deployment, path=path, state_dir=path.parent)
     body = yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
     write_atomic(path, header + body)

@@ -40,7 +40,7 @@ from nxc.flavours.common import processes
 from nxc.flavours.common.readiness import Readiness, probe_all
 from nxc.flavours.common.sshready import SshAnswer, other_key_error, ssh_answer
 from nxc.flavours.docker import containers
-from nxc.flavours.docker.compose_file import write_compose_file
+from nxc.flavours.docker.compose_file import drop_services, write_compose_file
 from nxc.flavours.docker.engine import (
     LABEL_DEPLOYMENT,
     LABEL_MARKER,
@@ -51,6 +51,7 @@ from nxc.flavours.docker.engine import (
     labels_filter,
 )
 from nxc.flavours.docker.publish import check_host_ports
+from nxc.roles import is_hostname
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -80,6 +81,7 @@ class DockerFlavour(Flavour):
         self.timeout = timeout
         self.engine = engine
         self._since = 0.0  # the engine's log lines before this are an earlier boot's
+        self._roles: dict[str, containers.RoleContainer] = {}
 
     def check_request(self, manifest: Manifest, composition: str, hostnames: list[str]) -> None:
         """A docker manifest describing a container for every role; nodes that fit a subnet."""
@@ -129,6 +131,39 @@ class DockerFlavour(Flavour):
             node.pid = None
             node.extra = {"container_name": containers.container_name(name, node.hostname)}
 
+    def allocate_added(self, run: StartRun) -> None:
+        """The deployment's engine (images and the added nodes' names checked), free addresses
+        of its network for the added nodes."""
+        deployment = run.deployment
+        added = run.launching
+        roles = containers.role_containers(run.manifest, deployment.composition)
+        check_host_ports({node.hostname: roles[node.role].ports for node in added})
+        self._api = api = connect(deployment.resources["engine"])
+        _check_images(api, roles, run.manifest.source)
+        _check_names(api, deployment, added)
+        self._roles = roles
+        kept = deployment.nodes + deployment.failed_nodes
+        used = {node.address for node in kept if node.address}
+        subnet = deployment.resources["subnet"]
+        total = len(used) + len(added)
+        free = [a for a in netalloc.node_addresses(subnet, total) if a.address not in used]
+        for node, allocated in zip(added, free, strict=False):
+            node.address, node.mac = allocated.address, None
+            node.ssh_host, node.ssh_port = allocated.address, 22
+            node.pid = None
+            node.extra = {
+                "container_name": containers.container_name(deployment.name, node.hostname)
+            }
+
+    def deployment_info(
+        self, deployment: Deployment, store: DeploymentStore, manifest: Manifest
+    ) -> dict[str, Any]:
+        """As every flavour's, the roles' containers read from ``manifest`` when this flavour
+        did not allocate (the info of a deployment whose nodes were removed)."""
+        if not self._roles:
+            self._roles = containers.role_containers(manifest, deployment.composition)
+        return super().deployment_info(deployment, store, manifest)
+
     def info_extras(self, deployment: Deployment) -> InfoExtras:
         """``/tmp/shared`` is already bind-mounted; each role's system is its container's;
         the info is bound read-only from a 0600 file (it may hold the root key)."""
@@ -150,9 +185,11 @@ class DockerFlavour(Flavour):
         info_file = secret_dir / "info.json"
         write_atomic(info_file, json.dumps(run.info), mode=0o600)
         self._specs = {}
-        for node in deployment.nodes:
+        for node in run.launching:
             key_file = secret_dir / f"{node.hostname}.host_key"
             write_atomic(key_file, run.host_keys[node.hostname], mode=0o600)
+        for node in deployment.nodes:
+            key_file = secret_dir / f"{node.hostname}.host_key"
             self._specs[node.hostname] = containers.node_container(
                 deployment.name,
                 resources["marker"],
@@ -293,6 +330,35 @@ class DockerFlavour(Flavour):
             node.state = NodeState.stopped
         deployment.state = DeploymentState.stopped
         store.save(deployment)
+
+    def remove_nodes(
+        self, deployment: Deployment, store: DeploymentStore, nodes: list[Node]
+    ) -> None:
+        """Remove the containers of ``nodes`` (their logs saved first), checked to be this
+        deployment's; the network and the other containers stay."""
+        resources = deployment.resources
+        marker = processes.check_marker(
+            resources.get("marker"), str(store.path_for(deployment.name))
+        )
+        api = connect(resources["engine"])
+        ids = [node.extra["container_id"] for node in nodes if node.extra.get("container_id")]
+        _check_recorded(api, deployment, store, marker, ids, None)
+        by_id = {
+            node.extra["container_id"]: node for node in nodes if node.extra.get("container_id")
+        }
+        log_dir = store.log_dir(deployment.name)
+        for container_id in ids:
+            _remove_container(
+                api, container_id, SHUTDOWN_TIMEOUT, lambda c: _save_log(api, by_id[c], log_dir)
+            )
+        for node in nodes:
+            resources["containers"].pop(node.hostname, None)
+            if is_hostname(node.hostname):
+                secret_dir = store.secret_dir(deployment.name) / "nodes"
+                (secret_dir / f"{node.hostname}.host_key").unlink(missing_ok=True)
+            node.state = NodeState.stopped
+        compose_file = store.state_dir(deployment.name).absolute() / COMPOSE_FILE
+        drop_services(compose_file, deployment.name, [node.hostname for node in nodes])
 
     # --- probe and lifecycle -------------------------------------------------------------
 
@@ -525,9 +591,12 @@ def _check_images(
             ) from None
 
 
-def _check_names(api: docker.APIClient, deployment: Deployment) -> None:
-    """Refuse, before anything is created, names the engine already has."""
-    for node in deployment.nodes:
+def _check_names(
+    api: docker.APIClient, deployment: Deployment, added: list[Node] | None = None
+) -> None:
+    """Refuse, before anything is created, names the engine already has (of the ``added``
+    nodes and nothing else when some are added to the running deployment)."""
+    for node in deployment.nodes if added is None else added:
         name = containers.container_name(deployment.name, node.hostname)
         with api_errors("list containers"):
             clash = api.containers(all=True, filters={"name": f"^/{name}$"})
@@ -538,6 +607,8 @@ def _check_names(api: docker.APIClient, deployment: Deployment) -> None:
                 f"a container named {name} already exists ({clash[0]['Id'][:12]}, {whose}); "
                 f"remove it ('docker rm -f {name}') or start this one beside it with --tag"
             )
+    if added is not None:
+        return
     name = containers.network_name(deployment.name)
     with api_errors("list networks"):
         clash = [n for n in api.networks(names=[name]) if n.get("Name") == name]

@@ -48,6 +48,7 @@ from nxc.flavours.common.sshready import SshAnswer, other_key_error, ssh_answer
 from nxc.flavours.g5k import kexec
 from nxc.flavours.vm import qemu, vde
 from nxc.flavours.vm.qmp import qmp_command
+from nxc.roles import is_hostname
 
 if TYPE_CHECKING:
     from nxc.deployment import Deployment, DeploymentStore, Node
@@ -284,6 +285,9 @@ class VmFlavour(Flavour):
             "accel": accel,
             "memory_mib": self.memory_mib,
             "cpus": self.cpus,
+            "kernel_params": list(self.kernel_params),
+            "qemu_options": list(self.qemu_options),
+            "disk_size": self.disk_size,
             "ports": [],
             "switch": {"dir": str(run_dir / "switch"), "pidfile": str(run_dir / "switch.pid")},
         }
@@ -300,6 +304,47 @@ class VmFlavour(Flavour):
             )
         deployment.resources["ports"] = sorted(ports.handed_out)
 
+    def allocate_added(self, run: StartRun) -> None:
+        """Addresses, MACs and SSH ports no node of the deployment (nor another local one)
+        uses, for the added nodes; they get the deployment's memory, CPUs, kernel parameters,
+        QEMU options and disks, whatever this flavour was given."""
+        deployment, store = run.deployment, run.store
+        resources = deployment.resources
+        self._artefacts = vm_artefacts(run.manifest, deployment.composition, self.name)
+        self.memory_mib = resources.get("memory_mib", self.memory_mib)
+        self.cpus = resources.get("cpus", self.cpus)
+        self.kernel_params = tuple(resources.get("kernel_params", self.kernel_params))
+        self.qemu_options = tuple(resources.get("qemu_options", self.qemu_options))
+        self.disk_size = resources.get("disk_size", self.disk_size)
+        if self.disk_size:
+            self.check_tools()
+        added = run.launching
+        check_memory(len(added), self.memory_mib)
+        room = resources["switch"].get("ports", vde.switch_ports(0))
+        if len(deployment.nodes) + len(deployment.failed_nodes) > room:
+            raise ResourceLimitError(
+                f"{deployment.name}: its network switch has room for {room} nodes and "
+                f"{len(deployment.nodes) + len(deployment.failed_nodes)} would be on it; add "
+                "fewer, or start the deployment again with more nodes"
+            )
+        others = _other_live(store, deployment.name)
+        taken_ports = [port for o in others for port in o.resources.get("ports", [])]
+        ports = netalloc.PortAllocator(
+            [*taken_ports, *resources["ports"]], start_offset=secrets.randbelow(5000)
+        )
+        kept = deployment.nodes + deployment.failed_nodes
+        used = {node.address for node in kept if node.address}
+        total = len(used) + len(added)
+        free = [
+            a for a in netalloc.node_addresses(resources["subnet"], total) if a.address not in used
+        ]
+        for node, allocated in zip(added, free, strict=False):
+            node.address, node.mac = allocated.address, allocated.mac
+            node.ssh_host, node.ssh_port = "127.0.0.1", ports.allocate()
+            node.pid = None
+            node.extra = {}
+        resources["ports"] = sorted({*resources["ports"], *ports.handed_out})
+
     def info_extras(self, deployment: Deployment) -> InfoExtras:
         """Nodes find their entry by MAC, the shared folder is 9p; the info goes by fw_cfg
         (root-only on the guest: it may hold the deployment's root key)."""
@@ -311,14 +356,17 @@ class VmFlavour(Flavour):
         deployment, store = run.deployment, run.store
         resources = deployment.resources
         marker = resources["marker"]
-        run_dir = processes.make_run_dir(marker)
+        if run.added is None:
+            run_dir = processes.make_run_dir(marker)
+        else:  # the deployment's, made when it started: checked, never made again
+            run_dir = _checked_resources(deployment, store)[1] or processes.make_run_dir(marker)
         secret_dir = Path(resources["secret_dir"])
         secret_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         shared_dir = Path(resources["shared_dir"])
         shared_dir.mkdir(exist_ok=True)
         log_dir = store.log_dir(deployment.name).absolute()
         write_atomic(secret_dir / "info.json", json.dumps(run.info).encode(), mode=0o600)
-        for node in deployment.nodes:
+        for node in run.launching:
             key = run.host_keys[node.hostname]
             write_atomic(secret_dir / f"{node.hostname}.host_key", key, mode=0o600)
             delivery = self.delivery(deployment, node, self._artefacts)
@@ -386,6 +434,7 @@ class VmFlavour(Flavour):
                 len(deployment.nodes),
             )
             switch["pid_start"] = processes.identity(switch["pid"])
+            switch["ports"] = vde.switch_ports(len(deployment.nodes))
             run.store.save(deployment)
         for node in nodes:
             node.pid = _spawn(node.extra["argv"], Path(node.extra["qemu_log"]), fresh=True)
@@ -471,6 +520,33 @@ class VmFlavour(Flavour):
             node.pid = None
         deployment.state = DeploymentState.stopped
         store.save(deployment)
+
+    def remove_nodes(
+        self, deployment: Deployment, store: DeploymentStore, nodes: list[Node]
+    ) -> None:
+        """Kill the QEMUs of ``nodes`` (only if still ours) and remove their host keys, disks
+        and sockets; the switch and the other nodes run on."""
+        marker, run_dir, secret_dir = _checked_resources(deployment, store)
+        for node in nodes:
+            if not is_hostname(node.hostname):
+                raise UnsafeRecordError(
+                    f"{store.path_for(deployment.name)}: node {node.hostname!r} is not a "
+                    "hostname, so nxc touches nothing of it; restore the record"
+                )
+        started = {node.pid: node.extra.get("pid_start") for node in nodes if node.pid}
+        if marker and started:
+            processes.terminate(list(started), marker, grace=3.0, started=started)
+        disk_dir = store.state_dir(deployment.name).absolute() / "disks"
+        for node in nodes:
+            made = [disk_dir / f"{node.hostname}.qcow2"]
+            if secret_dir is not None:
+                made.append(secret_dir / f"{node.hostname}.host_key")
+            if run_dir is not None:
+                made.append(run_dir / f"{node.hostname}.qmp")
+            for path in made:
+                path.unlink(missing_ok=True)
+            node.state = NodeState.stopped
+            node.pid = None
 
     # --- probe and lifecycle -------------------------------------------------------------
 

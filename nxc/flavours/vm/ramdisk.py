@@ -73,10 +73,16 @@ class VmRamdiskFlavour(VmFlavour):
         return dataclasses.replace(super().info_extras(deployment), root_key_by_url=True)
 
     def prepare(self, run: StartRun) -> None:
-        """As :class:`VmFlavour`'s, with a new token for each deployment started."""
-        self._token = ""
+        """As :class:`VmFlavour`'s, with a new token for each deployment started (nodes added
+        keep the deployment's); the info server answers every node's address."""
+        secret_dir = Path(run.deployment.resources["secret_dir"])
+        token_file = secret_dir / TOKEN_FILE
+        growing = run.added is not None and token_file.is_file()
+        self._token = token_file.read_text().strip() if growing else ""
         self._root_key = deployment_root_key(run.deployment, run.store, run.manifest)
         super().prepare(run)
+        addresses = {node.hostname: node.address for node in run.deployment.nodes}
+        write_clients(secret_dir / CLIENTS_FILE, addresses)
 
     def delivery(
         self, deployment: Deployment, node: Node, artefacts: VmArtefacts
@@ -91,8 +97,6 @@ class VmRamdiskFlavour(VmFlavour):
             self._token = new_token()
             token_file.write_text(self._token + "\n")
             token_file.chmod(0o600)
-            addresses = {other.hostname: other.address for other in deployment.nodes}
-            write_clients(secret_dir / CLIENTS_FILE, addresses)
         arm_host_key(secret_dir / KEY_DIR, node.hostname, key_file.read_bytes())
         if self._root_key is not None:
             root_keys = root_key_dir(secret_dir / KEY_DIR)

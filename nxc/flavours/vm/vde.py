@@ -10,7 +10,13 @@ from nxc.errors import ExternalCommandError
 
 VDE_SWITCH = "vde_switch"
 VDE_PACKAGE = "vde2"
-SPARE_PORTS = 8
+SPARE_PORTS = 64
+"""Ports beyond the nodes started: room for the nodes ``nxc start --add`` adds later."""
+
+
+def switch_ports(nodes: int) -> int:
+    """How many ports the switch of a deployment of ``nodes`` nodes has."""
+    return nodes + SPARE_PORTS
 
 
 def switch_command(vde_switch: str, switch_dir: Path, pidfile: Path, nodes: int) -> list[str]:
@@ -18,7 +24,7 @@ def switch_command(vde_switch: str, switch_dir: Path, pidfile: Path, nodes: int)
     return [
         vde_switch,
         "--sock", str(switch_dir),
-        "--numports", str(nodes + SPARE_PORTS),
+        "--numports", str(switch_ports(nodes)),
         "--daemon",
         "--pidfile", str(pidfile),
     ]  # fmt: skip
