@@ -14,9 +14,10 @@ deployment's state folder) and the record says ``failed``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -133,6 +134,9 @@ def start_deployment(
             journal.append(CommandEvent.current())
             flavour.phase_timer = lambda phase_name: phase(journal, phase_name)
             flavour.start(deployment, manifest, store, progress)
+            if waits_for_roles(manifest, deployment):
+                with phase(journal, "activate"):
+                    activate_roles(store, deployment, manifest, flavour)
             journal.append(NodesAdded(hostnames=[node.hostname for node in deployment.nodes]))
             journal.append(
                 ProvenanceEvent(provenance=_provenance(store, deployment, manifest, flavour))
@@ -143,6 +147,50 @@ def start_deployment(
                 _undo_start(store, deployment, flavour, error)
             raise
     return deployment
+
+
+def waits_for_roles(manifest: Manifest, deployment: Deployment) -> bool:
+    """Whether a role of the deployment's composition has ``nxc.after`` or ``nxc.readiness``
+    (:func:`activate_roles` has something to do)."""
+    composition = manifest.composition(deployment.composition)
+    return any(role.after or role.readiness for role in composition.roles)
+
+
+def activate_roles(
+    store: DeploymentStore,
+    deployment: Deployment,
+    manifest: Manifest,
+    flavour: Flavour,
+    hostnames: Collection[str] | None = None,
+) -> None:
+    """Activate the roles that wait for roles, level by level, and wait for every role's
+    readiness check (:mod:`nxc.activation`); recorded in ``deployment.activation``. Only the
+    nodes ``hostnames`` when given (nodes just added: the roles they wait for are ready).
+    Nothing to do, nothing run, for a composition without ``nxc.after`` or
+    ``nxc.readiness``."""
+    from nxc.activation import activate
+
+    if not waits_for_roles(manifest, deployment):
+        return
+    composition = manifest.composition(deployment.composition)
+    chosen = deployment
+    if hostnames is not None:
+        chosen = dataclasses.replace(
+            deployment, nodes=[node for node in deployment.nodes if node.hostname in hostnames]
+        )
+    with flavour.transport(deployment, store) as transport:
+        result = activate(
+            chosen,
+            composition,
+            transport,
+            timeout=flavour.ready_timeout(len(chosen.nodes)),
+        )
+    for name, times in result.roles.items():
+        deployment.activation[name] = {
+            "activated_at": times.activated_at,
+            "ready_at": times.ready_at,
+        }
+    store.save(deployment)
 
 
 def _provenance(

@@ -192,6 +192,10 @@ class Deployment:
     """Start goes on without the nodes that failed when at least this many are ready."""
     failed_nodes: list[Node] = field(default_factory=list)
     """Nodes set aside by a start that went on without them (``extra.failure`` says why)."""
+    activation: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    """Role → ``activated_at`` and ``ready_at``, seconds after the nodes were up, of the roles
+    that wait for roles or have a readiness check (:mod:`nxc.activation`); ``activated_at``
+    is ``None`` for a role started at boot."""
 
     def __post_init__(self) -> None:
         deployment_name(self.composition, self.flavour, self.tag)
@@ -258,6 +262,7 @@ class Deployment:
             "min_nodes": self.min_nodes,
             "nodes": [node.to_dict() for node in self.nodes],
             "failed_nodes": [node.to_dict() for node in self.failed_nodes],
+            "activation": self.activation,
         }
 
     @classmethod
@@ -297,6 +302,7 @@ class Deployment:
                 parameters=_parameters(fields.optional("parameters", dict) or {}),
                 min_nodes=fields.optional("min_nodes", int),
                 failed_nodes=failed,
+                activation=_activation(fields.optional("activation", dict) or {}),
             )
         except InputError as error:
             raise ValueError(str(error)) from None
@@ -738,3 +744,18 @@ def _locked_message(path: Path, timeout: float) -> str:
         f"deployment record {path.with_suffix(RECORD_SUFFIX).name} is locked by {who} "
         f"(waited {timeout:g}s on {path}); wait for that nxc command to finish, or end it"
     )
+
+
+def _activation(data: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    """The record's ``activation``: role → ``activated_at``/``ready_at`` (numbers or null)."""
+    checked: dict[str, dict[str, float | None]] = {}
+    for role, times in data.items():
+        if not isinstance(times, dict) or set(times) != {"activated_at", "ready_at"}:
+            raise ValueError(f"activation.{role} must hold activated_at and ready_at")
+        for key, value in times.items():
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise ValueError(f"activation.{role}.{key} must be a number or null")
+        checked[str(role)] = dict(times)
+    return checked

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from nxc.deploy import activate_roles, waits_for_roles
 from nxc.deployment import Deployment, DeploymentState, DeploymentStore, Node
 from nxc.errors import InputError, JournalError
 from nxc.flavours.base import Flavour, ProgressHook, flavour_class, no_progress
@@ -85,6 +86,10 @@ def add_nodes(
         staying = [node.hostname for node in deployment.nodes]
         try:
             run = flavour.grow(deployment, manifest, store, added, progress)
+            if waits_for_roles(manifest, deployment):
+                with _timed(journal, phases, "activate"):
+                    new = {node.hostname for node in added}
+                    activate_roles(store, deployment, manifest, flavour, new)
         except BaseException as error:
             with shielded():
                 _undo_grow(store, deployment, flavour, added, journal, error)

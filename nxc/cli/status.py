@@ -146,6 +146,10 @@ def _print_nodes(deployment: Deployment, live_states: dict[str, str] | None) -> 
     _print_table(headers, rows)
     for node in deployment.failed_nodes:
         typer.echo(f"failed: {node.hostname} ({node.role}): {node.extra.get('failure', '?')}")
+    for role, times in deployment.activation.items():
+        activated = times["activated_at"]
+        when = "at boot" if activated is None else f"activated at {activated:.1f} s"
+        typer.echo(f"role {role}: {when}, ready at {times['ready_at'] or 0:.1f} s")
     _note_gone_starter(deployment)
 
 

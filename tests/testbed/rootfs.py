@@ -20,6 +20,11 @@ HOSTS_UPDATE = b"""#!/bin/sh
 export NXC_NODE_INFO=/usr/lib/nxc/node-info.sh
 exec /bin/sh /usr/lib/nxc/hosts-update.sh "$@"
 """
+ACTIVATE = b"""#!/bin/sh
+# nxc-activate: NixOS starts nxc-activate.target (modules/activation.nix); the test bed, which
+# has no such units, records when nxc activated it.
+date +%s > /run/nxc/activated
+"""
 MERGED_USR = {"bin": "usr/bin", "sbin": "usr/sbin", "lib": "usr/lib", "lib64": "usr/lib64"}
 MODULES = [
     "virtio_pci",
@@ -119,6 +124,7 @@ def add_nxc_scripts(tree: Tree, modules_dir: Path) -> None:
     for name in NODE_SCRIPT_NAMES:
         tree.copy(f"usr/lib/nxc/{name}", NODE_SCRIPTS / name, 0o644)
     tree.file("usr/bin/nxc-hosts-update", HOSTS_UPDATE, 0o755)
+    tree.file("usr/bin/nxc-activate", ACTIVATE, 0o755)
     order = kmod.load_order(modules_dir, MODULES)
     for name, data in order:
         tree.file(f"usr/lib/nxc/modules/{name}.ko", data)
