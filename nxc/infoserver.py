@@ -39,9 +39,12 @@ import http.server
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
+import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -50,6 +53,8 @@ from nxc.atomic import write_atomic
 from nxc.errors import ExternalCommandError, InputError, NodeTimeoutError
 
 START_TIMEOUT = 10.0
+RELOAD_TIMEOUT = 10.0
+"""How long a reloaded server may take to serve the new info."""
 INFO_NAME = "info.json"
 KEY_PATH = "host_key"
 ROOT_KEY_PATH = "root_key"
@@ -203,6 +208,36 @@ def stop_recorded(record: dict[str, Any], grace: float = 2.0) -> None:
         processes.terminate([int(record["pid"])], str(marker), grace=grace)
 
 
+def reload_recorded(
+    record: dict[str, Any], document: bytes, timeout: float = RELOAD_TIMEOUT
+) -> None:
+    """Make the running server of ``record`` serve its files again (SIGHUP) and return once it
+    hands out ``document`` as the info; :class:`ExternalCommandError` if it is not running
+    (its pid no longer carries its marker) or does not within ``timeout`` seconds."""
+    from nxc.flavours.common import processes
+
+    pid, marker = record.get("pid"), record.get("marker")
+    if not pid or not marker or not processes.is_ours(int(pid), str(marker)):
+        raise ExternalCommandError(
+            "the deployment's info server is not running any more, so new nodes cannot fetch "
+            "their info; stop the deployment and start it again"
+        )
+    os.kill(int(pid), signal.SIGHUP)
+    url = info_url(f"{record['address']}:{record['port']}", str(record["token"]))
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never a proxy
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(OSError), direct.open(url, timeout=2) as answer:
+            if answer.read() == document:
+                return
+        if time.monotonic() >= deadline:
+            raise ExternalCommandError(
+                f"the deployment's info server (pid {pid}) still served the old info "
+                f"{timeout:.0f} s after it was told to reload; see its log"
+            )
+        time.sleep(0.1)
+
+
 @dataclass(frozen=True)
 class Served:
     """What one server answers: the info, the armed keys, who may fetch each, under the token."""
@@ -281,9 +316,15 @@ class _Server(http.server.ThreadingHTTPServer):
     request_queue_size = LISTEN_BACKLOG
 
 
-def serve(served: Served, address: str, port_file: Path) -> None:
-    """Serve until killed; write the port to ``port_file``."""
-    handler = type("InfoHandler", (_Handler,), {"served": served})
+def serve(served: Served, address: str, port_file: Path, load: Callable[[], Served]) -> None:
+    """Serve until killed; write the port to ``port_file``. On SIGHUP, serve what ``load``
+    reads then (nodes joined the deployment: the new info and clients)."""
+    handler: type[_Handler] = type("InfoHandler", (_Handler,), {"served": served})
+
+    def reload(signum: int, frame: object) -> None:
+        handler.served = load()
+
+    signal.signal(signal.SIGHUP, reload)
     server = _Server((address, 0), handler)
     temporary = port_file.with_name(port_file.name + ".tmp")
     temporary.write_text(str(server.server_address[1]))
@@ -333,8 +374,11 @@ def main(argv: list[str] | None = None) -> None:
     token = sys.stdin.readline().strip()
     if not token:
         parser.error("no token on the standard input")
-    served = Served.load(options.info_file, token, options.key_dir, options.clients)
-    serve(served, options.bind, options.port_file)
+
+    def load() -> Served:
+        return Served.load(options.info_file, token, options.key_dir, options.clients)
+
+    serve(load(), options.bind, options.port_file, load)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from nxc.deploy import activate_roles, waits_for_roles
 from nxc.deployment import Deployment, DeploymentState, DeploymentStore, Node
-from nxc.errors import InputError, JournalError
+from nxc.errors import InputError, JournalError, NxcError
 from nxc.flavours.base import Flavour, ProgressHook, flavour_class, no_progress
 from nxc.interrupts import shielded
 from nxc.journal import CommandEvent, Journal, NodesAdded, NodesFailed, NodesRemoved, phase
@@ -172,13 +172,22 @@ def _undo_grow(
 ) -> None:
     """Stop the added nodes a failed or interrupted :meth:`Flavour.grow` left in the record;
     the deployment's other nodes run on."""
-    new = {node.hostname for node in added}
-    left = [node for node in deployment.nodes if node.hostname in new]
-    if left:
-        flavour.remove_nodes(deployment, store, left)
-        deployment.nodes = [node for node in deployment.nodes if node.hostname not in new]
-        store.save(deployment)
     missing = getattr(error, "missing", None) or [node.hostname for node in added]
     with contextlib.suppress(JournalError):
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         journal.append(NodesFailed(reasons=dict.fromkeys(missing, reason)))
+    new = {node.hostname for node in added}
+    left = [node for node in deployment.nodes if node.hostname in new]
+    if not left:
+        return
+    try:
+        flavour.remove_nodes(deployment, store, left)
+    except NxcError as undo_error:  # what failed first is the error to see
+        names = " ".join(f"--node {node.hostname}" for node in left)
+        error.add_note(
+            f"the nodes it added could not all be stopped ({undo_error}); they stay in the "
+            f"record: stop them with 'nxc stop {deployment.name} {names}'"
+        )
+    else:
+        deployment.nodes = [node for node in deployment.nodes if node.hostname not in new]
+    store.save(deployment)

@@ -15,6 +15,7 @@ import pytest
 from nxc import infoserver
 from nxc.deployment import Deployment, DeploymentStore, Node
 from nxc.deployment_info import build_info, deployment_root_key
+from nxc.errors import ExternalCommandError
 from nxc.flavours.base import StartRun
 from nxc.flavours.g5k.hosts import HostSource
 from nxc.flavours.g5k.kexec import b64url
@@ -70,6 +71,26 @@ def test_a_key_is_served_once_and_only_to_its_node(served) -> None:
     assert fetch(server.port, f"/{server.token}/info.json", "127.0.0.3") == (200, b'{"version": 1}')
     infoserver.arm_host_key(key_dir, "node1", keys["node1"])  # booted again: armed again
     assert fetch(server.port, path, "127.0.0.2") == (200, keys["node1"])
+
+
+def test_a_reloaded_server_serves_the_new_info_and_a_node_added(served, tmp_path: Path) -> None:
+    """nxc start --add: the running server, told by SIGHUP, serves the new info and the new
+    node's key on the same port and token; a server gone is one clear error."""
+    server, key_dir, _ = served
+    grown = b'{"version": 1, "nodes": 3}'
+    (tmp_path / "info.json").write_bytes(grown)
+    infoserver.write_clients(
+        tmp_path / "clients.json",
+        {"node1": "127.0.0.2", "node2": "127.0.0.3", "node3": "127.0.0.4"},
+    )
+    infoserver.arm_host_key(key_dir, "node3", b"KEY-THREE\n")
+    infoserver.reload_recorded(server.to_record(), grown)
+    assert fetch(server.port, f"/{server.token}/info.json", "127.0.0.4") == (200, grown)
+    key = f"/{server.token}/host_key/node3"
+    assert fetch(server.port, key, "127.0.0.4") == (200, b"KEY-THREE\n")
+    infoserver.stop_recorded(server.to_record())
+    with pytest.raises(ExternalCommandError, match="info server is not running any more"):
+        infoserver.reload_recorded(server.to_record(), grown)
 
 
 def test_the_shared_key_url_serves_the_node_whose_address_asks(served, tmp_path: Path) -> None:

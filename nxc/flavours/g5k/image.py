@@ -37,7 +37,7 @@ from nxc.platforms.kadeploy import (
 from nxc.platforms.oar import Frontend
 
 if TYPE_CHECKING:
-    from nxc.deployment import Deployment, Node
+    from nxc.deployment import Deployment, DeploymentStore, Node
     from nxc.manifest import Manifest
 
 IMAGE_KERNEL = "/boot/bzImage"
@@ -109,6 +109,16 @@ class ImageFlavour(KexecFlavour):
         path = environment.write(secret_dir / "kaenv.yaml")
         path.chmod(0o600)
         return path
+
+    def allocate_added(self, run: StartRun) -> None:
+        """Not yet: one Kadeploy run deploys every node of the deployment."""
+        raise self._unsupported("add nodes to a running deployment (use g5k-ramdisk)")
+
+    def remove_nodes(
+        self, deployment: Deployment, store: DeploymentStore, nodes: list[Node]
+    ) -> None:
+        """Not yet: a removed host would keep the image on its disk."""
+        raise self._unsupported("remove nodes from a running deployment (use g5k-ramdisk)")
 
     def key_url(self, server: InfoServer, hostname: str) -> str:
         """One URL for every node (the server hands each the key of its address), so that

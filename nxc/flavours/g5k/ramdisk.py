@@ -41,6 +41,7 @@ from nxc.errors import (
     InputError,
     ManifestError,
     NxcError,
+    ResourceLimitError,
 )
 from nxc.flavours.base import Flavour, LiveState, Stage, StartRun
 from nxc.flavours.common.readiness import Guard, Readiness, probe_all
@@ -50,6 +51,7 @@ from nxc.flavours.g5k.hosts import HostSource, acquire_hosts, assign_hosts_to_no
 from nxc.infoserver import (
     InfoServer,
     arm_host_key,
+    reload_recorded,
     root_key_dir,
     start_info_server,
     stop_recorded,
@@ -57,6 +59,7 @@ from nxc.infoserver import (
 )
 from nxc.keys import KeyPair
 from nxc.platforms.broadcast import DEFAULT_RELAY_OPTIONS, broadcast_files
+from nxc.platforms.machinefile import Hosts
 from nxc.platforms.oar import Oar, OarJob
 from nxc.platforms.placement import NodePlacement
 from nxc.transport import sshconfig
@@ -69,6 +72,8 @@ DELIVERIES = ("auto", "inline", "url")
 DEFAULT_READY_TIMEOUT = 300.0
 SSH_ATTEMPT = 5.0
 PROBE_TIMEOUT = 10.0
+REBOOT_COMMAND = "setsid sh -c 'sleep 1; reboot -f' < /dev/null > /dev/null 2>&1 &"
+"""Reboot a node's host, detached so that the SSH session asking ends first."""
 KEY_DIR = "host_keys"
 """Under the deployment's private folder: the keys armed for the info server to hand out."""
 
@@ -202,6 +207,9 @@ class KexecFlavour(Flavour):
             "unused_hosts": [],
             "info_server": None,
             sshconfig.RECORD_KEY: sshconfig.to_record(self.ssh_config),
+            "host_user": self.host_user,
+            "host_ssh_options": list(self.host_ssh_options),
+            "kernel_params": list(self.kernel_params),
         }
         store.save(deployment)  # the record says where its secrets go before a job exists
         jobs: list[OarJob] = []
@@ -224,6 +232,40 @@ class KexecFlavour(Flavour):
         self._job = jobs[0] if jobs else None
         self._oar = Oar(self._job.frontend) if self._job else None
         self._client_key_path = store.client_key_path(deployment.name)
+
+    def allocate_added(self, run: StartRun) -> None:
+        """Hosts for the added nodes from the deployment's unused ones (its OAR job's or
+        machine file's hosts no node runs on; roles placed on clusters get hosts of theirs);
+        the deployment's SSH settings and kernel parameters, whatever this flavour was given."""
+        deployment = run.deployment
+        resources = deployment.resources
+        self._boot_files = self.boot_files(run.manifest, deployment.composition)
+        self.host_user = resources.get("host_user", self.host_user)
+        self.host_ssh_options = tuple(resources.get("host_ssh_options", self.host_ssh_options))
+        self.kernel_params = tuple(resources.get("kernel_params", self.kernel_params))
+        self.ssh_config = sshconfig.from_record(resources)
+        self._shell = None  # made again with the deployment's SSH settings
+        job_record = resources.get("oar")
+        self._job = OarJob.from_record(job_record) if job_record else None
+        self._oar = Oar(self._job.frontend) if self._job else None
+        self._client_key_path = run.store.client_key_path(deployment.name)
+        free = Hosts(tuple(resources.get("unused_hosts", [])), _free_hosts_source(resources))
+        added = run.launching
+        if len(free.names) < len(added):
+            raise ResourceLimitError(
+                f"{deployment.name}: {free.source} are {len(free.names)} for {len(added)} new "
+                "node(s); nodes are added on hosts the deployment holds already (its OAR "
+                "job's or machine file's), not on a new job yet: start it on more hosts"
+            )
+        placements = [NodePlacement(node.hostname, node.cluster) for node in added]
+        frontend = self._job.frontend if self._job else self.hosts.frontend
+        assigned, unused = assign_hosts_to_nodes(free, placements, frontend)
+        resources["hosts"] = [*resources["hosts"], *assigned]
+        resources["unused_hosts"] = unused
+        for node, host in zip(added, assigned, strict=True):
+            node.ssh_host, node.ssh_port = host, 22
+            node.address = ipv4_of(host)
+            node.extra = {"host": host}
 
     def base_command_line(self, built: str, deployment: Deployment) -> str:
         """The command line every node shares: the build's, the flavour's own parameters,
@@ -297,13 +339,18 @@ class KexecFlavour(Flavour):
     def _serve_info(
         self, deployment: Deployment, store: DeploymentStore, document: bytes
     ) -> InfoServer:
-        """Start the info server: the info, and each node's key armed for that node's address."""
+        """Start the info server: the info, and each node's key armed for that node's address
+        (nodes added to a running deployment: the running server, told to serve them too)."""
         secret_dir = Path(deployment.resources["secret_dir"])
         info_file = secret_dir / "info.json"
         write_atomic(info_file, document, mode=0o600)
         clients = secret_dir / "clients.json"
         write_clients(clients, {node.hostname: node.address for node in deployment.nodes})
-        self.arm_keys(deployment, [node.hostname for node in deployment.nodes])
+        self.arm_keys(deployment, list(self._host_keys))
+        running = deployment.resources.get("info_server")
+        if running and deployment.state is DeploymentState.running:
+            reload_recorded(running, document)
+            return InfoServer(**running)
         address = self.info_address or address_facing(deployment.nodes[0].address)
         log = store.log_dir(deployment.name) / "infoserver.log"
         server = start_info_server(info_file, address, log, secret_dir / KEY_DIR, clients)
@@ -415,6 +462,37 @@ class KexecFlavour(Flavour):
             "(on Grid'5000: 'kaconsole3 -m HOST') or reserve other hosts"
         )
 
+    def remove_nodes(
+        self, deployment: Deployment, store: DeploymentStore, nodes: list[Node]
+    ) -> None:
+        """Reboot the hosts of ``nodes`` into their own system (after a kexec, the firmware
+        boots the host's) and give them back to the deployment's unused hosts; the info
+        server no longer hands them anything."""
+        resources = deployment.resources
+        gone = {node.hostname for node in nodes}
+
+        launched = [node.hostname for node in nodes if node.state is not NodeState.planned]
+        failed = []
+        if launched:
+            with self.transport(deployment, store) as transport:
+                answers = transport.run(REBOOT_COMMAND, launched, timeout=60)
+            failed = [answer for answer in answers if not answer.ok]
+        if failed:
+            raise ExternalCommandError(
+                "could not reboot "
+                + "; ".join(f"{answer.host}: {answer.describe_failure()}" for answer in failed)
+                + "; they stay in the deployment: try again, or stop it"
+            )
+        hosts = [node.ssh_host for node in nodes if node.ssh_host]
+        resources["hosts"] = [host for host in resources["hosts"] if host not in hosts]
+        resources["unused_hosts"] = [*resources.get("unused_hosts", []), *hosts]
+        secret_dir = store.secret_dir(deployment.name) / "nodes"
+        staying = {n.hostname: n.address for n in deployment.nodes if n.hostname not in gone}
+        if (secret_dir / "clients.json").is_file():
+            write_clients(secret_dir / "clients.json", staying)
+        for node in nodes:
+            node.state = NodeState.stopped
+
     # --- stop and probe ------------------------------------------------------------------
 
     def stop(self, deployment: Deployment, store: DeploymentStore, force: bool = False) -> None:
@@ -451,3 +529,8 @@ class KexecFlavour(Flavour):
             return LiveState.READY if answer is SshAnswer.PINNED else LiveState.RUNNING
 
         return asyncio.run(probe_all(deployment.nodes, probe))
+
+
+def _free_hosts_source(resources: dict[str, Any]) -> str:
+    """How messages name the hosts left for nodes added later."""
+    return f"the unused hosts of {resources.get('host_source') or 'the deployment'}"
