@@ -1,38 +1,46 @@
-"""Elastic benchmark (issue 16): what growing a running vm deployment costs, step after step.
+"""Elastic benchmark (issue 16): what growing a running deployment costs, step after step.
 
-A vm deployment of the test-bed guest (QEMU under TCG, ``--memory`` each) starts with one
-``manager`` node, through :func:`nxc.start` on a project whose one build (composition
-``elastic``, roles ``manager`` and ``provider``, both booting the guest) sits under
-``build/``. Then, one step every ``--interval`` seconds (step starts, not gaps):
+A deployment of the test-bed guest starts with one ``manager`` node, through
+:func:`nxc.start` on a project whose one build (composition ``elastic``, roles ``manager``
+and ``provider``, both booting the guest) sits under ``build/``. Then, one step every
+``--interval`` seconds (step starts, not gaps):
 
 * ``--steps`` steps add one ``provider`` node each (a monitor asking for one more storage
   provider);
 * ``--group-steps`` steps add one {manager, provider} group each, two roles in one request.
 
+Two modes, ``--flavour``:
+
+* ``vm`` (the default): QEMU under TCG (``--memory`` each) on the VDE switch; every step
+  boots new VMs, with the same TCG flavour the deployment started with.
+* ``g5k-ramdisk``, the kexec path: test-bed VMs on a bridge stand for Grid'5000 hosts, as in
+  ``tests/g5k/`` (needs root). ``1 + steps + 2 * group-steps`` hosts boot in their standard
+  environment, all listed in one machine file; the manager takes the first, the others stay
+  the deployment's unused hosts, and every step kexecs its nodes into hosts among them. With
+  a machine file there is no OAR job, so no platform time.
+
 Every step goes through :func:`nxc.resize.add_nodes` (what ``nxc start --add`` and
-``Environment.add_nodes`` run; called directly because a group is two roles at once), with
-the same TCG flavour the deployment started with. After each step the deployment is opened
-again (:func:`nxc.open_deployment`) and every node's ``/etc/hosts`` is read: a node that
-cannot be read, or whose file misses a node of the record, is a failure, as is a node the
-announcement could not tell.
+``Environment.add_nodes`` run; called directly because a group is two roles at once). After
+each step the deployment is opened again (:func:`nxc.open_deployment`) and every node's
+``/etc/hosts`` is read: a node that cannot be read, or whose file misses a node of the
+record, is a failure, as is a node the announcement could not tell.
 
-Columns: ``step``; ``kind`` (``node`` or ``group``); ``before`` nodes running before the
-step; ``added``; ``nxc own`` nxc's decision and orchestration, from the request to the launch
-(:attr:`nxc.resize.Resize.own_seconds`: plan, allocate, prepare); ``platform`` the platform's
-own time (an OAR submission to the job's start; the vm flavour has none: ``-``); ``ready``
-launch to every added node ready (the ``boot`` phase); ``seen`` time for every existing node
-to get the new hosts list (the announcement); ``total`` the call's wall time; ``ratio`` nxc's
-own part against the first step's, measured in the same run (flat means it does not grow
-with the deployment); ``fail`` failures found after the step. The last line is the figure
-tracked: ``elastic: N steps, nxc's own part p50 X s, max Y s``.
-
-The issue also asks for the kexec path against the OAR stand-in: not measured here, since the
-kexec flavours cannot add nodes yet (``Flavour.allocate_added`` raises
-``UnsupportedOperationError`` for the g5k-* flavours).
+The table's first line names the flavour. Columns: ``step``; ``kind`` (``node`` or
+``group``); ``before`` nodes running before the step; ``added``; ``nxc own`` nxc's decision
+and orchestration, from the request to the launch (:attr:`nxc.resize.Resize.own_seconds`);
+``platform`` the platform's own time (an OAR submission to the job's start, the ``platform``
+phase; ``-`` when the step had none, as the vm flavour and a machine file never do);
+``ready`` launch to every added node ready (the ``boot`` phase); ``seen`` time for every
+existing node to get the new hosts list (the announcement); ``total`` the call's wall time;
+``ratio`` nxc's own part against the first step's, measured in the same run (flat means it
+does not grow with the deployment); ``fail`` failures found after the step. The last line is
+the figure tracked: ``elastic: N steps, nxc's own part p50 X s, max Y s``.
 
     python benchmarks/elastic.py [--steps 4] [--group-steps 2] [--interval 15]
+    sudo python benchmarks/elastic.py --flavour g5k-ramdisk [--steps 4] [--group-steps 2]
 
-Needs qemu-system-x86, vde2 and what the test-bed guest build needs (see tests/testbed/).
+Needs qemu-system-x86 and what the test-bed guest build needs (see tests/testbed/); vde2 for
+the vm mode; root, ``ip`` and busybox (udhcpd) for the kexec mode's host VMs.
 """
 
 from __future__ import annotations
@@ -43,23 +51,34 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import nxc  # noqa: E402
-from nxc.api import Environment  # noqa: E402
+from nxc.deployment import DeploymentStore  # noqa: E402
+from nxc.flavours.base import Flavour  # noqa: E402
+from nxc.flavours.g5k.hosts import HostSource  # noqa: E402
+from nxc.flavours.g5k.ramdisk import KexecFlavour  # noqa: E402
 from nxc.flavours.vm.flavour import VmFlavour  # noqa: E402
 from nxc.resize import Resize, add_nodes  # noqa: E402
 from nxc.roles import parse_role_options  # noqa: E402
-from tests.testbed.build import KERNEL_PARAMS, build  # noqa: E402
+from tests.g5k.hostvms import PARAMS, HostLab  # noqa: E402
+from tests.testbed.build import KERNEL_PARAMS, Artifacts, build  # noqa: E402
 
 COMPOSITION = "elastic"
 MEMORY = "192M"
 SINGLE = ["provider=1"]
 GROUP = ["manager=1", "provider=1"]
+FLAVOURS = ("vm", "g5k-ramdisk")
+HOST_PREFIX = "10.215.2"
+"""The kexec mode's host addresses: neither the tests' 10.215.0.0/24 nor
+benchmarks/kexec_deploy.py's 10.215.1.0/24, so that all three can run at once."""
 
 
 @dataclass(frozen=True)
@@ -78,22 +97,23 @@ class Step:
         return len(self.change.added)
 
 
-def write_project(root: Path, kernel: Path, initrd: Path) -> Path:
-    """A project folder whose latest vm build has roles manager and provider (the guest)."""
+def write_project(root: Path, flavour: str, guest: Artifacts, cmdline: str) -> Path:
+    """A project folder whose latest ``flavour`` build has roles manager and provider (the
+    guest booted with kernel parameters ``cmdline``)."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "flake.nix").write_text("{ outputs = _: { }; }\n")
     roles = {
         role: {"system": f"/nix/store/{'0' * 32}-role-{role}", "default_count": count}
         for role, count in (("manager", 1), ("provider", 0))
     }
-    artefacts = {"kernel": str(kernel), "initrd": str(initrd), "cmdline": KERNEL_PARAMS}
+    artefacts = {"kernel": str(guest.kernel), "initrd": str(guest.initrd), "cmdline": cmdline}
     manifest = {
         "nxc_manifest": 1,
-        "flavour": "vm",
+        "flavour": flavour,
         "system": "x86_64-linux",
         "compositions": {COMPOSITION: {"roles": roles, "artefacts": artefacts}},
     }
-    folder = root / "build" / f"{COMPOSITION}::vm"
+    folder = root / "build" / f"{COMPOSITION}::{flavour}"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return root
@@ -113,19 +133,37 @@ def hosts_failures(name: str, project: Path) -> int:
         env.close()
 
 
-def grow(env: Environment, number: int, kind: str, flavour: VmFlavour, project: Path) -> Step:
+def grow(
+    store: DeploymentStore, name: str, number: int, kind: str, flavour: Flavour, project: Path
+) -> Step:
     """Add one step's nodes (a provider, or a manager and a provider) and check every node."""
-    before = len(env.hostnames())
+    before = len(store.load(name).nodes)
     quantities = parse_role_options(SINGLE if kind == "node" else GROUP)
     began = time.monotonic()
-    change = add_nodes(env.store, env.name, quantities, flavour=flavour)
+    change = add_nodes(store, name, quantities, flavour=flavour)
     total = time.monotonic() - began
-    failures = len(change.announcement.failed) + hosts_failures(env.name, project)
+    failures = len(change.announcement.failed) + hosts_failures(name, project)
     return Step(number, kind, before, change, total, failures)
 
 
-def print_table(steps: list[Step]) -> None:
-    """The table, one row per step, and the summary line."""
+def grow_steps(
+    store: DeploymentStore, name: str, flavour: Flavour, project: Path, args: argparse.Namespace
+) -> list[Step]:
+    """The steps, one every ``args.interval`` seconds, on the running deployment ``name``."""
+    kinds = ["node"] * args.steps + ["group"] * args.group_steps
+    steps: list[Step] = []
+    start_at = time.monotonic()
+    for number, kind in enumerate(kinds, 1):
+        time.sleep(max(0.0, start_at - time.monotonic()))
+        start_at = time.monotonic() + args.interval
+        steps.append(grow(store, name, number, kind, flavour, project))
+        print(f"step {number}: {len(store.load(name).nodes)} nodes", file=sys.stderr)
+    return steps
+
+
+def print_table(flavour: str, steps: list[Step]) -> None:
+    """The flavour, the table (one row per step) and the summary line."""
+    print(f"elastic deployment, flavour {flavour}")
     header = (
         f"{'step':>4} {'kind':>5} {'before':>6} {'added':>5} {'nxc own s':>9} {'platform s':>10} "
         f"{'ready s':>7} {'seen s':>6} {'total s':>7} {'ratio':>5} {'fail':>4}"
@@ -136,9 +174,11 @@ def print_table(steps: list[Step]) -> None:
     for step in steps:
         own = step.change.own_seconds
         ratio = own / first if first > 0 else float("nan")
+        platform = step.change.phases.get("platform")
         print(
             f"{step.number:>4} {step.kind:>5} {step.before:>6} {step.added:>5} {own:>9.3f} "
-            f"{'-':>10} {step.change.phases.get('boot', 0.0):>7.1f} "
+            f"{'-' if platform is None else f'{platform:.1f}':>10} "
+            f"{step.change.phases.get('boot', 0.0):>7.1f} "
             f"{step.change.announcement.seconds:>6.2f} {step.total:>7.1f} {ratio:>5.2f} "
             f"{step.failures:>4}"
         )
@@ -149,35 +189,63 @@ def print_table(steps: list[Step]) -> None:
     )
 
 
-def run(args: argparse.Namespace, work: Path) -> list[Step]:
-    """Build the guest, start one manager, grow step by step; the deployment is stopped."""
-    guest = build("busybox", work / "guest")
-    project = write_project(work / "project", guest.kernel, guest.initrd)
-    options = {"accel": "tcg", "memory": args.memory, "timeout": args.timeout}
+def run_vm(args: argparse.Namespace, work: Path, guest: Artifacts) -> list[Step]:
+    """The vm mode: one manager VM grown step by step; the deployment is stopped."""
+    project = write_project(work / "project", "vm", guest, KERNEL_PARAMS)
+    options: dict[str, Any] = {"accel": "tcg", "memory": args.memory, "timeout": args.timeout}
     env = nxc.start({"manager": 1}, flavour="vm", project=project, **options)
     try:
-        flavour = VmFlavour(**options)
-        kinds = ["node"] * args.steps + ["group"] * args.group_steps
-        steps: list[Step] = []
-        start_at = time.monotonic()
-        for number, kind in enumerate(kinds, 1):
-            time.sleep(max(0.0, start_at - time.monotonic()))
-            start_at = time.monotonic() + args.interval
-            steps.append(grow(env, number, kind, flavour, project))
-            env = nxc.open_deployment(env.name, project=project)
-            print(f"step {number}: {len(env.hostnames())} nodes", file=sys.stderr)
-        return steps
+        return grow_steps(env.store, env.name, VmFlavour(**options), project, args)
     finally:
         env.stop()
+
+
+@contextmanager
+def host_vms(work: Path, guest: Artifacts, count: int) -> Iterator[HostLab]:
+    """``count`` host VMs booted in their standard environment; all stopped and their
+    devices removed on the way out."""
+    lab = HostLab(work / "hosts", guest.kernel, guest.initrd, count, HOST_PREFIX)
+    try:
+        yield lab.open()
+    finally:
+        lab.close()
+
+
+def run_kexec(args: argparse.Namespace, work: Path, guest: Artifacts) -> list[Step]:
+    """The kexec mode: one manager on the first host of a machine file, grown step by step
+    on the others; the deployment is stopped and the host VMs with it."""
+    with host_vms(work, guest, 1 + args.steps + 2 * args.group_steps) as lab:
+        machine_file = work / "machine-file"
+        machine_file.write_text("".join(f"{host}\n" for host in lab.hosts))
+        project = write_project(work / "project", "g5k-ramdisk", guest, PARAMS)
+        options: dict[str, Any] = {
+            "hosts": HostSource(machine_file=machine_file, check_with_oar=False),
+            "host_ssh_options": lab.ssh_options(),
+            "timeout": args.timeout,
+        }
+        env = nxc.start({"manager": 1}, flavour="g5k-ramdisk", project=project, **options)
+        try:
+            return grow_steps(env.store, env.name, KexecFlavour(**options), project, args)
+        finally:
+            env.stop()
+
+
+def run(args: argparse.Namespace, work: Path) -> list[Step]:
+    """Build the guest and run the mode of ``args.flavour``."""
+    guest = build("busybox", work / "guest")
+    if args.flavour == "vm":
+        return run_vm(args, work, guest)
+    return run_kexec(args, work, guest)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its table; 1 when a step found failures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--flavour", choices=FLAVOURS, default="vm", help="vm or the kexec path")
     parser.add_argument("--steps", type=int, default=4, help="steps adding one provider")
     parser.add_argument("--group-steps", type=int, default=2, help="steps adding a group")
     parser.add_argument("--interval", type=float, default=15.0, help="seconds between steps")
-    parser.add_argument("--memory", default=MEMORY, help="memory of each VM")
+    parser.add_argument("--memory", default=MEMORY, help="memory of each VM (vm mode)")
     parser.add_argument("--timeout", type=float, default=600.0, help="ready timeout per step")
     parser.add_argument(
         "--workdir", type=Path, help="keep the guest and the project here (default: a temp dir)"
@@ -192,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         with tempfile.TemporaryDirectory(prefix="nxc-elastic-bench-") as folder:
             steps = run(args, Path(folder))
-    print_table(steps)
+    print_table(args.flavour, steps)
     return 1 if any(step.failures for step in steps) else 0
 
 
