@@ -28,8 +28,9 @@ record, is a failure, as is a node the announcement could not tell.
 The table's first line names the flavour. Columns: ``step``; ``kind`` (``node`` or
 ``group``); ``before`` nodes running before the step; ``added``; ``nxc own`` nxc's decision
 and orchestration, from the request to the launch, the platform's time left out
-(:attr:`nxc.resize.Resize.own_seconds`); ``platform`` the platform's own time (an OAR submission to the job's start, the ``platform``
-phase; ``-`` when the step had none, as the vm flavour and a machine file never do);
+(:attr:`nxc.resize.Resize.own_seconds`); ``platform`` the platform's own time (an OAR
+submission to the job's start, the ``platform`` phase; ``-`` when the step had none, as the vm
+flavour and a machine file never do);
 ``ready`` launch to every added node ready (the ``boot`` phase); ``seen`` time for every
 existing node to get the new hosts list (the announcement); ``total`` the call's wall time;
 ``ratio`` nxc's own part against the first step's, measured in the same run (flat means it
