@@ -44,14 +44,17 @@ class Resize:
     removed: tuple[str, ...] = ()
     phases: Mapping[str, float] = field(default_factory=dict)
     """Phase → seconds, in order: ``plan`` (nxc's decision), ``allocate``, ``prepare``
-    (nxc's orchestration up to the launch), ``boot`` (launch to ready), ``stop``, ``announce``
-    (every other node told)."""
+    (nxc's orchestration up to the launch), ``boot`` (launch to ready), ``activate``,
+    ``stop``, ``announce`` (every other node told); and ``platform``, the part of
+    ``allocate`` the platform took (a new OAR job submitted until it ran), when there is one."""
     announcement: Announcement = field(default_factory=lambda: Announcement(0.0))
 
     @property
     def own_seconds(self) -> float:
-        """nxc's own part: from the request to the launch (plan, allocate, prepare)."""
-        return sum(self.phases.get(name, 0.0) for name in ("plan", "allocate", "prepare"))
+        """nxc's own part: from the request to the launch (plan, allocate, prepare), the
+        platform's time left out."""
+        spent = sum(self.phases.get(name, 0.0) for name in ("plan", "allocate", "prepare"))
+        return spent - self.phases.get("platform", 0.0)
 
 
 def add_nodes(
@@ -94,6 +97,8 @@ def add_nodes(
             with shielded():
                 _undo_grow(store, deployment, flavour, added, journal, error)
             raise
+        if run.platform_seconds:
+            phases["platform"] = run.platform_seconds
         hostnames = tuple(node.hostname for node in added)
         journal.append(NodesAdded(hostnames=list(hostnames)))
         with _timed(journal, phases, "announce"), flavour.transport(deployment, store) as t:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from nxc.deployment import Deployment, DeploymentStore
     from nxc.driver.session import TestScript
+    from nxc.flavours.base import Flavour
     from nxc.plan import Plan
     from nxc.setup_options import SetupOptions
 
@@ -363,9 +364,6 @@ def start(
     if repair:
         _repair(plan.deployment_name)
         return
-    if add:
-        _add(plan, roles_file, role or [], timeout)
-        return
     vm = VmOptions(accel, memory, cpus, tuple(forward or ()), disk_size, qemu_opts)
     options = _flavour_options(plan.flavour, vm, timeout)
     options |= _kernel_options(plan.flavour, kernel_params or [], variant)
@@ -386,6 +384,9 @@ def start(
             max_concurrency=max_concurrency,
         ),
     )
+    if add:
+        _add(plan, roles_file, role or [], options)
+        return
     _launch(plan, manifest_path, options, foreground, test_script, interactive, junit_xml)
 
 
@@ -796,21 +797,18 @@ def _repair(name: str) -> None:
 
 
 def _add(
-    plan: Plan, roles_file: Path | None, role_options: list[str], timeout: float | None
+    plan: Plan, roles_file: Path | None, role_options: list[str], options: dict[str, object]
 ) -> None:
-    """``nxc start --add``: grow running deployment ``plan.deployment_name``."""
+    """``nxc start --add``: grow running deployment ``plan.deployment_name`` (the flavour's
+    options: its timeout, ``--oar`` for a new job; the deployment's own settings otherwise)."""
     from nxc.cli.app import settings
-    from nxc.flavours import flavour_class
     from nxc.project import find_project
     from nxc.resize import add_nodes
     from nxc.roles import parse_role_options, read_roles_file
 
     store = find_project(settings.envdir).deployments
     from_file = read_roles_file(roles_file) if roles_file is not None else {}
-    options = (
-        {"timeout": timeout} if timeout is not None and _takes(plan.flavour, "timeout") else {}
-    )
-    flavour = flavour_class(plan.flavour)(**options)
+    flavour = _flavour(plan, options)
     quantities = (from_file, parse_role_options(role_options))
     asked = sum(quantity.count for layer in quantities for quantity in layer.values())
     with _progress(asked or 1) as progress:
@@ -821,6 +819,20 @@ def _add(
     typer.echo(f"{plan.deployment_name}: added {', '.join(change.added)} ({phases})")
     for hostname, why in change.announcement.failed.items():
         typer.echo(f"warning: {hostname} did not get the new hosts list: {why}", err=True)
+
+
+def _flavour(plan: Plan, options: dict[str, object]) -> Flavour:
+    """The plan's flavour made with ``options``, refusing those it does not take."""
+    from nxc.flavours import flavour_class
+
+    unknown = {key for key in options if not _takes(plan.flavour, key)}
+    if unknown:
+        names = sorted(OPTION_NAMES.get(key, key) for key in unknown)
+        verb, pronoun = ("does", "it") if len(names) == 1 else ("do", "them")
+        raise InputError(
+            f"{', '.join(names)} {verb} not apply to the {plan.flavour} flavour; drop {pronoun}"
+        )
+    return flavour_class(plan.flavour)(**options)
 
 
 def _launch(
@@ -835,20 +847,11 @@ def _launch(
     from nxc import manifest as manifest_module
     from nxc.cli.app import settings
     from nxc.deploy import start_deployment, stop_deployment
-    from nxc.flavours import flavour_class
     from nxc.project import find_project
 
     project = find_project(settings.envdir)
     store = project.deployments
-    cls = flavour_class(plan.flavour)
-    unknown = {key for key in options if not _takes(plan.flavour, key)}
-    if unknown:
-        names = sorted(OPTION_NAMES.get(key, key) for key in unknown)
-        verb, pronoun = ("does", "it") if len(names) == 1 else ("do", "them")
-        raise InputError(
-            f"{', '.join(names)} {verb} not apply to the {plan.flavour} flavour; drop {pronoun}"
-        )
-    flavour = cls(**options)
+    flavour = _flavour(plan, options)
     built = manifest_module.load(manifest_path)
     script = None
     if test_script:

@@ -101,6 +101,8 @@ class StartRun:
     """Hostname → the node's private host key (OpenSSH), once made."""
     added: list[Node] | None = None
     """The nodes :meth:`Flavour.grow` adds to the running deployment (``None``: a start)."""
+    platform_seconds: float = 0.0
+    """Of the steps' time, what the platform took (an OAR job submitted until it runs)."""
 
     @property
     def launching(self) -> list[Node]:

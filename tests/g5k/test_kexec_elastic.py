@@ -31,54 +31,73 @@ def hosts_file(store, deployment, hostname: str) -> list[str]:
     return [line.split()[1] for line in text.splitlines() if "localhost" not in line]
 
 
-def test_nodes_added_on_free_hosts_of_the_job_and_removed(
+def rebooted(lab, host: str) -> None:
+    """Wait until ``host``'s QEMU exits (``-no-reboot``), then boot its own system again."""
+    deadline = time.monotonic() + 60
+    while lab.processes[host].poll() is None:
+        assert time.monotonic() < deadline, f"{host} was not rebooted"
+        time.sleep(0.5)
+    lab.reset([host])
+
+
+def test_nodes_added_on_a_new_job_or_free_hosts_and_removed(
     lab, g5k_oar, testbed_guest, store, tmp_path
 ):
+    """Two nodes on a job of two hosts; one added on a new job (then released with its
+    node), one on the host a removed node gave back; every node's /etc/hosts follows."""
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(manifest_module.to_dict(kexec_manifest(testbed_guest))))
     built = manifest_module.load(path)
+    oar = Oar(g5k_oar.frontend)
     hosts = HostSource(
-        oar_request=request(g5k_oar, 3), frontend=g5k_oar.frontend, wait_timeout=JOB_WAIT
+        oar_request=request(g5k_oar, 2), frontend=g5k_oar.frontend, wait_timeout=JOB_WAIT
     )
     deployment = start_deployment(store, built, two_node_plan(), flavour(lab, hosts=hosts))
     job_id = deployment.resources["oar"]["oar_job_id"]
-    (free,) = deployment.resources["unused_hosts"]
+    assert deployment.resources["unused_hosts"] == []
+    one_client = parse_role_options(["client=1"])
+    with pytest.raises(ResourceLimitError, match="reserve hosts for them with"):
+        add_nodes(store, deployment.name, one_client, flavour=flavour(lab))
+    assert [n.hostname for n in store.load(deployment.name).nodes] == ["server", "client"]
 
-    grown = add_nodes(
-        store, deployment.name, parse_role_options(["client=1"]), flavour=flavour(lab)
+    new_job = HostSource(
+        oar_request=request(g5k_oar, 1), frontend=g5k_oar.frontend, wait_timeout=JOB_WAIT
     )
-    assert grown.added == ("client2",)
+    grown = add_nodes(store, deployment.name, one_client, flavour=flavour(lab, hosts=new_job))
+    assert grown.added == ("client2",) and grown.phases["platform"] > 0
     assert grown.announcement.told == ("server", "client")
     record = store.load(deployment.name)
-    assert record.node("client2").ssh_host == free and record.resources["unused_hosts"] == []
+    (added_job,) = record.resources["added_jobs"]
+    assert added_job["hosts"] == [record.node("client2").ssh_host]
     for hostname in ("server", "client", "client2"):
         assert hosts_file(store, record, hostname) == ["server", "client", "client2"]
     assert on_node(store, record, "client2", "hostname").strip() == "client2"
-    with pytest.raises(ResourceLimitError, match="not on a new job yet"):
-        add_nodes(store, deployment.name, parse_role_options(["client=1"]), flavour=flavour(lab))
 
     client_host = record.node("client").ssh_host
     shrunk = remove_nodes(store, deployment.name, ["client"])
     assert shrunk.removed == ("client",)
     record = store.load(deployment.name)
-    assert [node.hostname for node in record.nodes] == ["server", "client2"]
     assert record.resources["unused_hosts"] == [client_host]
     for hostname in ("server", "client2"):
         assert hosts_file(store, record, hostname) == ["server", "client2"]
-    deadline = time.monotonic() + 60
-    while lab.processes[client_host].poll() is None:  # rebooted: QEMU's -no-reboot exits
-        assert time.monotonic() < deadline, f"{client_host} was not rebooted"
-        time.sleep(0.5)
-    lab.reset([client_host])  # its firmware boots the host's own system
+    rebooted(lab, client_host)  # its firmware boots the host's own system
 
-    again = add_nodes(
-        store, deployment.name, parse_role_options(["client=1"]), flavour=flavour(lab)
-    )
-    assert again.added == ("client3",)
+    remove_nodes(store, deployment.name, ["client2"])
+    wait_ended(oar, added_job["oar_job_id"])  # nxc's job for it, now unused, released
     record = store.load(deployment.name)
-    assert record.node("client3").ssh_host == client_host
-    assert hosts_file(store, record, "server") == ["server", "client2", "client3"]
-    assert Oar(g5k_oar.frontend).job_state(job_id) == "Running"  # one job throughout
+    assert record.resources["added_jobs"] == [] and record.resources["unused_hosts"] == [
+        client_host
+    ]
+    assert hosts_file(store, record, "server") == ["server"]
+    rebooted(lab, added_job["hosts"][0])
+
+    # no client left: numbered from 1 again, on the host the removed client gave back
+    again = add_nodes(store, deployment.name, one_client, flavour=flavour(lab))
+    assert again.added == ("client1",) and "platform" not in again.phases
+    record = store.load(deployment.name)
+    assert record.node("client1").ssh_host == client_host
+    assert hosts_file(store, record, "server") == ["server", "client1"]
+    assert oar.job_state(job_id) == "Running"
 
     stop_deployment(store, deployment.name)
-    wait_ended(Oar(g5k_oar.frontend), job_id)
+    wait_ended(oar, job_id)

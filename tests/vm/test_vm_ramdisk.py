@@ -101,3 +101,36 @@ def test_e1000e_nodes_fetch_their_own_key_once_and_reach_each_other(
     assert list((secret_dir / "host_keys").iterdir()) == [], "both keys were taken once"
     stop_deployment(ramdisk_project.store, deployment.name)
     assert_cleaned(ramdisk_project, deployment)
+
+
+def test_a_node_added_fetches_the_new_info_by_url_with_the_deployment_token(
+    ramdisk_project: VmProject, vm_cleanup: list
+) -> None:
+    """nxc start --add on vm-ramdisk: the new node takes the info listing both nodes, and its
+    own key, from the info server under the deployment's token; node1 then lists it."""
+    from nxc.resize import add_nodes
+
+    manifest = ramdisk_project.manifest()
+    plan = plan_nodes(manifest, None, parse_role_options(["node=1"]))
+    vm_cleanup.append((ramdisk_project.store, plan.deployment_name))
+    flavour = VmRamdiskFlavour(accel="tcg", memory="192M", timeout=900)
+    deployment = start_deployment(ramdisk_project.store, manifest, plan, flavour)
+    token = (Path(deployment.resources["secret_dir"]) / "info.token").read_text().strip()
+
+    grown = add_nodes(
+        ramdisk_project.store,
+        deployment.name,
+        parse_role_options(["node=1"]),
+        flavour=VmRamdiskFlavour(timeout=900),
+    )
+    assert grown.added == ("node2",)
+    record = ramdisk_project.store.load(deployment.name)
+    cmdline = ssh(ramdisk_project, record, "node2", "cat /proc/cmdline").stdout
+    assert f"nxc.info_url=http://10.0.2.100/{token}/" in cmdline
+    assert ssh(ramdisk_project, record, "node2", "hostname").stdout.strip() == "node2"
+    hosts = ssh(ramdisk_project, record, "node1", "cat /etc/hosts").stdout
+    assert f"{record.node('node2').address} node2" in hosts
+    ping = ssh(ramdisk_project, record, "node1", "ping -c 1 -W 5 node2")
+    assert ping.returncode == 0, ping.stdout + ping.stderr
+    stop_deployment(ramdisk_project.store, deployment.name)
+    assert_cleaned(ramdisk_project, record)

@@ -28,6 +28,7 @@ import concurrent.futures
 import json
 import shutil
 import socket
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -249,23 +250,48 @@ class KexecFlavour(Flavour):
         self._job = OarJob.from_record(job_record) if job_record else None
         self._oar = Oar(self._job.frontend) if self._job else None
         self._client_key_path = run.store.client_key_path(deployment.name)
-        free = Hosts(tuple(resources.get("unused_hosts", [])), _free_hosts_source(resources))
         added = run.launching
-        if len(free.names) < len(added):
-            raise ResourceLimitError(
-                f"{deployment.name}: {free.source} are {len(free.names)} for {len(added)} new "
-                "node(s); nodes are added on hosts the deployment holds already (its OAR "
-                "job's or machine file's), not on a new job yet: start it on more hosts"
-            )
         placements = [NodePlacement(node.hostname, node.cluster) for node in added]
-        frontend = self._job.frontend if self._job else self.hosts.frontend
-        assigned, unused = assign_hosts_to_nodes(free, placements, frontend)
+        if self.hosts.oar_request is not None:
+            assigned = self._hosts_of_new_job(run, placements)
+        else:
+            free = Hosts(tuple(resources.get("unused_hosts", [])), _free_hosts_source(resources))
+            if len(free.names) < len(added):
+                raise ResourceLimitError.naming(
+                    f"{deployment.name}: {free.source} are {len(free.names)} for {len(added)} "
+                    "new node(s); reserve hosts for them with {oar_request} 'nodes=N,walltime=H:MM'",
+                    "oar_request",
+                )
+            frontend = self._job.frontend if self._job else self.hosts.frontend
+            assigned, resources["unused_hosts"] = assign_hosts_to_nodes(free, placements, frontend)
         resources["hosts"] = [*resources["hosts"], *assigned]
-        resources["unused_hosts"] = unused
         for node, host in zip(added, assigned, strict=True):
             node.ssh_host, node.ssh_port = host, 22
             node.address = ipv4_of(host)
             node.extra = {"host": host}
+
+    def _hosts_of_new_job(self, run: StartRun, placements: list[NodePlacement]) -> list[str]:
+        """Reserve a new OAR job for the added nodes (recorded in ``added_jobs`` as soon as it
+        is known, with the hosts it gave), wait until it runs, and watch it from then on;
+        its hosts left over join the unused ones."""
+        deployment, store = run.deployment, run.store
+        resources = deployment.resources
+        started = time.monotonic()
+        jobs = resources.setdefault("added_jobs", [])
+
+        def record(job: OarJob) -> None:
+            jobs.append({**job.to_record(), "hosts": []})
+            store.save(deployment)
+
+        hosts = acquire_hosts(self.hosts, record, placements)
+        run.platform_seconds = time.monotonic() - started
+        frontend = hosts.job.frontend if hosts.job else self.hosts.frontend
+        assigned, unused = assign_hosts_to_nodes(hosts, placements, frontend)
+        jobs[-1]["hosts"] = [*assigned, *unused]
+        resources["unused_hosts"] = [*resources.get("unused_hosts", []), *unused]
+        self._job = hosts.job
+        self._oar = Oar(hosts.job.frontend) if hosts.job else None
+        return assigned
 
     def base_command_line(self, built: str, deployment: Deployment) -> str:
         """The command line every node shares: the build's, the flavour's own parameters,
@@ -486,6 +512,7 @@ class KexecFlavour(Flavour):
         hosts = [node.ssh_host for node in nodes if node.ssh_host]
         resources["hosts"] = [host for host in resources["hosts"] if host not in hosts]
         resources["unused_hosts"] = [*resources.get("unused_hosts", []), *hosts]
+        self._release_idle_jobs(deployment, store)
         secret_dir = store.secret_dir(deployment.name) / "nodes"
         staying = {n.hostname: n.address for n in deployment.nodes if n.hostname not in gone}
         if (secret_dir / "clients.json").is_file():
@@ -493,12 +520,30 @@ class KexecFlavour(Flavour):
         for node in nodes:
             node.state = NodeState.stopped
 
+    def _release_idle_jobs(self, deployment: Deployment, store: DeploymentStore) -> None:
+        """Delete the OAR jobs nxc reserved for added nodes once no node runs on their hosts;
+        their hosts leave the unused ones."""
+        resources = deployment.resources
+        busy = set(resources["hosts"])
+        kept = []
+        for job in resources.get("added_jobs", []):
+            if busy.intersection(job["hosts"]):
+                kept.append(job)
+                continue
+            store.save(deployment)  # the record says what is being released first
+            release(job)
+            idle = set(job["hosts"])
+            resources["unused_hosts"] = [h for h in resources["unused_hosts"] if h not in idle]
+        resources["added_jobs"] = kept
+
     # --- stop and probe ------------------------------------------------------------------
 
     def stop(self, deployment: Deployment, store: DeploymentStore, force: bool = False) -> None:
         """Stop the info server, delete the OAR job if nxc created it, forget the secrets."""
         resources = deployment.resources or {}
         stop_recorded(resources.get("info_server") or {}, grace=0 if force else 2)
+        for job in resources.get("added_jobs", []):
+            release(job)
         release(resources.get("oar"))
         secret_dir = resources.get("secret_dir")
         # Only this deployment's own private folder, never another path a record names.
@@ -511,18 +556,20 @@ class KexecFlavour(Flavour):
 
     def probe(self, deployment: Deployment) -> dict[str, LiveState]:
         """Ready if SSH answers with the pinned key; dead if the OAR job is over; else running."""
-        job_record = (deployment.resources or {}).get("oar")
-        if job_record:
-            job = OarJob.from_record(job_record)
-            try:
-                ended = Oar(job.frontend).job_info(job.job_id).ended
-            except NxcError:
-                ended = False  # OAR unreachable from here: the nodes' answers decide
-            if ended:
-                return {node.hostname: LiveState.DEAD for node in deployment.nodes}
+        resources = deployment.resources or {}
+        if _job_ended(resources.get("oar")):
+            return {node.hostname: LiveState.DEAD for node in deployment.nodes}
+        gone = {
+            host
+            for job in resources.get("added_jobs", [])
+            if _job_ended(job)
+            for host in job["hosts"]
+        }
         config = sshconfig.from_record(deployment.resources)
 
         async def probe(node: Node) -> LiveState:
+            if node.ssh_host in gone:
+                return LiveState.DEAD
             answer = await ssh_answer(
                 node.ssh_host, node.ssh_port, node.host_key or "", PROBE_TIMEOUT, config
             )
@@ -534,3 +581,15 @@ class KexecFlavour(Flavour):
 def _free_hosts_source(resources: dict[str, Any]) -> str:
     """How messages name the hosts left for nodes added later."""
     return f"the unused hosts of {resources.get('host_source') or 'the deployment'}"
+
+
+def _job_ended(record: dict[str, Any] | None) -> bool:
+    """Whether the recorded OAR job is over (``False`` when OAR cannot be asked from here: the
+    nodes' answers decide)."""
+    if not record:
+        return False
+    job = OarJob.from_record(record)
+    try:
+        return Oar(job.frontend).job_info(job.job_id).ended
+    except NxcError:
+        return False
