@@ -4,7 +4,10 @@ Starts the real server (``nxc.infoserver.start_info_server``, a detached process
 deployment) with the info of a deployment of ``--nodes`` nodes, then fetches
 ``/TOKEN/info.json`` from ``C`` concurrent clients (asyncio streams on this machine, each one
 HTTP/1.0 GET, as a node's stage 1 does with busybox wget), for C = 1 (the baseline), 100 and
-1,000. Printed per row: p50 and p99 latency, the failed fetches (refused, reset, or unanswered
+1,000. First, what one node fetches at boot for deployments of ``--sizes`` nodes: the info
+(nxc's own builder, as g5k-ramdisk serves it; it grows with the hosts list, each node's entry
+a constant number of bytes) and the node's own host key (constant). Printed per row: p50 and
+p99 latency, the failed fetches (refused, reset, or unanswered
 after 30 s), and p50/p99 as ratios of the baseline's, measured in the same run.
 
 With socketserver's default listen backlog of 5, 10 concurrent fetches already had a p99 of
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -28,31 +32,55 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from nxc.deployment import Deployment, DeploymentStore, Node
+from nxc.deployment_info import InfoExtras, build_info
 from nxc.infoserver import InfoServer, start_info_server, stop_recorded
+from nxc.keys import generate_keypair
 from nxc.limits import ensure_open_files
+from nxc.manifest import Composition, Manifest, Role
 
 ADDRESS = "127.0.0.1"
 FETCH_TIMEOUT = 30.0
 """A fetch still unanswered after this long counts as failed (a node's wget would retry)."""
 
 
-def info_document(nodes: int) -> dict:
-    """A deployment info of ``nodes`` nodes, shaped like what the flavours write."""
-    return {
-        "version": 1,
-        "deployment": "bench::g5k-ramdisk",
-        "network": {"prefix_length": 16},
-        "authorized_keys": ["ssh-ed25519 " + "A" * 68 + " nxc"],
-        "nodes": [
-            {
-                "hostname": f"node{i}",
-                "role": "node",
-                "address": f"10.{i // 250}.{i % 250}.1",
-                "system": "/nix/store/" + "x" * 32 + "-nixos-system-node",
-            }
-            for i in range(1, nodes + 1)
-        ],
-    }
+def info_document(nodes: int, folder: Path) -> bytes:
+    """The deployment info g5k-ramdisk serves for ``nodes`` nodes (two roles), made by nxc's
+    own builder (:func:`nxc.deployment_info.build_info`, the kexec flavours' extras), as the
+    server sends it."""
+    system = "/nix/store/" + "x" * 32 + "-nixos-system-"
+    manifest = Manifest(
+        "g5k-ramdisk",
+        "x86_64-linux",
+        (Composition("bench", (Role("server", system + "server"), Role("node", system + "node"))),),
+    )
+    members = [
+        Node(
+            hostname="server" if i == 0 else f"node{i}",
+            role="server" if i == 0 else "node",
+            address=f"10.{i // 250}.{i % 250}.1",
+            ssh_host=f"host-{i}.site.grid5000.fr",
+        )
+        for i in range(nodes)
+    ]
+    deployment = Deployment("bench", "g5k-ramdisk", nodes=members)
+    store = DeploymentStore(folder / "deploy")
+    extras = InfoExtras(with_macs=False, root_key_by_url=True)
+    info = build_info(deployment, store, manifest, extras)
+    return json.dumps(info, separators=(",", ":")).encode()
+
+
+def fetch_sizes(counts: list[int], folder: Path) -> None:
+    """What one node fetches at boot, by deployment size: the info (every node's entry, the
+    hosts list it needs for /etc/hosts) and its own host key; bytes per node in the info."""
+    key = len(generate_keypair("bench").private_openssh)
+    print(f"{'nodes':>7} {'info KiB':>9} {'B/node':>7} {'own key B':>10} {'fetch KiB':>10}")
+    for count in counts:
+        size = len(info_document(count, folder))
+        print(
+            f"{count:>7} {size / 1024:>9.1f} {size / count:>7.0f} {key:>10} "
+            f"{(size + key) / 1024:>10.1f}"
+        )
 
 
 async def fetch(server: InfoServer, path: str) -> tuple[float, bool]:
@@ -93,12 +121,19 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=1000, help="nodes in the deployment info")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 100, 1000])
     parser.add_argument("--rounds", type=int, default=3, help="bursts per row")
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[10, 100, 1000], help="deployment sizes"
+    )
     options = parser.parse_args()
     ensure_open_files(max(options.clients))
 
     with tempfile.TemporaryDirectory(prefix="nxc-bench-info-") as folder:
+        os.environ["XDG_STATE_HOME"] = folder  # the deployment's keys, this run's only
+        print("what one node fetches at boot (info + its own host key):")
+        fetch_sizes(options.sizes, Path(folder))
+        document = info_document(options.nodes, Path(folder))
         info_file = Path(folder) / "info.json"
-        info_file.write_text(json.dumps(info_document(options.nodes)))
+        info_file.write_bytes(document)
         server = start_info_server(info_file, ADDRESS, Path(folder) / "server.log")
         try:
             rows = []
@@ -113,7 +148,7 @@ def main() -> None:
         finally:
             stop_recorded(server.to_record(), grace=1)
 
-    size = len(json.dumps(info_document(options.nodes)))
+    size = len(document)
     print(f"info server: {options.nodes} nodes' info ({size / 1024:.0f} KiB), "
           f"{options.rounds} burst(s) per row")  # fmt: skip
     base50 = percentile(rows[0][1], 0.5)
