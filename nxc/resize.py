@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from nxc import manifest as manifest_module
 from nxc.deploy import activate_roles, waits_for_roles
 from nxc.deployment import Deployment, DeploymentState, DeploymentStore, Node
 from nxc.errors import InputError, JournalError, NxcError
@@ -68,7 +69,6 @@ def add_nodes(
     :func:`nxc.plan.plan_added_nodes`) say how many of which role; ``flavour`` (default: the
     deployment's, with its defaults) boots them. Returns once they are ready and every other
     node has the new nodes list."""
-    from nxc import manifest as manifest_module
     from nxc.plan import plan_added_nodes
 
     began = time.monotonic()
@@ -120,6 +120,7 @@ def remove_nodes(store: DeploymentStore, name: str, hostnames: Iterable[str]) ->
                 f"that removes every node of {name}; stop it with 'nxc stop {name}' instead"
             )
         flavour = flavour_class(deployment.flavour)()
+        manifest = manifest_module.load(_manifest_path(deployment))  # before anything stops
         journal = Journal(store, name)
         journal.append(CommandEvent.current())
         phases = {"plan": time.monotonic() - began}
@@ -128,10 +129,7 @@ def remove_nodes(store: DeploymentStore, name: str, hostnames: Iterable[str]) ->
             deployment.nodes = [node for node in deployment.nodes if node.hostname not in wanted]
             store.save(deployment)
             journal.append(NodesRemoved(hostnames=wanted))
-        manifest_path = _manifest_path(deployment)
-        from nxc import manifest as manifest_module
-
-        info = flavour.deployment_info(deployment, store, manifest_module.load(manifest_path))
+        info = flavour.deployment_info(deployment, store, manifest)
         with _timed(journal, phases, "announce"), flavour.transport(deployment, store) as t:
             told = announce(t, [node.hostname for node in deployment.nodes], info)
     return Resize(name, removed=tuple(wanted), phases=phases, announcement=told)
