@@ -194,11 +194,14 @@ def test_project_builds_through_the_real_nixos_seam(tmp_path: Path, requires_nix
 
 @pytest.mark.nixos
 @pytest.mark.vm
-def test_project_runs_on_vms(tmp_path: Path, requires_nix):
-    """Needs Nix with network access to nixpkgs, and nxc's vm flavour delivering
-    `root_ssh_key` and the nodes' `host_public_key` in the deployment info. The project's test
-    script: a client reads and writes in storage's /data, alice's and bob's homes exist on every
-    node (on the clients: server's /users), root SSHes between nodes."""
+@pytest.mark.parametrize("flavour", ["vm", "vm-ramdisk"])
+def test_project_runs_on_vms(tmp_path: Path, requires_nix, flavour: str):
+    """Needs Nix with network access to nixpkgs. vm delivers `root_ssh_key` and the nodes'
+    `host_public_key` in the deployment info (fw_cfg); vm-ramdisk, booted as kexec boots
+    Grid'5000 hosts, gets the info by URL and each node fetches the root key's private half
+    once from the info server (nxc.root-sshKeys). The project's test script: a client reads and
+    writes in storage's /data, alice's and bob's homes exist on every node (on the clients:
+    server's /users), root SSHes between nodes."""
     assert run_nxc("init", "-t", "basic", "p", cwd=tmp_path).returncode == 0
     project = tmp_path / "p"
     match = re.search(r'nxc\.url = "([^"]+)"', (project / "flake.nix").read_text())
@@ -207,7 +210,7 @@ def test_project_runs_on_vms(tmp_path: Path, requires_nix):
         (PROJECT / "flake.nix").read_text().replace("NXC_URL", match.group(1))
     )
     shutil.copyfile(PROJECT / "composition.nix", project / "composition.nix")
-    built = run_nxc("build", "-f", "vm", cwd=project, timeout=3 * 3600)
+    built = run_nxc("build", "-f", flavour, cwd=project, timeout=3 * 3600)
     assert built.returncode == 0, built.stderr
-    started = run_nxc("start", "-f", "vm", "-t", cwd=project, timeout=3600)
+    started = run_nxc("start", "-f", flavour, "-t", cwd=project, timeout=3600)
     assert started.returncode == 0, started.stdout + started.stderr
