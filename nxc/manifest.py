@@ -9,14 +9,18 @@ The JSON form (schema version :data:`SCHEMA_VERSION`)::
                                        "readiness": {"unit": "x.service"}}},
                   "test_script": "start_all()\\n...",
                   "artefacts": {"kernel": "...", "initrd": "...", "cmdline": "...",
-                                "image": "...", "containers": {"<role>": ...}}}}}
+                                "image": "...", "containers": {"<role>": ...},
+                                "role_boot": {"<role>": {"kernel": "...", "initrd": "...",
+                                                         "cmdline": "..."}}}}}}
 
 Every key is checked; an unknown key is an error (a manifest from a newer nxc says so).
 ``test_script`` and ``artefacts`` (and each artefact) are optional; ``default_count`` defaults
 to 1, ``root_ssh_key`` (the role enables ``nxc.root-sshKeys``) to false; ``after`` (the roles
 whose nodes must be ready before this role's services are activated, ``nxc.after``) to none
 and ``readiness`` (``{"unit": ...}`` or ``{"command": ...}``, ``nxc.readiness``) to none: ready
-once booted. See ``docs/roles-and-manifest.md`` and ``docs/compositions.md``.
+once booted. ``role_boot`` holds the boot files of the roles whose kernel differs from the boot
+system's (a role setting ``boot.kernelPackages``); the other roles boot the shared ones. See
+``docs/roles-and-manifest.md`` and ``docs/compositions.md``.
 """
 
 from __future__ import annotations
@@ -42,7 +46,8 @@ _COMPOSITION_KEYS = ("roles", "test_script", "artefacts")
 _ROLE_KEYS = ("system", "default_count", "root_ssh_key", "after", "readiness")
 _CHECK_KEYS = ("unit", "command")
 _ARTEFACT_PATH_KEYS = ("kernel", "initrd", "image")
-_ARTEFACT_KEYS = (*_ARTEFACT_PATH_KEYS, "cmdline", "containers")
+_ARTEFACT_KEYS = (*_ARTEFACT_PATH_KEYS, "cmdline", "containers", "role_boot")
+_ROLE_BOOT_KEYS = ("kernel", "initrd", "cmdline")
 _SYSTEM_RE = re.compile(r"[a-z0-9_]+-[a-z0-9_]+")
 _COMPOSITION_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
 _REBUILD = "rebuild it with 'nxc build'"
@@ -88,12 +93,26 @@ class Role:
 
 
 @dataclass(frozen=True)
+class RoleBoot:
+    """The boot files of one role whose kernel is its own: kernel, initrd, base command line."""
+
+    kernel: str
+    initrd: str
+    cmdline: str
+
+    def to_dict(self) -> dict[str, str]:
+        """The manifest's form."""
+        return {"kernel": self.kernel, "initrd": self.initrd, "cmdline": self.cmdline}
+
+
+@dataclass(frozen=True)
 class Artefacts:
     """What a flavour boots from; which ones are present depends on the flavour.
 
     ``kernel``/``initrd``/``cmdline`` serve vm and the g5k kexec flavours, ``image`` the g5k-image
     flavour (and an optional vm disk), ``containers`` the docker flavour (role -> its container
-    description, a store path or a JSON object, as the docker flavour defines it).
+    description, a store path or a JSON object, as the docker flavour defines it), ``role_boot``
+    the all-in-one flavours' roles with a kernel of their own (role -> :class:`RoleBoot`).
     """
 
     kernel: str | None = None
@@ -101,6 +120,7 @@ class Artefacts:
     cmdline: str | None = None
     image: str | None = None
     containers: Mapping[str, Any] | None = None
+    role_boot: Mapping[str, RoleBoot] | None = None
 
     def require(self, *names: str, flavour: str, source: str) -> None:
         """Raise :class:`ManifestError` unless every artefact in ``names`` is present."""
@@ -138,6 +158,15 @@ class Composition:
         return dependency_levels(
             {role.name: role.after for role in self.roles}, f"composition '{self.name}'"
         )
+
+    def boot_files(self, role: str) -> tuple[str, str, str]:
+        """Kernel, initrd and base command line the nodes of ``role`` boot: the role's own
+        (``role_boot``) or the shared ones ('' for a shared one the manifest lacks)."""
+        own = (self.artefacts.role_boot or {}).get(role)
+        if own is not None:
+            return own.kernel, own.initrd, own.cmdline
+        shared = self.artefacts
+        return shared.kernel or "", shared.initrd or "", shared.cmdline or ""
 
     @property
     def wants_root_ssh_key(self) -> bool:
@@ -292,6 +321,10 @@ def _composition_to_dict(composition: Composition) -> dict[str, Any]:
     }
     if "containers" in artefacts:
         artefacts["containers"] = json.loads(json.dumps(dict(artefacts["containers"])))
+    if "role_boot" in artefacts:
+        artefacts["role_boot"] = {
+            role: boot.to_dict() for role, boot in artefacts["role_boot"].items()
+        }
     if artefacts:
         result["artefacts"] = artefacts
     return result
@@ -346,6 +379,12 @@ def _composition_from_dict(name: Any, data: Any, source: str) -> Composition:
     dependency_levels({role.name: role.after for role in roles}, where)
     test_script = _optional(data, "test_script", str, where)
     artefacts = _artefacts_from_dict(data.get("artefacts", {}), where)
+    unknown = [role for role in artefacts.role_boot or {} if role not in roles_data]
+    if unknown:
+        raise ManifestError(
+            f"{where}, artefacts: 'role_boot' names unknown role"
+            f"{'s' if len(unknown) > 1 else ''} {', '.join(repr(r) for r in unknown)}; {_REBUILD}"
+        )
     return Composition(name=name, roles=roles, test_script=test_script, artefacts=artefacts)
 
 
@@ -424,7 +463,26 @@ def _artefacts_from_dict(data: Any, where: str) -> Artefacts:
     containers = _optional(data, "containers", Mapping, where)
     if containers is not None:
         containers = MappingProxyType(json.loads(json.dumps(containers)))
-    return Artefacts(**values, containers=containers)
+    role_boot = _optional(data, "role_boot", Mapping, where)
+    if role_boot is not None:
+        role_boot = MappingProxyType(
+            {
+                role: _role_boot_from_dict(boot, f"{where}, role_boot '{role}'")
+                for role, boot in role_boot.items()
+            }
+        )
+    return Artefacts(**values, containers=containers, role_boot=role_boot)
+
+
+def _role_boot_from_dict(data: Any, where: str) -> RoleBoot:
+    if not isinstance(data, Mapping):
+        raise ManifestError(f"{where}: must be a JSON object; {_REBUILD}")
+    _check_keys(data, _ROLE_BOOT_KEYS, where, "")
+    values = {name: _required(data, name, str, where) for name in _ROLE_BOOT_KEYS}
+    for name in ("kernel", "initrd"):
+        if not values[name].startswith("/"):
+            raise ManifestError(f"{where}: '{name}' must be an absolute path; {_REBUILD}")
+    return RoleBoot(**values)
 
 
 def _check_keys(data: Mapping[str, Any], known: tuple[str, ...], where: str, place: str) -> None:

@@ -90,6 +90,12 @@ class ImageFlavour(KexecFlavour):
                 f"'{self.name}'; build with 'nxc build -f {self.name}'"
             )
         entry = manifest.composition(composition)
+        if entry.artefacts.role_boot:
+            raise ManifestError(
+                f"{manifest.source}: roles {', '.join(entry.artefacts.role_boot)} have kernels "
+                f"of their own, which one {self.name} image cannot boot; rebuild it with "
+                f"'nxc build -f {self.name}'"
+            )
         entry.artefacts.require("image", flavour=self.name, source=manifest.source)
         self._image = image_tarball(entry.artefacts.image or "", manifest.source)
         return Path(self._image), Path(self._image), entry.artefacts.cmdline or ""

@@ -29,7 +29,7 @@ import json
 import shutil
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -70,6 +70,8 @@ if TYPE_CHECKING:
     from nxc.manifest import Manifest
 
 DELIVERIES = ("auto", "inline", "url")
+BootFiles = tuple[Path, Path, str]
+"""What nodes kexec into: kernel, initrd, the build's base command line."""
 DEFAULT_READY_TIMEOUT = 300.0
 SSH_ATTEMPT = 5.0
 PROBE_TIMEOUT = 10.0
@@ -157,6 +159,7 @@ class KexecFlavour(Flavour):
         self._job: OarJob | None = None
         self._oar: Oar | None = None
         self._root_key: KeyPair | None = None
+        self._role_boot: dict[str, BootFiles] = {}
 
     # --- checks --------------------------------------------------------------------------
 
@@ -172,11 +175,12 @@ class KexecFlavour(Flavour):
         return self._shell
 
     def check_request(self, manifest: Manifest, composition: str, hostnames: list[str]) -> None:
-        """A manifest of this flavour with a kernel and an initrd that exist."""
+        """A manifest of this flavour with kernels and initrds that exist."""
         self.boot_files(manifest, composition)
+        self.role_boot_files(manifest, composition)
 
-    def boot_files(self, manifest: Manifest, composition: str) -> tuple[Path, Path, str]:
-        """Kernel, initrd and base command line of ``composition``."""
+    def boot_files(self, manifest: Manifest, composition: str) -> BootFiles:
+        """Kernel, initrd and base command line of ``composition`` (what its roles share)."""
         if manifest.flavour != self.name:
             raise ManifestError(
                 f"{manifest.source} was built for flavour '{manifest.flavour}', not "
@@ -185,14 +189,33 @@ class KexecFlavour(Flavour):
             )
         entry = manifest.composition(composition)
         entry.artefacts.require("kernel", "initrd", flavour=self.name, source=manifest.source)
-        kernel, initrd = Path(entry.artefacts.kernel or ""), Path(entry.artefacts.initrd or "")
+        shared = entry.artefacts
+        return self._existing(
+            manifest, shared.kernel or "", shared.initrd or "", shared.cmdline or ""
+        )
+
+    def role_boot_files(self, manifest: Manifest, composition: str) -> dict[str, BootFiles]:
+        """Role -> kernel, initrd and base command line, for the roles of ``composition``
+        with a kernel of their own (the manifest's ``role_boot``)."""
+        entry = manifest.composition(composition)
+        return {
+            role: self._existing(manifest, *entry.boot_files(role))
+            for role in entry.artefacts.role_boot or {}
+        }
+
+    def _existing(self, manifest: Manifest, kernel: str, initrd: str, cmdline: str) -> BootFiles:
+        """The boot files as paths; :class:`ManifestError` if one is not there."""
         for what, path in (("kernel", kernel), ("initrd", initrd)):
-            if not path.is_file():
+            if not Path(path).is_file():
                 raise ManifestError(
                     f"{manifest.source}: {what} {path} does not exist (garbage-collected?); "
                     f"rebuild with 'nxc build -f {self.name}'"
                 )
-        return kernel, initrd, entry.artefacts.cmdline or ""
+        return Path(kernel), Path(initrd), cmdline
+
+    def _boot_of(self, role: str) -> BootFiles:
+        """What the nodes of ``role`` boot: its own boot files, else the shared ones."""
+        return self._role_boot.get(role, self._boot_files)
 
     # --- start ---------------------------------------------------------------------------
 
@@ -201,6 +224,7 @@ class KexecFlavour(Flavour):
         placed on clusters get hosts of theirs), one per node."""
         deployment, store = run.deployment, run.store
         self._boot_files = self.boot_files(run.manifest, deployment.composition)
+        self._role_boot = self.role_boot_files(run.manifest, deployment.composition)
         deployment.resources = {
             "secret_dir": str(store.secret_dir(deployment.name) / "nodes"),
             "oar": None,
@@ -241,6 +265,7 @@ class KexecFlavour(Flavour):
         deployment = run.deployment
         resources = deployment.resources
         self._boot_files = self.boot_files(run.manifest, deployment.composition)
+        self._role_boot = self.role_boot_files(run.manifest, deployment.composition)
         self.host_user = resources.get("host_user", self.host_user)
         self.host_ssh_options = tuple(resources.get("host_ssh_options", self.host_ssh_options))
         self.kernel_params = tuple(resources.get("kernel_params", self.kernel_params))
@@ -318,10 +343,25 @@ class KexecFlavour(Flavour):
         deployment = run.deployment
         Path(deployment.resources["secret_dir"]).mkdir(mode=0o700, parents=True, exist_ok=True)
         self._root_key = deployment_root_key(deployment, run.store, run.manifest)
-        kernel, initrd, built = self._boot_files
-        base = self.base_command_line(built, deployment)
-        self._lines = self._command_lines(deployment, run.store, run.info, run.host_keys, base)
-        self._files = {kexec.sha256_of(path): path for path in (kernel, initrd)}
+        base = self.base_command_line(self._boot_files[2], deployment)
+        own = {
+            node.hostname: self.base_command_line(self._role_boot[node.role][2], deployment)
+            for node in deployment.nodes
+            if node.role in self._role_boot
+        }
+        self._lines = self._command_lines(deployment, run.store, run.info, run.host_keys, base, own)
+        boots = [self._boot_files, *self._role_boot.values()]
+        digests = {
+            path: kexec.sha256_of(path) for kernel, initrd, _ in boots for path in (kernel, initrd)
+        }
+        self._files = {digest: path for path, digest in digests.items()}
+        self._remote = {
+            node.hostname: (
+                kexec.remote_path(digests[self._boot_of(node.role)[0]]),
+                kexec.remote_path(digests[self._boot_of(node.role)[1]]),
+            )
+            for node in deployment.nodes
+        }
 
     def _command_lines(
         self,
@@ -330,22 +370,30 @@ class KexecFlavour(Flavour):
         info: dict[str, Any],
         host_keys: dict[str, bytes],
         base: str,
+        own: Mapping[str, str] | None = None,
     ) -> dict[str, str]:
+        """Each node's command line: its base (``own``'s for the nodes whose role has a kernel
+        of its own, else ``base``) and nxc's per-node parameters, the info inline if every
+        line fits with it."""
         document = json.dumps(info, separators=(",", ":")).encode()
         self._host_keys = host_keys
         server = self._serve_info(deployment, store, document)
         key_urls = {host: self.key_url(server, host) for host in host_keys}
+        bases = {host: (own or {}).get(host, base) for host in host_keys}
         inline = self.info_delivery == "inline" or (
-            self.info_delivery == "auto" and kexec.inline_fits(base, document, key_urls.values())
+            self.info_delivery == "auto"
+            and all(
+                kexec.inline_fits(bases[host], document, [url]) for host, url in key_urls.items()
+            )
         )
         if inline:
             lines = {
-                host: kexec.node_command_line(base, url, info=document)
+                host: kexec.node_command_line(bases[host], url, info=document)
                 for host, url in key_urls.items()
             }
         else:
             lines = {
-                host: kexec.node_command_line(base, url, info_url=server.url)
+                host: kexec.node_command_line(bases[host], url, info_url=server.url)
                 for host, url in key_urls.items()
             }
         too_long = [host for host, line in lines.items() if not kexec.fits(line)]
@@ -417,8 +465,6 @@ class KexecFlavour(Flavour):
         where the tree cannot reach), then kexec each host, at most ``max_concurrency`` at
         once; hostname → why for the hosts where either failed (start boots them again)."""
         files = self._files
-        digests = list(files)
-        remote = [kexec.remote_path(digests[0]), kexec.remote_path(digests[-1])]
         deployment = run.deployment
         hosts = [node.ssh_host for node in nodes]
         pushed = broadcast_files(
@@ -437,7 +483,8 @@ class KexecFlavour(Flavour):
         }
 
         def boot(node: Node) -> None:
-            script = kexec.kexec_script(remote[0], remote[1], self._lines[node.hostname])
+            kernel, initrd = self._remote[node.hostname]
+            script = kexec.kexec_script(kernel, initrd, self._lines[node.hostname])
             status, _, stderr = self.shell.call(node.ssh_host, "sh -s", script.encode())
             # 255: the connection dropped, which kexec -e may do before the exit status
             if status not in (0, 255):

@@ -24,7 +24,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -119,12 +119,21 @@ def check_memory(nodes: int, memory_mib: int, available_mib: int | None = None) 
 
 @dataclass(frozen=True)
 class VmArtefacts:
-    """What a vm build gives one composition: boot files and role systems."""
+    """What a vm build gives one composition: the shared boot files, role systems, and the
+    boot files of the roles with a kernel of their own (role -> kernel, initrd, cmdline)."""
 
     kernel: Path
     initrd: Path
     cmdline: str
     systems: dict[str, str]
+    role_boot: dict[str, tuple[Path, Path, str]] = field(default_factory=dict)
+
+    def for_role(self, role: str) -> VmArtefacts:
+        """The artefacts a node of ``role`` boots: its role's own boot files, else the shared."""
+        if role not in self.role_boot:
+            return self
+        kernel, initrd, cmdline = self.role_boot[role]
+        return VmArtefacts(kernel, initrd, cmdline, self.systems)
 
 
 def vm_artefacts(manifest: Manifest, composition: str, flavour: str = "vm") -> VmArtefacts:
@@ -137,14 +146,19 @@ def vm_artefacts(manifest: Manifest, composition: str, flavour: str = "vm") -> V
     entry = manifest.composition(composition)
     entry.artefacts.require("kernel", "initrd", flavour=flavour, source=manifest.source)
     kernel, initrd = Path(entry.artefacts.kernel or ""), Path(entry.artefacts.initrd or "")
-    for what, path in (("kernel", kernel), ("initrd", initrd)):
-        if not path.is_file():
-            raise ManifestError(
-                f"{manifest.source}: {what} {path} does not exist (garbage-collected?); "
-                f"rebuild with 'nxc build -f {flavour}'"
-            )
+    role_boot = {
+        role: (Path(boot.kernel), Path(boot.initrd), boot.cmdline)
+        for role, boot in (entry.artefacts.role_boot or {}).items()
+    }
+    for boot_kernel, boot_initrd, _ in [(kernel, initrd, ""), *role_boot.values()]:
+        for what, path in (("kernel", boot_kernel), ("initrd", boot_initrd)):
+            if not path.is_file():
+                raise ManifestError(
+                    f"{manifest.source}: {what} {path} does not exist (garbage-collected?); "
+                    f"rebuild with 'nxc build -f {flavour}'"
+                )
     systems = {role.name: role.system for role in entry.roles}
-    return VmArtefacts(kernel, initrd, entry.artefacts.cmdline or "", systems)
+    return VmArtefacts(kernel, initrd, entry.artefacts.cmdline or "", systems, role_boot)
 
 
 def kernel_append(cmdline: str) -> str:
@@ -369,12 +383,13 @@ class VmFlavour(Flavour):
         for node in run.launching:
             key = run.host_keys[node.hostname]
             write_atomic(secret_dir / f"{node.hostname}.host_key", key, mode=0o600)
-            delivery = self.delivery(deployment, node, self._artefacts)
+            boot = self._artefacts.for_role(node.role)
+            delivery = self.delivery(deployment, node, boot)
             disk = self._disk(store, deployment, node) if self.disk_size else None
             spec = qemu.QemuNode(
                 hostname=node.hostname,
-                kernel=self._artefacts.kernel,
-                initrd=self._artefacts.initrd,
+                kernel=boot.kernel,
+                initrd=boot.initrd,
                 memory_mib=self.memory_mib,
                 cpus=self.cpus,
                 accel=resources["accel"],

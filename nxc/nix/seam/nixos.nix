@@ -101,6 +101,32 @@ let
         [ "init=${config.system.build.toplevel}/init" ] ++ config.boot.kernelParams
       );
     };
+
+  # The flavours whose initrd carries the whole store (nixpkgs' netboot module).
+  ramdiskFlavour = flavour: flavour.name == "g5k-ramdisk" || flavour.name == "vm-ramdisk";
+
+  # The boot files of the roles whose kernel is not the boot system's (a role setting
+  # boot.kernelPackages), as `role_boot`; absent when every role boots the boot system's.
+  # A role system is built with the flavour module too, so its stage 1 boots it directly,
+  # and on the ramdisk flavours its own netbootRamdisk holds its closure
+  # (installer/netboot/netboot.nix: netboot.storeContents includes the system's toplevel).
+  roleBoot =
+    flavour: roles: boot:
+    let
+      ownKernel = role: "${role.config.system.build.kernel}" != "${boot.system.build.kernel}";
+      initrdOf =
+        config:
+        if ramdiskFlavour flavour then
+          config.system.build.netbootRamdisk
+        else
+          config.system.build.initialRamdisk;
+      differing = builtins.removeAttrs roles (
+        builtins.filter (name: !ownKernel roles.${name}) (builtins.attrNames roles)
+      );
+    in
+    optionalAttrs (differing != { }) {
+      role_boot = builtins.mapAttrs (_: role: bootFiles role.config (initrdOf role.config)) differing;
+    };
 in
 {
   pkgs = thePkgs;
@@ -150,15 +176,15 @@ in
     in
     if flavour.name == "docker" then
       { containers = builtins.mapAttrs container roles; }
-    else if flavour.name == "g5k-ramdisk" || flavour.name == "vm-ramdisk" then
-      bootFiles boot boot.system.build.netbootRamdisk
+    else if ramdiskFlavour flavour then
+      bootFiles boot boot.system.build.netbootRamdisk // roleBoot flavour roles boot
     else if flavour.name == "g5k-image" then
       bootFiles boot boot.system.build.initialRamdisk
       // {
         image = "${boot.system.build.nxcImage}/${boot.system.build.nxcImage.fileName}";
       }
     else
-      bootFiles boot boot.system.build.initialRamdisk;
+      bootFiles boot boot.system.build.initialRamdisk // roleBoot flavour roles boot;
 
   # nixos-test: nixpkgs' test framework (pkgs.testers.runNixOSTest, nixos/lib/testing/*.nix)
   # runs the composition's test script against one QEMU VM per node inside `nix build`.

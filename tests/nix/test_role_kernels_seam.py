@@ -1,0 +1,48 @@
+"""Per-role boot files (``role_boot``) from the real NixOS seam, evaluated and built by real
+Nix with tests/fixtures/fakenixpkgs standing in for nixpkgs (it cannot be fetched here).
+
+In that stand-in a role system's kernel is a different derivation from the boot system's (the
+boot system's carries its role list), so every role counts as having a kernel of its own: this
+proves the plumbing (each role's own kernel, the initrd kind of each flavour, the role's own
+init), not the comparison that leaves out the roles booting the boot system's kernel; the
+``nixos``-marked test tests/nix/test_role_kernels_nixos.py covers that with real kernels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.nix.test_nixos_seam import _build, seam_project  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.nix
+
+
+@pytest.mark.parametrize(
+    ("flavour", "initrd_kind"),
+    [
+        ("vm", "initrd-"),
+        ("g5k-nfs-store", "initrd-"),
+        ("g5k-ramdisk", "netboot-ramdisk"),
+        ("vm-ramdisk", "netboot-ramdisk"),
+    ],
+)
+def test_each_role_gets_its_own_kernel_initrd_and_init(seam_project, flavour, initrd_kind):  # noqa: F811
+    composition, roles = _build(seam_project, flavour)
+    role_boot = composition.artefacts.role_boot
+    assert role_boot is not None and set(role_boot) == set(roles)
+    for name, role in roles.items():
+        own = role_boot[name]
+        assert Path(own.kernel).is_file() and own.kernel != composition.artefacts.kernel
+        assert Path(own.initrd).is_file() and Path(own.initrd).name == "initrd"
+        assert initrd_kind in own.initrd
+        assert own.initrd != composition.artefacts.initrd
+        assert own.cmdline.split()[0] == f"init={role.system}/init"
+        assert composition.boot_files(name) == (own.kernel, own.initrd, own.cmdline)
+
+
+@pytest.mark.parametrize("flavour", ["g5k-image", "docker"])
+def test_image_and_docker_have_no_role_boot(seam_project, flavour):  # noqa: F811
+    composition, _ = _build(seam_project, flavour)
+    assert composition.artefacts.role_boot is None
