@@ -1,6 +1,6 @@
-"""Per-role kernels on the vm flavour, through the real ``nxc start`` and real QEMU: a node
-boots its role's own kernel, initrd and command line (the manifest's ``role_boot``), the
-other roles' nodes the shared ones.
+"""Per-role kernels on the vm and vm-ramdisk flavours, through the real ``nxc start`` and real
+QEMU: a node boots its role's own kernel, initrd and command line (the manifest's
+``role_boot``), the other roles' nodes the shared ones.
 
 The role's kernel and initrd are the test-bed guest's, copied (nixpkgs kernels cannot be
 built here): the paths differ, which is what the flavour goes by; its command line carries a
@@ -21,9 +21,11 @@ from tests.vm.test_vm_e2e import ssh
 MARKER = "nxc.testrole=big"
 
 
-def add_big_role(project: VmProject, tmp_path: Path) -> tuple[Path, Path]:
-    """Give the project's manifest a role ``big`` booting copies of the guest's files."""
+def add_big_role(project: VmProject, tmp_path: Path, flavour: str) -> tuple[Path, Path]:
+    """Make the project's manifest a ``flavour`` build with a role ``big`` booting copies of
+    the guest's files."""
     data = json.loads(project.manifest_path.read_text())
+    data["flavour"] = flavour
     composition = data["compositions"]["testbed"]
     artefacts = composition["artefacts"]
     own = tmp_path / "big"
@@ -46,19 +48,21 @@ def add_big_role(project: VmProject, tmp_path: Path) -> tuple[Path, Path]:
 
 
 @pytest.mark.vm
+@pytest.mark.parametrize("flavour", ["vm", "vm-ramdisk"])
 def test_each_node_boots_its_roles_kernel_and_they_reach_each_other(
-    vm_project: VmProject, vm_cleanup: list, tmp_path: Path
+    vm_project: VmProject, vm_cleanup: list, tmp_path: Path, flavour: str
 ) -> None:
-    kernel, initrd = add_big_role(vm_project, tmp_path)
+    kernel, initrd = add_big_role(vm_project, tmp_path, flavour)
     shared = vm_project.manifest().composition().artefacts
-    vm_cleanup.append((vm_project.store, "testbed::vm"))
+    name = f"testbed::{flavour}"
+    vm_cleanup.append((vm_project.store, name))
     started = nxc(
-        "start", "--manifest", str(vm_project.manifest_path), "-r", "big=1", "-r", "node=1",
-        "--accel", "tcg", "--timeout", "900", "-k", "nxc_test.user=1",
-        cwd=vm_project.root, timeout=1000,
+        "start", "--manifest", str(vm_project.manifest_path), "-f", flavour,
+        "-r", "big=1", "-r", "node=1", "--accel", "tcg", "--timeout", "900",
+        "-k", "nxc_test.user=1", cwd=vm_project.root, timeout=1000,
     )  # fmt: skip
     assert started.returncode == 0, started.stderr
-    deployment = vm_project.store.load("testbed::vm")
+    deployment = vm_project.store.load(name)
 
     def booted(hostname: str) -> tuple[str, str]:
         argv = deployment.node(hostname).extra["argv"]
