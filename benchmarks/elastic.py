@@ -9,7 +9,7 @@ and ``provider``, both booting the guest) sits under ``build/``. Then, one step 
   provider);
 * ``--group-steps`` steps add one {manager, provider} group each, two roles in one request.
 
-Two modes, ``--flavour``:
+Three modes, ``--flavour`` and ``--oar``:
 
 * ``vm`` (the default): QEMU under TCG (``--memory`` each) on the VDE switch; every step
   boots new VMs, with the same TCG flavour the deployment started with.
@@ -18,6 +18,13 @@ Two modes, ``--flavour``:
   environment, all listed in one machine file; the manager takes the first, the others stay
   the deployment's unused hosts, and every step kexecs its nodes into hosts among them. With
   a machine file there is no OAR job, so no platform time.
+* ``g5k-ramdisk --oar``, the kexec path through OAR (needs root and the OAR stand-in's
+  packages, as ``tests/oar/``): the same host VMs are declared ``deploy=YES`` nodes of a real
+  OAR 2.5 server (the stand-in of ``tests/oar/conftest.py``, set up for the run and torn down
+  after it). The manager starts on a new ``-t deploy`` job of one host, and every step
+  reserves a NEW job for its nodes (one host, or two for a group); the platform column is
+  OAR's part of the step, from the submission to the job's start, which the stand-in's
+  scheduler sets (it is busy on a loaded machine).
 
 Every step goes through :func:`nxc.resize.add_nodes` (what ``nxc start --add`` and
 ``Environment.add_nodes`` run; called directly because a group is two roles at once). After
@@ -38,21 +45,26 @@ does not grow with the deployment); ``fail`` failures found after the step. The 
 the figure tracked: ``elastic: N steps, nxc's own part p50 X s, max Y s``.
 
     python benchmarks/elastic.py [--steps 4] [--group-steps 2] [--interval 15]
-    sudo python benchmarks/elastic.py --flavour g5k-ramdisk [--steps 4] [--group-steps 2]
+    sudo python benchmarks/elastic.py --flavour g5k-ramdisk [--oar] [--steps 4] [--group-steps 2]
 
 Needs qemu-system-x86 and what the test-bed guest build needs (see tests/testbed/); vde2 for
-the vm mode; root, ``ip`` and busybox (udhcpd) for the kexec mode's host VMs.
+the vm mode; root, ``ip`` and busybox (udhcpd) for the kexec mode's host VMs; for ``--oar``,
+the packages ``oar-server oar-server-pgsql oar-node oar-user postgresql``
+(``scripts/setup.sh``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import shutil
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,9 +79,11 @@ from nxc.flavours.base import Flavour  # noqa: E402
 from nxc.flavours.g5k.hosts import HostSource  # noqa: E402
 from nxc.flavours.g5k.ramdisk import KexecFlavour  # noqa: E402
 from nxc.flavours.vm.flavour import VmFlavour  # noqa: E402
+from nxc.platforms.oar import OarRequest  # noqa: E402
 from nxc.resize import Resize, add_nodes  # noqa: E402
 from nxc.roles import parse_role_options  # noqa: E402
 from tests.g5k.hostvms import PARAMS, HostLab  # noqa: E402
+from tests.oar.conftest import OAR_SERVER, REQUIRED, OarStandIn, _found, _setup  # noqa: E402
 from tests.testbed.build import KERNEL_PARAMS, Artifacts, build  # noqa: E402
 
 COMPOSITION = "elastic"
@@ -80,6 +94,13 @@ FLAVOURS = ("vm", "g5k-ramdisk")
 HOST_PREFIX = "10.215.2"
 """The kexec mode's host addresses: neither the tests' 10.215.0.0/24 nor
 benchmarks/kexec_deploy.py's 10.215.1.0/24, so that all three can run at once."""
+HOST_PROPERTIES = f"network_address LIKE '{HOST_PREFIX}.%'"
+"""OAR's selection of the run's host VMs, never the stand-in's namespace nodes."""
+WALLTIME = "4:00:00"
+"""Each job's walltime: longer than any run; the deployment's stop deletes its jobs."""
+
+FlavourFor = Callable[[int], Flavour]
+"""The flavour a step's nodes are started with, given how many hosts they take."""
 
 
 @dataclass(frozen=True)
@@ -135,20 +156,22 @@ def hosts_failures(name: str, project: Path) -> int:
 
 
 def grow(
-    store: DeploymentStore, name: str, number: int, kind: str, flavour: Flavour, project: Path
+    store: DeploymentStore, name: str, number: int, kind: str, flavour: FlavourFor, project: Path
 ) -> Step:
     """Add one step's nodes (a provider, or a manager and a provider) and check every node."""
     before = len(store.load(name).nodes)
-    quantities = parse_role_options(SINGLE if kind == "node" else GROUP)
+    roles = SINGLE if kind == "node" else GROUP
+    quantities = parse_role_options(roles)
+    step_flavour = flavour(len(roles))
     began = time.monotonic()
-    change = add_nodes(store, name, quantities, flavour=flavour)
+    change = add_nodes(store, name, quantities, flavour=step_flavour)
     total = time.monotonic() - began
     failures = len(change.announcement.failed) + hosts_failures(name, project)
     return Step(number, kind, before, change, total, failures)
 
 
 def grow_steps(
-    store: DeploymentStore, name: str, flavour: Flavour, project: Path, args: argparse.Namespace
+    store: DeploymentStore, name: str, flavour: FlavourFor, project: Path, args: argparse.Namespace
 ) -> list[Step]:
     """The steps, one every ``args.interval`` seconds, on the running deployment ``name``."""
     kinds = ["node"] * args.steps + ["group"] * args.group_steps
@@ -196,7 +219,7 @@ def run_vm(args: argparse.Namespace, work: Path, guest: Artifacts) -> list[Step]
     options: dict[str, Any] = {"accel": "tcg", "memory": args.memory, "timeout": args.timeout}
     env = nxc.start({"manager": 1}, flavour="vm", project=project, **options)
     try:
-        return grow_steps(env.store, env.name, VmFlavour(**options), project, args)
+        return grow_steps(env.store, env.name, lambda _: VmFlavour(**options), project, args)
     finally:
         env.stop()
 
@@ -212,10 +235,15 @@ def host_vms(work: Path, guest: Artifacts, count: int) -> Iterator[HostLab]:
         lab.close()
 
 
+def host_count(args: argparse.Namespace) -> int:
+    """The kexec modes' host VMs: the manager's, one per node step, two per group step."""
+    return 1 + args.steps + 2 * args.group_steps
+
+
 def run_kexec(args: argparse.Namespace, work: Path, guest: Artifacts) -> list[Step]:
     """The kexec mode: one manager on the first host of a machine file, grown step by step
     on the others; the deployment is stopped and the host VMs with it."""
-    with host_vms(work, guest, 1 + args.steps + 2 * args.group_steps) as lab:
+    with host_vms(work, guest, host_count(args)) as lab:
         machine_file = work / "machine-file"
         machine_file.write_text("".join(f"{host}\n" for host in lab.hosts))
         project = write_project(work / "project", "g5k-ramdisk", guest, PARAMS)
@@ -226,7 +254,65 @@ def run_kexec(args: argparse.Namespace, work: Path, guest: Artifacts) -> list[St
         }
         env = nxc.start({"manager": 1}, flavour="g5k-ramdisk", project=project, **options)
         try:
-            return grow_steps(env.store, env.name, KexecFlavour(**options), project, args)
+            return grow_steps(env.store, env.name, lambda _: KexecFlavour(**options), project, args)
+        finally:
+            env.stop()
+
+
+def oar_missing() -> list[str]:
+    """What the OAR stand-in needs and this machine lacks: root, tools (with their package)."""
+    missing = [] if os.geteuid() == 0 else ["root"]
+    missing += [f"{tool} ({package})" for tool, package in REQUIRED.items() if not _found(tool)]
+    if not OAR_SERVER.exists():
+        missing.append(f"{OAR_SERVER} (oar-server)")
+    if not Path("/usr/lib/postgresql").is_dir():
+        missing.append("/usr/lib/postgresql (postgresql)")
+    return missing
+
+
+@contextmanager
+def oar_standin(hosts: list[str]) -> Iterator[OarStandIn]:
+    """The OAR stand-in with ``hosts`` declared ``deploy=YES`` nodes, ``Alive``; torn down
+    (jobs deleted, server stopped, database cluster dropped) on the way out."""
+    with contextlib.ExitStack() as stack:
+        folder = Path(tempfile.mkdtemp(prefix="nxc-elastic-oar-"))
+        stack.callback(shutil.rmtree, folder, ignore_errors=True)
+        standin = _setup(stack, folder)
+        for host in hosts:
+            standin.admin("oarnodesetting", "-a", "-h", host, "-p", "deploy=YES")
+            standin.admin("oarnodesetting", "-s", "Alive", "-h", host)
+        yield standin
+
+
+def oar_hosts(standin: OarStandIn, nodes: int, wait: float) -> HostSource:
+    """A new ``-t deploy`` job of ``nodes`` of the run's host VMs, waited for ``wait`` s."""
+    request = OarRequest(
+        f"nodes={nodes}",
+        walltime=WALLTIME,
+        job_types=("deploy",),
+        properties=HOST_PROPERTIES,
+        directory=str(standin.user_dir("job")),
+    )
+    return HostSource(oar_request=request, frontend=standin.frontend, wait_timeout=wait)
+
+
+def run_kexec_oar(args: argparse.Namespace, work: Path, guest: Artifacts) -> list[Step]:
+    """The kexec mode through OAR: the manager on a job of one host, every step on a new job
+    of its own; the deployment is stopped (its jobs deleted), then the stand-in and the host
+    VMs."""
+    with host_vms(work, guest, host_count(args)) as lab, oar_standin(lab.hosts) as standin:
+        project = write_project(work / "project", "g5k-ramdisk", guest, PARAMS)
+        options: dict[str, Any] = {"host_ssh_options": lab.ssh_options(), "timeout": args.timeout}
+        first = oar_hosts(standin, 1, args.timeout)
+        env = nxc.start(
+            {"manager": 1}, flavour="g5k-ramdisk", project=project, hosts=first, **options
+        )
+
+        def on_new_job(nodes: int) -> Flavour:
+            return KexecFlavour(hosts=oar_hosts(standin, nodes, args.timeout), **options)
+
+        try:
+            return grow_steps(env.store, env.name, on_new_job, project, args)
         finally:
             env.stop()
 
@@ -236,6 +322,8 @@ def run(args: argparse.Namespace, work: Path) -> list[Step]:
     guest = build("busybox", work / "guest")
     if args.flavour == "vm":
         return run_vm(args, work, guest)
+    if args.oar:
+        return run_kexec_oar(args, work, guest)
     return run_kexec(args, work, guest)
 
 
@@ -246,6 +334,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=4, help="steps adding one provider")
     parser.add_argument("--group-steps", type=int, default=2, help="steps adding a group")
     parser.add_argument("--interval", type=float, default=15.0, help="seconds between steps")
+    parser.add_argument(
+        "--oar", action="store_true", help="g5k-ramdisk: hosts reserved from an OAR stand-in"
+    )
     parser.add_argument("--memory", default=MEMORY, help="memory of each VM (vm mode)")
     parser.add_argument("--timeout", type=float, default=600.0, help="ready timeout per step")
     parser.add_argument(
@@ -256,6 +347,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--steps and --group-steps: whole numbers >= 0, at least one step in all")
     if args.interval < 0:
         parser.error("--interval: seconds >= 0")
+    if args.oar and args.flavour != "g5k-ramdisk":
+        parser.error("--oar reserves hosts for the kexec path: add --flavour g5k-ramdisk")
+    if args.oar and (missing := oar_missing()):
+        parser.error(
+            f"--oar runs an OAR stand-in, which needs {', '.join(missing)}: run as root after "
+            "scripts/setup.sh"
+        )
     if args.workdir is not None:
         steps = run(args, args.workdir)
     else:
