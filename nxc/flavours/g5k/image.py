@@ -92,9 +92,9 @@ class ImageFlavour(KexecFlavour):
         entry = manifest.composition(composition)
         if entry.artefacts.role_boot:
             raise ManifestError(
-                f"{manifest.source}: roles {', '.join(entry.artefacts.role_boot)} have kernels "
-                f"of their own, which one {self.name} image cannot boot; rebuild it with "
-                f"'nxc build -f {self.name}'"
+                f"{manifest.source}: a {self.name} image boots one kernel, but 'role_boot' "
+                f"gives roles kernels of their own ({', '.join(entry.artefacts.role_boot)}); "
+                f"rebuild it with 'nxc build -f {self.name}'"
             )
         entry.artefacts.require("image", flavour=self.name, source=manifest.source)
         self._image = image_tarball(entry.artefacts.image or "", manifest.source)
