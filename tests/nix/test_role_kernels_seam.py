@@ -10,10 +10,14 @@ init), not the comparison that leaves out the roles booting the boot system's ke
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
+from nxc.manifest import load
+from tests.nix.conftest import REPO, run_nxc
+from tests.nix.test_nixos_compose_compat import _seam_project
 from tests.nix.test_nixos_seam import _build, seam_project  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.nix
@@ -46,3 +50,19 @@ def test_each_role_gets_its_own_kernel_initrd_and_init(seam_project, flavour, in
 def test_image_and_docker_have_no_role_boot(seam_project, flavour):  # noqa: F811
     composition, _ = _build(seam_project, flavour)
     assert composition.artefacts.role_boot is None
+
+
+def test_the_nixos_compose_shaped_project_builds_with_its_roles_boot(tmp_path, requires_nix):
+    """tests/fixtures/nxc-role-kernels (role ``big`` sets boot.kernelPackages) through the
+    real seam: its composition evaluates and each role's own boot files are built."""
+    project = _seam_project(tmp_path, "import ./composition.nix")
+    fixture = REPO / "tests" / "fixtures" / "nxc-role-kernels"
+    shutil.copyfile(fixture / "composition.nix", project / "composition.nix")
+    result = run_nxc("build", "-f", "vm", cwd=project)
+    assert result.returncode == 0, result.stderr
+    composition = load(project / "build" / "composition::vm" / "manifest.json").compositions[0]
+    assert composition.role_names() == ("big", "small")
+    assert 'big.succeed("uname -r")' in (composition.test_script or "")
+    role_boot = composition.artefacts.role_boot or {}
+    for role in composition.roles:
+        assert role_boot[role.name].cmdline.startswith(f"init={role.system}/init")
