@@ -42,7 +42,14 @@ def test_each_role_gets_its_own_kernel_initrd_and_init(seam_project, flavour, in
         assert Path(own.initrd).is_file() and Path(own.initrd).name == "initrd"
         assert initrd_kind in own.initrd
         assert own.initrd != composition.artefacts.initrd
-        assert own.cmdline.split()[0] == f"init={role.system}/init"
+        words = own.cmdline.split()
+        assert words[0] == f"init={role.system}/init"
+        registered = [w for w in words if w.startswith("nxc.reg_info=")]
+        if initrd_kind == "netboot-ramdisk":  # the squashfs registers its own closure
+            assert registered == []
+        else:  # the role's own closure, registered at boot (flavours/store-registration.nix)
+            (word,) = registered
+            assert Path(word.removeprefix("nxc.reg_info=")).read_text().split() == [role.system]
         assert composition.boot_files(name) == (own.kernel, own.initrd, own.cmdline)
 
 

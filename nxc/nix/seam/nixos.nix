@@ -120,13 +120,23 @@ let
           config.system.build.netbootRamdisk
         else
           config.system.build.initialRamdisk;
+      # vm and g5k-nfs-store register the store's closure at boot from nxc.reg_info=, which
+      # only the boot system's command line has (flavours/store-registration.nix): give the
+      # role's own closure's
+      registration =
+        role:
+        if ramdiskFlavour flavour then "" else " nxc.reg_info=${registrationOf role.system}";
+      files =
+        role:
+        let
+          own = bootFiles role.config (initrdOf role.config);
+        in
+        own // { cmdline = own.cmdline + registration role; };
       differing = builtins.removeAttrs roles (
         builtins.filter (name: !ownKernel roles.${name}) (builtins.attrNames roles)
       );
     in
-    optionalAttrs (differing != { }) {
-      role_boot = builtins.mapAttrs (_: role: bootFiles role.config (initrdOf role.config)) differing;
-    };
+    optionalAttrs (differing != { }) { role_boot = builtins.mapAttrs (_: files) differing; };
 in
 {
   pkgs = thePkgs;
