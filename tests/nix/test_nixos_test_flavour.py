@@ -113,14 +113,15 @@ def test_a_passing_test_is_a_result_and_its_log(project: Path):
         "big-node": "big-node",
     }
     for node in record["nodes"].values():
-        assert node["imports"][:5] == [
+        assert node["imports"][:6] == [
             "base.nix",
             "users.nix",
             "shared-dirs.nix",
             "root-ssh-key.nix",
+            "activation.nix",
             "nixos-test.nix",
         ]
-        assert len(node["imports"]) == 7  # + the overlays, + the role's module
+        assert len(node["imports"]) == 8  # + the overlays, + the role's module
     assert record["pkgs_read_only"] is False
     assert set(record["special_args"]) == {"flavour", "helpers", "nur", "setup"}
     assert record["test_script"].startswith("start_all()\nserver.succeed")

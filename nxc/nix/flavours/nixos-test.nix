@@ -48,4 +48,7 @@ in
   networking.hostName = lib.mkOverride 999 config.virtualisation.test.nodeName;
   environment.etc."nxc/info.json".text = builtins.toJSON info;
   documentation.enable = lib.mkDefault false;
+  # no nxc start to activate roles in dependency order (modules/activation.nix): every role's
+  # held-back units start at boot; a test script orders them itself (wait_for_unit...)
+  systemd.targets.nxc-activate.wantedBy = [ "multi-user.target" ];
 }
