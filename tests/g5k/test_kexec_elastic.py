@@ -53,51 +53,53 @@ def test_nodes_added_on_a_new_job_or_free_hosts_and_removed(
         oar_request=request(g5k_oar, 2), frontend=g5k_oar.frontend, wait_timeout=JOB_WAIT
     )
     deployment = start_deployment(store, built, two_node_plan(), flavour(lab, hosts=hosts))
-    job_id = deployment.resources["oar"]["oar_job_id"]
-    assert deployment.resources["unused_hosts"] == []
-    one_client = parse_role_options(["client=1"])
-    with pytest.raises(ResourceLimitError, match="reserve hosts for them with"):
-        add_nodes(store, deployment.name, one_client, flavour=flavour(lab))
-    assert [n.hostname for n in store.load(deployment.name).nodes] == ["server", "client"]
+    try:
+        job_id = deployment.resources["oar"]["oar_job_id"]
+        assert deployment.resources["unused_hosts"] == []
+        one_client = parse_role_options(["client=1"])
+        with pytest.raises(ResourceLimitError, match="reserve hosts for them with"):
+            add_nodes(store, deployment.name, one_client, flavour=flavour(lab))
+        assert [n.hostname for n in store.load(deployment.name).nodes] == ["server", "client"]
 
-    new_job = HostSource(
-        oar_request=request(g5k_oar, 1), frontend=g5k_oar.frontend, wait_timeout=JOB_WAIT
-    )
-    grown = add_nodes(store, deployment.name, one_client, flavour=flavour(lab, hosts=new_job))
-    assert grown.added == ("client2",) and grown.phases["platform"] > 0
-    assert grown.announcement.told == ("server", "client")
-    record = store.load(deployment.name)
-    (added_job,) = record.resources["added_jobs"]
-    assert added_job["hosts"] == [record.node("client2").ssh_host]
-    for hostname in ("server", "client", "client2"):
-        assert hosts_file(store, record, hostname) == ["server", "client", "client2"]
-    assert on_node(store, record, "client2", "hostname").strip() == "client2"
+        new_job = HostSource(
+            oar_request=request(g5k_oar, 1), frontend=g5k_oar.frontend, wait_timeout=JOB_WAIT
+        )
+        grown = add_nodes(store, deployment.name, one_client, flavour=flavour(lab, hosts=new_job))
+        assert grown.added == ("client2",) and grown.phases["platform"] > 0
+        assert grown.announcement.told == ("server", "client")
+        record = store.load(deployment.name)
+        (added_job,) = record.resources["added_jobs"]
+        assert added_job["hosts"] == [record.node("client2").ssh_host]
+        for hostname in ("server", "client", "client2"):
+            assert hosts_file(store, record, hostname) == ["server", "client", "client2"]
+        assert on_node(store, record, "client2", "hostname").strip() == "client2"
 
-    client_host = record.node("client").ssh_host
-    shrunk = remove_nodes(store, deployment.name, ["client"])
-    assert shrunk.removed == ("client",)
-    record = store.load(deployment.name)
-    assert record.resources["unused_hosts"] == [client_host]
-    for hostname in ("server", "client2"):
-        assert hosts_file(store, record, hostname) == ["server", "client2"]
-    rebooted(lab, client_host)  # its firmware boots the host's own system
+        client_host = record.node("client").ssh_host
+        shrunk = remove_nodes(store, deployment.name, ["client"])
+        assert shrunk.removed == ("client",)
+        record = store.load(deployment.name)
+        assert record.resources["unused_hosts"] == [client_host]
+        for hostname in ("server", "client2"):
+            assert hosts_file(store, record, hostname) == ["server", "client2"]
+        rebooted(lab, client_host)  # its firmware boots the host's own system
 
-    remove_nodes(store, deployment.name, ["client2"])
-    wait_ended(oar, added_job["oar_job_id"])  # nxc's job for it, now unused, released
-    record = store.load(deployment.name)
-    assert record.resources["added_jobs"] == [] and record.resources["unused_hosts"] == [
-        client_host
-    ]
-    assert hosts_file(store, record, "server") == ["server"]
-    rebooted(lab, added_job["hosts"][0])
+        remove_nodes(store, deployment.name, ["client2"])
+        wait_ended(oar, added_job["oar_job_id"])  # nxc's job for it, now unused, released
+        record = store.load(deployment.name)
+        assert record.resources["added_jobs"] == [] and record.resources["unused_hosts"] == [
+            client_host
+        ]
+        assert hosts_file(store, record, "server") == ["server"]
+        rebooted(lab, added_job["hosts"][0])
 
-    # no client left: numbered from 1 again, on the host the removed client gave back
-    again = add_nodes(store, deployment.name, one_client, flavour=flavour(lab))
-    assert again.added == ("client1",) and "platform" not in again.phases
-    record = store.load(deployment.name)
-    assert record.node("client1").ssh_host == client_host
-    assert hosts_file(store, record, "server") == ["server", "client1"]
-    assert oar.job_state(job_id) == "Running"
+        # no client left: numbered from 1 again, on the host the removed client gave back
+        again = add_nodes(store, deployment.name, one_client, flavour=flavour(lab))
+        assert again.added == ("client1",) and "platform" not in again.phases
+        record = store.load(deployment.name)
+        assert record.node("client1").ssh_host == client_host
+        assert hosts_file(store, record, "server") == ["server", "client1"]
+        assert oar.job_state(job_id) == "Running"
 
-    stop_deployment(store, deployment.name)
+    finally:
+        stop_deployment(store, deployment.name)  # also when an assertion failed
     wait_ended(oar, job_id)

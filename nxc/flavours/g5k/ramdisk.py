@@ -589,9 +589,10 @@ class KexecFlavour(Flavour):
         """Stop the info server, delete the OAR job if nxc created it, forget the secrets."""
         resources = deployment.resources or {}
         stop_recorded(resources.get("info_server") or {}, grace=0 if force else 2)
-        for job in resources.get("added_jobs", []):
-            release(job)
-        release(resources.get("oar"))
+        for job in [*resources.get("added_jobs", []), resources.get("oar")]:
+            if job and not job.get("released"):  # a second stop need not reach OAR
+                release(job)
+                job["released"] = True
         secret_dir = resources.get("secret_dir")
         # Only this deployment's own private folder, never another path a record names.
         if secret_dir and Path(secret_dir) == store.secrets_dir / deployment.name / "nodes":
