@@ -120,6 +120,29 @@ def test_one_environment_one_run_for_all_nodes_then_only_the_failed_are_retried(
     }
 
 
+def test_nodes_added_later_are_deployed_in_one_run_of_their_own(tmp_path):
+    """nxc start --add on g5k-image: only the added node's host is in the Kadeploy run, with
+    the deployment's one environment."""
+    deployment = _deployment(tmp_path)
+    calls: list[list[str]] = []
+
+    def recorded_kadeploy(argv: list[str]) -> KadeployRun:
+        calls.append(argv)
+        hosts = [argv[i + 1] for i, word in enumerate(argv) if word == "-m"]
+        return KadeployRun(0, _report(hosts, []))
+
+    added = deployment.nodes[2:]
+    line = "console=ttyS0 nxc.info_url=http://h/t/info.json nxc.host_key_url=http://h/t/host_key/@"
+    failures = ImageFlavour().kadeploy_all(
+        deployment, "/home/alice/nxc-g5k-image.tar.gz", {"n3": line}, tmp_path / "id.pub",
+        recorded_kadeploy, added,
+    )  # fmt: skip
+    assert failures == {}
+    assert [[argv[i + 1] for i, w in enumerate(argv) if w == "-m"] for argv in calls] == [
+        ["n3-host.site.grid5000.fr"]
+    ]
+
+
 def test_nodes_whose_command_lines_differ_cannot_share_an_environment(tmp_path):
     deployment = _deployment(tmp_path)
     lines = {node.hostname: f"nxc.host_key_url=http://h/t/host_key/{node.hostname}"

@@ -1,15 +1,18 @@
 """The ``g5k-image`` flavour: reserved hosts reinstalled by Kadeploy from the composition's image.
 
 Hosts, keys, deployment info and the OAR job are handled as by the kexec flavours
-(:class:`~nxc.flavours.g5k.ramdisk.KexecFlavour`). The deploy step differs: each node gets its own
-Kadeploy environment file (an artefact in the deployment's private state folder) whose kernel
-parameters carry the shared deployment info (inline or URL) and the URL of the node's own host
-key on the info server — Kadeploy gives one environment the same parameters on every node, and
-those URLs are per node.
-``kadeploy3`` runs on the frontend, non-interactively, for every node at once; nodes Kadeploy
-reports as failed (or does not report on) are deployed again up to ``retries`` times
-(:func:`~nxc.platforms.kadeploy.deploy_with_retries`), then named in the error. Deployed nodes
-are then waited for as with kexec: SSH answering with the pinned host key.
+(:class:`~nxc.flavours.g5k.ramdisk.KexecFlavour`). The deploy step differs: one Kadeploy
+environment file (in the deployment's private folder) for every node, whose kernel parameters
+carry the shared deployment info (inline or URL) and one host-key URL that the info server
+answers with the key of the asking node's address (``host_key/@``), so that every node shares
+one command line.
+
+``kadeploy3`` runs on the frontend once for all the nodes (Kadeploy broadcasts the image);
+the hosts it reports as failed (or does not report on) are deployed again up to ``retries``
+times (:func:`~nxc.platforms.kadeploy.deploy_with_retries`), then named in the error. Deployed
+nodes are then waited for as with kexec: SSH answering with the pinned host key. Nodes added to
+a running deployment are deployed the same way, in one run of their own; a removed node's
+host is powered off (a reboot would boot the image on its disk again).
 
 The image tarball must be where Kadeploy reads it: on Grid'5000 a path in the user's home
 (shared by the frontend and the Kadeploy server) or an HTTP URL.
@@ -24,7 +27,7 @@ from typing import TYPE_CHECKING, ClassVar
 from nxc.deployment import NodeState
 from nxc.errors import ManifestError, NxcError
 from nxc.flavours.base import Stage, StartRun
-from nxc.flavours.g5k.ramdisk import KexecFlavour
+from nxc.flavours.g5k.ramdisk import POWEROFF_COMMAND, KexecFlavour
 from nxc.infoserver import BY_ADDRESS, InfoServer
 from nxc.platforms.kadeploy import (
     COMPRESSIONS,
@@ -37,7 +40,7 @@ from nxc.platforms.kadeploy import (
 from nxc.platforms.oar import Frontend
 
 if TYPE_CHECKING:
-    from nxc.deployment import Deployment, DeploymentStore, Node
+    from nxc.deployment import Deployment, Node
     from nxc.manifest import Manifest
 
 IMAGE_KERNEL = "/boot/bzImage"
@@ -76,6 +79,9 @@ class ImageFlavour(KexecFlavour):
     name: ClassVar[str] = "g5k-image"
     boot_method: ClassVar[str] = "Kadeploy"
     guest_reboot_keeps_system: ClassVar[bool] = True  # the image is installed on the disk
+    # a reboot would boot the image again: a removed node's host is powered off instead (the
+    # next Kadeploy powers it on: nxc start --add, or the job's end)
+    leave_command: ClassVar[str] = POWEROFF_COMMAND
 
     def __init__(self, kadeploy_timeout: float = KADEPLOY_TIMEOUT, **options) -> None:
         super().__init__(**options)
@@ -116,16 +122,6 @@ class ImageFlavour(KexecFlavour):
         path.chmod(0o600)
         return path
 
-    def allocate_added(self, run: StartRun) -> None:
-        """Not yet: one Kadeploy run deploys every node of the deployment."""
-        raise self._unsupported("add nodes to a running deployment (use g5k-ramdisk)")
-
-    def remove_nodes(
-        self, deployment: Deployment, store: DeploymentStore, nodes: list[Node]
-    ) -> None:
-        """Not yet: a removed host would keep the image on its disk."""
-        raise self._unsupported("remove nodes from a running deployment (use g5k-ramdisk)")
-
     def key_url(self, server: InfoServer, hostname: str) -> str:
         """One URL for every node (the server hands each the key of its address), so that
         every node shares one command line: one environment, one Kadeploy run."""
@@ -138,10 +134,11 @@ class ImageFlavour(KexecFlavour):
         command_lines: dict[str, str],
         client_public_key: Path,
         run: KadeployRunner,
+        nodes: list[Node] | None = None,
     ) -> dict[str, str]:
-        """Deploy every node in one Kadeploy run of one environment (Kadeploy broadcasts the
-        image), then again the hosts it reports failed, ``retries`` times; hostname → why for
-        those given up."""
+        """Deploy ``nodes`` (default: every node) in one Kadeploy run of one environment
+        (Kadeploy broadcasts the image), then again the hosts it reports failed, ``retries``
+        times; hostname → why for those given up."""
         shared = set(command_lines.values())
         if len(shared) != 1:
             raise NxcError(
@@ -149,7 +146,7 @@ class ImageFlavour(KexecFlavour):
                 "environment; this is a bug of nxc, please report it"
             )
         env_file = self.environment(deployment, shared.pop(), image)
-        by_host = {node.ssh_host: node for node in deployment.nodes}
+        by_host = {node.ssh_host: node for node in (deployment.nodes if nodes is None else nodes)}
         attempts = self.retries + 1
 
         def one_run(hosts: list[str]) -> KadeployRun:
@@ -169,7 +166,7 @@ class ImageFlavour(KexecFlavour):
         return 1
 
     def launch(self, run: StartRun, nodes: list[Node]) -> dict[str, str]:
-        """Kadeploy every node (retries inside); hostname → why for those given up."""
+        """Kadeploy ``nodes`` in one run (retries inside); hostname → why for those given up."""
         deployment = run.deployment
         frontend = self._job.frontend if self._job is not None else Frontend()
         client_public = Path(f"{self._client_key_path}.pub")
@@ -178,7 +175,7 @@ class ImageFlavour(KexecFlavour):
             return run_kadeploy(argv, self.kadeploy_timeout, frontend.argv)
 
         image = self._image or str(self._boot_files[0])
-        failures = self.kadeploy_all(deployment, image, self._lines, client_public, kadeploy)
+        failures = self.kadeploy_all(deployment, image, self._lines, client_public, kadeploy, nodes)
         self._check_job()
         for node in nodes:
             if node.hostname not in failures:

@@ -77,6 +77,8 @@ SSH_ATTEMPT = 5.0
 PROBE_TIMEOUT = 10.0
 REBOOT_COMMAND = "setsid sh -c 'sleep 1; reboot -f' < /dev/null > /dev/null 2>&1 &"
 """Reboot a node's host, detached so that the SSH session asking ends first."""
+POWEROFF_COMMAND = "setsid sh -c 'sleep 1; poweroff -f' < /dev/null > /dev/null 2>&1 &"
+"""Power a node's host off, detached so that the SSH session asking ends first."""
 KEY_DIR = "host_keys"
 """Under the deployment's private folder: the keys armed for the info server to hand out."""
 
@@ -106,6 +108,9 @@ class KexecFlavour(Flavour):
     boot_method: ClassVar[str] = "kexec"
     guest_reboot_keeps_system: ClassVar[bool] = False
     places_on_clusters: ClassVar[bool] = True
+    leave_command: ClassVar[str] = REBOOT_COMMAND
+    """What a removed node's host runs to leave the composition (after a kexec, a reboot
+    boots the host's own system)."""
 
     def __init__(
         self,
@@ -538,9 +543,9 @@ class KexecFlavour(Flavour):
     def remove_nodes(
         self, deployment: Deployment, store: DeploymentStore, nodes: list[Node]
     ) -> None:
-        """Reboot the hosts of ``nodes`` into their own system (after a kexec, the firmware
-        boots the host's) and give them back to the deployment's unused hosts; the info
-        server no longer hands them anything."""
+        """Let the hosts of ``nodes`` leave the composition (:attr:`leave_command`: after a
+        kexec, a reboot into their own system) and give them back to the deployment's unused
+        hosts; the info server no longer hands them anything."""
         resources = deployment.resources
         gone = {node.hostname for node in nodes}
 
@@ -548,13 +553,13 @@ class KexecFlavour(Flavour):
         failed = []
         if launched:
             with self.transport(deployment, store) as transport:
-                answers = transport.run(REBOOT_COMMAND, launched, timeout=60)
+                answers = transport.run(self.leave_command, launched, timeout=60)
             failed = [answer for answer in answers if not answer.ok]
         if failed:
             raise ExternalCommandError(
-                "could not reboot "
+                "could not make "
                 + "; ".join(f"{answer.host}: {answer.describe_failure()}" for answer in failed)
-                + "; they stay in the deployment: try again, or stop it"
+                + " leave the composition; they stay in the deployment: try again, or stop it"
             )
         hosts = [node.ssh_host for node in nodes if node.ssh_host]
         resources["hosts"] = [host for host in resources["hosts"] if host not in hosts]
