@@ -64,14 +64,19 @@ def fio_command(settings: FioSettings, point: SweepPoint, hostname: str, client_
 
 def cleanup_command(settings: FioSettings, hostname: str) -> str:
     """Stops this sweep's fio on ``hostname`` if one still runs (after an interrupt, the
-    killed ``ssh`` leaves it running), waits up to 5 s for it to end, then removes the files
+    killed ``ssh`` leaves it running): SIGTERM, up to 5 s for it to end, then SIGKILL (a
+    loaded node's fio may take longer to wind down) and up to 5 s more; then removes the files
     the sweep wrote in its folder."""
     directory = shlex.quote(settings.directory_for(hostname))
     # the bracket keeps the pattern from matching this shell's own command line
     pattern = shlex.quote(f"[-]-name={FILE_PREFIX}-{hostname}( |$)")
+    wait = (
+        f"n=0; while pgrep -f {pattern} >/dev/null && [ $n -lt 50 ]; "
+        "do sleep 0.1; n=$((n + 1)); done"
+    )
     return (
-        f"pkill -f {pattern}; n=0; while pgrep -f {pattern} >/dev/null && [ $n -lt 50 ]; "
-        f"do sleep 0.1; n=$((n + 1)); done; rm -f {directory}/{FILE_PREFIX}-*"
+        f"pkill -f {pattern}; {wait}; pkill -KILL -f {pattern}; {wait}; "
+        f"rm -f {directory}/{FILE_PREFIX}-*"
     )
 
 
