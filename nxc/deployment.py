@@ -131,6 +131,8 @@ class Node:
     """Flavour-specific facts (container id, serial log path...)."""
     cluster: str | None = None
     """The Grid'5000 cluster the node was asked to be on (``-r role=cluster:NAME:N``)."""
+    failure: str | None = None
+    """Why the node was set aside (see ``Deployment.failed_nodes``); None for a node in use."""
 
     def __post_init__(self) -> None:
         self.state = NodeState(self.state)
@@ -148,12 +150,20 @@ class Node:
             "state": str(self.state),
             "pid": self.pid,
             "extra": self.extra,
-        } | ({"cluster": self.cluster} if self.cluster is not None else {})
+        } | {
+            key: value
+            for key, value in (("cluster", self.cluster), ("failure", self.failure))
+            if value is not None
+        }
 
     @classmethod
     def from_dict(cls, data: object, where: str = "node") -> Node:
         """Read a stored node; :class:`ValueError` saying which field is wrong."""
         fields = _Fields(data, where)
+        extra = fields.optional("extra", dict) or {}
+        failure = fields.optional("failure", str)
+        if failure is None and isinstance(extra.get("failure"), str):
+            failure = extra.pop("failure")  # records before nxc kept it among the extras
         return cls(
             hostname=fields.required("hostname", str),
             role=fields.required("role", str),
@@ -164,8 +174,9 @@ class Node:
             mac=fields.optional("mac", str),
             state=fields.choice("state", NodeState),
             pid=fields.optional("pid", int),
-            extra=fields.optional("extra", dict) or {},
+            extra=extra,
             cluster=fields.optional("cluster", str),
+            failure=failure,
         )
 
 
@@ -191,7 +202,7 @@ class Deployment:
     min_nodes: int | None = None
     """Start goes on without the nodes that failed when at least this many are ready."""
     failed_nodes: list[Node] = field(default_factory=list)
-    """Nodes set aside by a start that went on without them (``extra.failure`` says why)."""
+    """Nodes set aside by a start that went on without them (``Node.failure`` says why)."""
     activation: dict[str, dict[str, float | None]] = field(default_factory=dict)
     """Role → ``activated_at`` and ``ready_at``, seconds after the nodes were up, of the roles
     that wait for roles or have a readiness check (:mod:`nxc.activation`); ``activated_at``

@@ -823,7 +823,7 @@ def _add(
 
 def _flavour(plan: Plan, options: dict[str, object]) -> Flavour:
     """The plan's flavour made with ``options``, refusing those it does not take."""
-    from nxc.flavours import flavour_class
+    from nxc.flavours import get_flavour
 
     unknown = {key for key in options if not _takes(plan.flavour, key)}
     if unknown:
@@ -832,7 +832,7 @@ def _flavour(plan: Plan, options: dict[str, object]) -> Flavour:
         raise InputError(
             f"{', '.join(names)} {verb} not apply to the {plan.flavour} flavour; drop {pronoun}"
         )
-    return flavour_class(plan.flavour)(**options)
+    return get_flavour(plan.flavour, **options)
 
 
 def _launch(

@@ -145,7 +145,7 @@ def _print_nodes(deployment: Deployment, live_states: dict[str, str] | None) -> 
         rows.append(row)
     _print_table(headers, rows)
     for node in deployment.failed_nodes:
-        typer.echo(f"failed: {node.hostname} ({node.role}): {node.extra.get('failure', '?')}")
+        typer.echo(f"failed: {node.hostname} ({node.role}): {node.failure or '?'}")
     for role, times in deployment.activation.items():
         activated = times["activated_at"]
         when = "at boot" if activated is None else f"activated at {activated:.1f} s"

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from nxc.errors import ProjectError, UnsupportedOperationError
+from nxc.flavours.options import FlavourOptions
 from nxc.flavours.registry import FLAVOURS
 
 if TYPE_CHECKING:
@@ -121,6 +122,11 @@ class Flavour(ABC):
     """Whether the flavour honours roles placed on a cluster (``-r osd=cluster:dahu:8``)."""
     phase_timer: PhaseTimer = staticmethod(untimed)
     """Times the phases of :meth:`start` (allocate, prepare, boot); the caller may set it."""
+    options_type: ClassVar[type[FlavourOptions]] = FlavourOptions
+    """The flavour's options: what its constructor takes, what ``nxc start`` may set."""
+
+    def __init__(self, options: FlavourOptions | None = None) -> None:
+        self.options = options if options is not None else self.options_type()
 
     def check_tools(self) -> None:  # noqa: B027 - flavours without external programs keep it
         """Raise :class:`~nxc.errors.MissingToolError` if an external program is missing."""
@@ -404,7 +410,7 @@ def _set_aside(deployment: Deployment, missing: dict[str, str]) -> None:
     for node in deployment.nodes:
         if node.hostname in missing:
             node.state = NodeState.dead
-            node.extra["failure"] = missing[node.hostname]
+            node.failure = missing[node.hostname]
             deployment.failed_nodes.append(node)
     deployment.nodes = [node for node in deployment.nodes if node.hostname not in missing]
 
@@ -433,5 +439,9 @@ def flavour_class(name: str) -> type[Flavour]:
 
 
 def get_flavour(name: str, **options: Any) -> Flavour:
-    """An instance of flavour ``name``, configured with ``options``."""
-    return flavour_class(name)(**options)
+    """An instance of flavour ``name``, configured with ``options`` (its options type's
+    fields: :meth:`~nxc.flavours.options.FlavourOptions.from_keywords` refuses others)."""
+    cls = flavour_class(name)
+    if cls.options_type is FlavourOptions:
+        return cls(**options)
+    return cls(cls.options_type.from_keywords(name, options))

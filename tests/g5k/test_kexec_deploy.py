@@ -235,7 +235,7 @@ def test_min_nodes_goes_on_without_a_host_that_never_comes_back(
         record = store.load(deployment.name)
         assert record.state is DeploymentState.running
         [failed] = record.failed_nodes
-        assert failed.hostname == "client" and "no SSH answer" in failed.extra["failure"]
+        assert failed.hostname == "client" and "no SSH answer" in (failed.failure or "")
         assert on_node(store, record, "server", "hostname").strip() == "server"
         (tmp_path / "flake.nix").write_text("{ outputs = _: { }; }\n")  # the store's project
         status = subprocess.run(

@@ -134,7 +134,7 @@ def test_min_nodes_is_a_count_or_a_fraction_of_the_planned_nodes() -> None:
 
 def test_failed_nodes_and_min_nodes_survive_the_record(tmp_path) -> None:
     store = DeploymentStore(tmp_path / "deploy")
-    failed = Node("node2", "node", address="10.0.0.2", ssh_host="h2", extra={"failure": "late"})
+    failed = Node("node2", "node", address="10.0.0.2", ssh_host="h2", failure="late")
     deployment = Deployment(
         "c",
         "vm",
@@ -146,4 +146,12 @@ def test_failed_nodes_and_min_nodes_survive_the_record(tmp_path) -> None:
     loaded = store.load("c::vm")
     assert loaded.min_nodes == 1
     assert [n.hostname for n in loaded.nodes] == ["node1"]
-    assert loaded.failed_nodes[0].extra["failure"] == "late"
+    assert loaded.failed_nodes[0].failure == "late"
+
+
+def test_a_failure_kept_among_the_extras_reads_as_the_nodes_failure(tmp_path) -> None:
+    """Records written before ``Node.failure`` kept the reason in ``extra.failure``."""
+    stored = Node("node2", "node", "10.0.0.2", "h2").to_dict() | {"extra": {"failure": "late"}}
+    node = Node.from_dict(stored)
+    assert node.failure == "late" and node.extra == {}
+    assert node.to_dict()["failure"] == "late"
