@@ -8,11 +8,14 @@ A record stores each section as a JSON object. A flavour declares it once::
         ports: list[int] = field(default_factory=list)
         switch: SwitchFacts | None = None
 
-and reads and writes it through :meth:`Section.from_record` / :meth:`Section.to_record`::
+and reads and writes it through :func:`resources_of` (or :meth:`Section.from_record`) and
+:meth:`Section.to_record`::
 
-    resources = VmResources.from_record(deployment.resources)
+    resources = resources_of(VmResources, deployment)
     resources.ports.append(port)
     deployment.resources = resources.to_record()
+
+:func:`node_facts_of` does the same for one node's ``Node.extra``.
 
 Reading checks every declared key against its type and says which one is wrong
 (:class:`ValueError`, which the record store reports as a corrupt record). Keys a section does
@@ -33,7 +36,12 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
+
+from nxc.errors import DeploymentRecordError
+
+if TYPE_CHECKING:
+    from nxc.deployment import Deployment, Node
 
 SECTION_FORMAT_KEY = "section_format"
 
@@ -102,6 +110,33 @@ class CommonResources(Section):
     """The deployment's folder of private keys (under :func:`nxc.deployment.secrets_root`)."""
     shared_dir: Path | None = None
     """The folder this machine shares with the nodes (the driver copies files through it)."""
+
+
+SectionT = TypeVar("SectionT", bound=Section)
+
+
+def resources_of(kind: type[SectionT], deployment: Deployment) -> SectionT:
+    """``deployment.resources`` as ``kind``; :class:`DeploymentRecordError` naming the record
+    and the key when the stored value does not fit."""
+    try:
+        return kind.from_record(deployment.resources, "resources")
+    except ValueError as error:
+        raise DeploymentRecordError(_corrupt(deployment, error)) from None
+
+
+def node_facts_of(kind: type[SectionT], deployment: Deployment, node: Node) -> SectionT:
+    """``node.extra`` as ``kind`` (the flavour's facts of one node of ``deployment``);
+    :class:`DeploymentRecordError` naming the record, node and key when they do not fit."""
+    try:
+        return kind.from_record(node.extra, f"nodes[{node.hostname}].extra")
+    except ValueError as error:
+        raise DeploymentRecordError(_corrupt(deployment, error)) from None
+
+
+def _corrupt(deployment: Deployment, error: ValueError) -> str:
+    from nxc.deployment import CORRUPT_RECORD_HINT
+
+    return f"deployment record {deployment.name}: {error}; {CORRUPT_RECORD_HINT}"
 
 
 def _fields(cls: type) -> list[dataclasses.Field[Any]]:

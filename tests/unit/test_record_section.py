@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from nxc.deployment import Deployment, DeploymentStore
-from nxc.record_section import CommonResources, Section
+from nxc.deployment import Deployment, DeploymentStore, Node
+from nxc.errors import DeploymentRecordError
+from nxc.record_section import CommonResources, Section, node_facts_of, resources_of
 
 
 @dataclass
@@ -85,3 +86,13 @@ def test_a_newer_section_format_is_written() -> None:
 
     assert Second().to_record() == {"name": "x", "section_format": 2}
     assert Second.from_record({"name": "y", "section_format": 2}).name == "y"
+
+
+def test_a_malformed_section_of_a_record_names_the_record_and_the_key() -> None:
+    node = Node("node1", "node", "10.0.0.1", "h1", extra={"socket": 3})
+    deployment = Deployment("c", "vm", nodes=[node], resources={"ports": {}})
+    with pytest.raises(DeploymentRecordError, match=r"c::vm: 'resources.ports' must be a list"):
+        resources_of(Resources, deployment)
+    with pytest.raises(DeploymentRecordError, match=r"'nodes\[node1\].extra.socket' must be"):
+        node_facts_of(Switch, deployment, node)
+    assert node_facts_of(Switch, deployment, Node("n", "r", "a", "h")) == Switch()
