@@ -51,6 +51,7 @@ from nxc.journal import (
     ProvenanceEvent,
     phase,
 )
+from nxc.record_section import CommonResources, resources_of
 
 if TYPE_CHECKING:
     from nxc.manifest import Manifest
@@ -253,10 +254,10 @@ def _undo_start(
             f"starting {deployment.name} failed ({_reason(error)}); {left}"
         ) from error
     if isinstance(error, OSError) and error.errno == errno.ENOSPC and not error.filename:
+        run_dir = resources_of(CommonResources, deployment).run_dir or "/tmp"
         raise DeploymentRecordError(
             f"starting {deployment.name} failed: no space left on device while writing its "
-            f"state under {store.deploy_dir} or {deployment.resources.get('run_dir', '/tmp')}; "
-            "free space there, then start again"
+            f"state under {store.deploy_dir} or {run_dir}; free space there, then start again"
         ) from error
 
 

@@ -5,7 +5,8 @@
 :class:`~nxc.driver.backend.NodeBackend` each of them uses.
 
 The shared folder (``/tmp/shared`` on every node) is the host folder the flavour records as
-``resources["shared_dir"]``; without one, copies go through the transport (SFTP) instead.
+``shared_dir`` of its resources (:class:`~nxc.record_section.CommonResources`); without one,
+copies go through the transport (SFTP) instead.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from nxc.errors import (
     TransportError,
     UnsupportedOperationError,
 )
+from nxc.record_section import CommonResources, resources_of
 
 if TYPE_CHECKING:
     from nxc.deployment import Deployment, DeploymentStore
@@ -69,8 +71,8 @@ class DeploymentNodeBackend:
         self.flavour = flavour
         self.transport = transport
         self.hostname = hostname
-        shared = deployment.resources.get("shared_dir")
-        self.shared_dir = SharedDir(Path(shared)) if shared else None
+        shared = resources_of(CommonResources, deployment).shared_dir
+        self.shared_dir = SharedDir(shared) if shared else None
 
     def run(self, command: str, timeout: float | None) -> CommandResult:
         """Run ``command`` over the transport; :class:`TransportError` if it did not complete,
