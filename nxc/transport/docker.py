@@ -92,19 +92,20 @@ class DockerTransport(Transport):
     @classmethod
     def for_deployment(cls, deployment: Deployment, store: DeploymentStore) -> DockerTransport:
         """The transport of a started docker deployment (its recorded engine and containers)."""
-        resources = deployment.resources or {}
-        containers: dict[str, str] = {
-            node.hostname: str(
-                node.extra.get("container_id") or node.extra.get("container_name") or ""
-            )
-            for node in deployment.nodes
-        }
-        if not deployment.is_active or not resources.get("engine") or not all(containers.values()):
+        from nxc.flavours.docker.record import DockerNodeFacts, DockerResources
+        from nxc.record_section import node_facts_of, resources_of
+
+        engine = resources_of(DockerResources, deployment).engine
+        containers: dict[str, str] = {}
+        for node in deployment.nodes:
+            facts = node_facts_of(DockerNodeFacts, deployment, node)
+            containers[node.hostname] = facts.container_id or facts.container_name or ""
+        if not deployment.is_active or not engine or not all(containers.values()):
             raise InputError(
                 f"deployment {deployment.name} has no running containers ({deployment.state}); "
                 "start it with 'nxc start' first"
             )
-        return cls(resources["engine"], containers)
+        return cls(engine, containers)
 
     @property
     def hosts(self) -> list[str]:

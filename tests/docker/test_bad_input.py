@@ -16,6 +16,7 @@ from nxc.deploy import start_deployment
 from nxc.deployment import DeploymentState
 from nxc.errors import ExternalCommandError, InputError, ManifestError, NodeTimeoutError
 from nxc.flavours.docker.flavour import DockerFlavour
+from nxc.flavours.docker.options import DockerOptions
 from nxc.plan import plan_nodes
 from nxc.roles import parse_role_options
 from tests.docker.conftest import ENTRYPOINT, DockerProject, Engine, engine_objects, write_manifest
@@ -29,7 +30,7 @@ def start(project: DockerProject, cleanup: list, count: int = 2, **options):
     manifest = project.manifest()
     plan = plan_nodes(manifest, None, parse_role_options([f"node={count}"]))
     cleanup.append((project.store, plan.deployment_name))
-    return start_deployment(project.store, manifest, plan, DockerFlavour(**options))
+    return start_deployment(project.store, manifest, plan, DockerFlavour(DockerOptions(**options)))
 
 
 def with_command(project: DockerProject, image: str, command: list[str]) -> None:

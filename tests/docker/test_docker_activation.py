@@ -17,6 +17,7 @@ import pytest
 from nxc.deploy import start_deployment, stop_deployment
 from nxc.flavours.docker.containers import container_name
 from nxc.flavours.docker.flavour import DockerFlavour
+from nxc.flavours.docker.options import DockerOptions
 from nxc.journal import Journal, PhaseEvent
 from nxc.manifest import load
 from nxc.plan import plan_nodes
@@ -70,7 +71,9 @@ def test_the_client_is_activated_once_the_server_is_ready(
 
     helper = threading.Thread(target=server_up_later, daemon=True)
     helper.start()
-    deployment = start_deployment(docker_project.store, manifest, plan, DockerFlavour(timeout=120))
+    deployment = start_deployment(
+        docker_project.store, manifest, plan, DockerFlavour(DockerOptions(timeout=120))
+    )
     helper.join(timeout=10)
     assert made_ready, "the server's readiness was never made true"
 

@@ -22,6 +22,7 @@ from nxc.deploy import live_states, start_deployment, stop_deployment
 from nxc.deployment import Deployment, DeploymentState
 from nxc.flavours import LiveState, Stage
 from nxc.flavours.docker.flavour import DockerFlavour
+from nxc.flavours.docker.options import DockerOptions
 from nxc.plan import plan_nodes
 from nxc.roles import parse_role_options
 from nxc.transport.docker import DockerTransport
@@ -41,7 +42,7 @@ def start(
         project.store,
         manifest,
         plan,
-        DockerFlavour(**options),
+        DockerFlavour(DockerOptions(**options)),
         progress=lambda hostname, stage: stages.append((hostname, stage)),
     )
     return deployment, stages

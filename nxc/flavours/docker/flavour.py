@@ -4,9 +4,10 @@ Per deployment: one bridge network named ``nxc-<deployment>`` on a ``10.S.0.0/16
 one container per node named ``nxc-<deployment>-<hostname>`` (see
 :mod:`nxc.flavours.docker.containers` for what a container gets). Everything is created
 through the engine's API, labelled with the deployment, the node, its role and a marker unique
-to this start; the record holds the engine, the marker and every id as soon as it exists, so
-``stop`` removes exactly those containers, networks and volumes, also after ``nxc start`` was
-killed half-way (what carries the recorded marker is found by label).
+to this start; the record holds the engine, the marker and every id as soon as it exists
+(:mod:`nxc.flavours.docker.record`), so ``stop`` removes exactly those containers, networks
+and volumes, also after ``nxc start`` was killed half-way (what carries the recorded marker is
+found by label). Its options are :class:`~nxc.flavours.docker.options.DockerOptions`.
 
 A node is ready when its SSH server answers on its address with the pinned host key (engines
 on this machine: their bridges are routed here), or, on a remote engine, when its log shows the
@@ -23,13 +24,14 @@ import ipaddress
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from nxc import netalloc
 from nxc.atomic import write_atomic
-from nxc.deployment import DeploymentState, NodeState
+from nxc.deployment import CORRUPT_RECORD_HINT, DeploymentState, NodeState
 from nxc.deployment_info import InfoExtras
 from nxc.errors import (
+    DeploymentRecordError,
     ExternalCommandError,
     InputError,
     ManifestError,
@@ -50,7 +52,15 @@ from nxc.flavours.docker.engine import (
     is_local,
     labels_filter,
 )
+from nxc.flavours.docker.options import DockerOptions
 from nxc.flavours.docker.publish import check_host_ports
+from nxc.flavours.docker.record import (
+    DockerNetwork,
+    DockerNodeFacts,
+    DockerResources,
+    SubnetInUse,
+)
+from nxc.record_section import node_facts_of, resources_of
 from nxc.roles import is_hostname
 
 if TYPE_CHECKING:
@@ -60,6 +70,7 @@ if TYPE_CHECKING:
 
     from nxc.deployment import Deployment, DeploymentStore, Node
     from nxc.manifest import Manifest
+    from nxc.netalloc import NodeAddress
 
 POLL_INTERVAL = 0.3
 LOG_TAIL_LINES = 15
@@ -67,19 +78,18 @@ SHUTDOWN_TIMEOUT = 30
 SETTLE_TIME = 5.0
 COMPOSE_FILE = "docker-compose.yml"
 
+T = TypeVar("T")
+
 
 class DockerFlavour(Flavour):
     """Containers on a Docker engine (see the module documentation)."""
 
     name: ClassVar[str] = "docker"
+    options_type = DockerOptions
+    options: DockerOptions
 
-    def __init__(self, timeout: float | None = None, engine: str | None = None) -> None:
-        if timeout is not None and timeout <= 0:
-            raise InputError.naming(
-                f"{{timeout}} {timeout:g} must be more than 0 seconds", "timeout"
-            )
-        self.timeout = timeout
-        self.engine = engine
+    def __init__(self, options: DockerOptions | None = None) -> None:
+        super().__init__(options)
         self._since = 0.0  # the engine's log lines before this are an earlier boot's
         self._roles: dict[str, containers.RoleContainer] = {}
 
@@ -94,7 +104,8 @@ class DockerFlavour(Flavour):
 
     def ready_timeout(self, nodes: int) -> float:
         """How long start waits for every node: ``timeout``, else 60 s + 5 s per node."""
-        return self.timeout if self.timeout is not None else 60.0 + 5.0 * nodes
+        timeout = self.options.timeout
+        return timeout if timeout is not None else 60.0 + 5.0 * nodes
 
     # --- start ---------------------------------------------------------------------------
 
@@ -104,7 +115,7 @@ class DockerFlavour(Flavour):
         deployment, store = run.deployment, run.store
         roles = containers.role_containers(run.manifest, deployment.composition)
         check_host_ports({node.hostname: roles[node.role].ports for node in deployment.nodes})
-        url = engine_url(self.engine)
+        url = engine_url(self.options.engine)
         self._api = api = connect(url)
         _check_images(api, roles, run.manifest.source)
         _check_names(api, deployment)
@@ -112,24 +123,20 @@ class DockerFlavour(Flavour):
         name = deployment.name
         state_dir = store.state_dir(name).absolute()
         subnet = netalloc.choose_subnet(name, _taken_subnets(api, store, name, url))
-        deployment.resources = {
-            "engine": url,
-            "marker": processes.new_marker(),
-            "subnet": subnet,
-            "network": {"name": containers.network_name(name), "id": None},
-            "containers": {},
-            "volumes": [],
-            "secret_dir": str(store.secret_dir(name) / "nodes"),
-            "shared_dir": str(state_dir / "shared"),
-            "compose_file": str(state_dir / COMPOSE_FILE),
-            "log_dir": str(store.log_dir(name).absolute()),
-        }
+        resources = DockerResources(
+            engine=url,
+            marker=processes.new_marker(),
+            subnet=subnet,
+            network=DockerNetwork(name=containers.network_name(name)),
+            secret_dir=store.secret_dir(name) / "nodes",
+            shared_dir=state_dir / "shared",
+            compose_file=state_dir / COMPOSE_FILE,
+            log_dir=store.log_dir(name).absolute(),
+        )
+        deployment.resources = resources.to_record()
         addresses = netalloc.node_addresses(subnet, len(deployment.nodes))
         for node, allocated in zip(deployment.nodes, addresses, strict=True):
-            node.address, node.mac = allocated.address, None
-            node.ssh_host, node.ssh_port = allocated.address, 22
-            node.pid = None
-            node.extra = {"container_name": containers.container_name(name, node.hostname)}
+            _place(deployment, node, allocated)
 
     def allocate_added(self, run: StartRun) -> None:
         """The deployment's engine (images and the added nodes' names checked), free addresses
@@ -138,22 +145,20 @@ class DockerFlavour(Flavour):
         added = run.launching
         roles = containers.role_containers(run.manifest, deployment.composition)
         check_host_ports({node.hostname: roles[node.role].ports for node in added})
-        self._api = api = connect(deployment.resources["engine"])
+        resources = resources_of(DockerResources, deployment)
+        self._api = api = connect(self._engine(resources))
         _check_images(api, roles, run.manifest.source)
         _check_names(api, deployment, added)
         self._roles = roles
         kept = deployment.nodes + deployment.failed_nodes
         used = {node.address for node in kept if node.address}
-        subnet = deployment.resources["subnet"]
         total = len(used) + len(added)
-        free = [a for a in netalloc.node_addresses(subnet, total) if a.address not in used]
+        addresses = netalloc.node_addresses(
+            _recorded(deployment, "subnet", resources.subnet), total
+        )
+        free = [a for a in addresses if a.address not in used]
         for node, allocated in zip(added, free, strict=False):
-            node.address, node.mac = allocated.address, None
-            node.ssh_host, node.ssh_port = allocated.address, 22
-            node.pid = None
-            node.extra = {
-                "container_name": containers.container_name(deployment.name, node.hostname)
-            }
+            _place(deployment, node, allocated)
 
     def deployment_info(
         self, deployment: Deployment, store: DeploymentStore, manifest: Manifest
@@ -177,10 +182,10 @@ class DockerFlavour(Flavour):
         """The private and shared folders, the info and host keys as 0600 files, each node's
         container description and the compose file."""
         deployment = run.deployment
-        resources = deployment.resources
-        secret_dir = Path(resources["secret_dir"])
+        resources = resources_of(DockerResources, deployment)
+        secret_dir = _recorded(deployment, "secret_dir", resources.secret_dir)
         secret_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        shared_dir = Path(resources["shared_dir"])
+        shared_dir = _recorded(deployment, "shared_dir", resources.shared_dir)
         shared_dir.mkdir(exist_ok=True)
         info_file = secret_dir / "info.json"
         write_atomic(info_file, json.dumps(run.info), mode=0o600)
@@ -192,7 +197,7 @@ class DockerFlavour(Flavour):
             key_file = secret_dir / f"{node.hostname}.host_key"
             self._specs[node.hostname] = containers.node_container(
                 deployment.name,
-                resources["marker"],
+                _recorded(deployment, "marker", resources.marker),
                 node.hostname,
                 node.role,
                 node.address,
@@ -201,55 +206,62 @@ class DockerFlavour(Flavour):
                 key_file,
                 shared_dir,
             )
-        network, gateway = _network_of(resources["subnet"])
+        network, gateway = _network_of(_recorded(deployment, "subnet", resources.subnet))
+        compose_file = _recorded(deployment, "compose_file", resources.compose_file)
         specs = list(self._specs.values())
-        write_compose_file(
-            Path(resources["compose_file"]), deployment.name, specs, network, gateway
-        )
+        write_compose_file(compose_file, deployment.name, specs, network, gateway)
 
     def launch(self, run: StartRun, nodes: list[Node]) -> dict[str, str]:
         """The network (once), then each node's container, created and started."""
         deployment, store, api = run.deployment, run.store, self._api
         if any(rc.image == containers.BASE_IMAGE for rc in self._roles.values()):
             containers.ensure_base_image(api)
-        network_id = deployment.resources["network"]["id"] or self._create_network(
-            api, deployment, store
-        )
+        resources = resources_of(DockerResources, deployment)
+        network_id = resources.network.id or self._create_network(api, deployment, resources, store)
+        started: list[tuple[Node, DockerNodeFacts]] = []
         for node in nodes:
+            facts = node_facts_of(DockerNodeFacts, deployment, node)
             container_id = containers.create_container(api, self._specs[node.hostname], network_id)
-            node.extra["container_id"] = container_id
-            deployment.resources["containers"][node.hostname] = container_id
+            facts.container_id = resources.containers[node.hostname] = container_id
+            node.extra, deployment.resources = facts.to_record(), resources.to_record()
             store.save(deployment)
+            started.append((node, facts))
         self._since = time.time() - 1
-        for node in nodes:
-            with api_errors(f"start container {node.extra['container_name']}"):
-                api.start(node.extra["container_id"])
+        for node, facts in started:
+            with api_errors(f"start container {facts.container_name}"):
+                api.start(facts.container_id)
             node.state = NodeState.launching
             run.progress(node.hostname, Stage.LAUNCHED)
         return {}
 
+    @staticmethod
     def _create_network(
-        self, api: docker.APIClient, deployment: Deployment, store: DeploymentStore
+        api: docker.APIClient,
+        deployment: Deployment,
+        resources: DockerResources,
+        store: DeploymentStore,
     ) -> str:
+        """The deployment's network, created, its id recorded in ``resources`` and saved."""
         import docker
 
-        resources = deployment.resources
-        network, gateway = _network_of(resources["subnet"])
+        network, gateway = _network_of(_recorded(deployment, "subnet", resources.subnet))
         ipam = docker.types.IPAMConfig(
             pool_configs=[docker.types.IPAMPool(subnet=network, gateway=gateway)]
         )
-        name = resources["network"]["name"]
+        name = _recorded(deployment, "network.name", resources.network.name)
+        marker = _recorded(deployment, "marker", resources.marker)
         with api_errors(f"create network {name} ({network})"):
             created = api.create_network(
                 name,
                 driver="bridge",
                 ipam=ipam,
                 check_duplicate=True,
-                labels={LABEL_DEPLOYMENT: deployment.name, LABEL_MARKER: resources["marker"]},
+                labels={LABEL_DEPLOYMENT: deployment.name, LABEL_MARKER: marker},
             )
-        resources["network"]["id"] = created["Id"]
+        resources.network.id = network_id = str(created["Id"])
+        deployment.resources = resources.to_record()
         store.save(deployment)
-        return str(created["Id"])
+        return network_id
 
     async def readiness(
         self, deployment: Deployment, node: Node, booted: bool, remaining: float
@@ -257,16 +269,19 @@ class DockerFlavour(Flavour):
         """Failed if its container stopped; booted once its log has the readiness line; ready
         when SSH answers with the pinned key (a remote engine: when booted)."""
         api = self._api
-        details = await asyncio.to_thread(_inspect, api, node)
+        facts = node_facts_of(DockerNodeFacts, deployment, node)
+        details = await asyncio.to_thread(_inspect, api, facts.container_id)
         if not details or not details["State"].get("Running"):
             code = details["State"].get("ExitCode") if details else "gone"
             raise ExternalCommandError(
-                f"container {node.extra['container_name']} of {node.hostname} stopped "
+                f"container {facts.container_name} of {node.hostname} stopped "
                 f"(exit code {code}) before the node was ready; its last log lines:\n"
-                f"{_tail(api, node)}"
+                f"{_tail(api, facts.container_id)}"
             )
-        booted = booted or await asyncio.to_thread(_has_ready_line, api, node, self._since)
-        if not is_local(deployment.resources["engine"]):
+        booted = booted or await asyncio.to_thread(
+            _has_ready_line, api, node.hostname, facts.container_id, self._since
+        )
+        if not is_local(self._engine(resources_of(DockerResources, deployment))):
             return Readiness.READY if booted else Readiness.WAITING
         answer = await ssh_answer(
             node.ssh_host, node.ssh_port, node.host_key or "", min(3.0, remaining)
@@ -283,8 +298,8 @@ class DockerFlavour(Flavour):
 
     def node_details(self, deployment: Deployment, hostname: str) -> str:
         """The container's name and its last log lines."""
-        node = deployment.node(hostname)
-        return f"last log lines of {node.extra['container_name']}:\n{_tail(self._api, node)}"
+        facts = node_facts_of(DockerNodeFacts, deployment, deployment.node(hostname))
+        return f"last log lines of {facts.container_name}:\n{_tail(self._api, facts.container_id)}"
 
     def not_ready_hint(self, deployment: Deployment) -> str:
         """Where the whole logs are."""
@@ -297,34 +312,28 @@ class DockerFlavour(Flavour):
 
     def stop(self, deployment: Deployment, store: DeploymentStore, force: bool = False) -> None:
         """Remove the recorded containers, networks and volumes (and what carries the marker)."""
-        resources = deployment.resources or {}
-        marker = resources.get("marker")
-        recorded = list((resources.get("containers") or {}).values())
-        network_id = (resources.get("network") or {}).get("id")
-        if marker or recorded or network_id:
-            marker = processes.check_marker(marker, str(store.path_for(deployment.name)))
-            api = connect(resources.get("engine") or engine_url(self.engine))
+        resources = resources_of(DockerResources, deployment)
+        recorded = list(resources.containers.values())
+        network_id = resources.network.id
+        if resources.marker or recorded or network_id:
+            marker = processes.check_marker(resources.marker, str(store.path_for(deployment.name)))
+            api = connect(self._engine(resources))
             _check_recorded(api, deployment, store, marker, recorded, network_id)
             log_dir = store.log_dir(deployment.name)
-            nodes = {
-                node.extra["container_id"]: node
-                for node in deployment.nodes
-                if node.extra.get("container_id")
-            }
+            hostnames = _hostnames_by_container(deployment, deployment.nodes)
 
             def save_log(container_id: str) -> None:
-                if container_id in nodes:  # once stopped: the log ends with the shutdown
-                    _save_log(api, nodes[container_id], log_dir)
+                if container_id in hostnames:  # once stopped: the log ends with the shutdown
+                    _save_log(api, hostnames[container_id], container_id, log_dir)
 
-            interrupted = any(not node.extra.get("container_id") for node in deployment.nodes)
+            interrupted = len(hostnames) < len(deployment.nodes)  # a node has no container
             _remove_containers(api, marker, recorded, force, settle=interrupted, stopped=save_log)
             with api_errors("list the deployment's networks and volumes"):
                 networks = api.networks(filters=_f(marker))
                 volumes = (api.volumes(filters=_f(marker)) or {}).get("Volumes") or []
             for network in _with_marked([network_id] if network_id else [], networks):
                 _ignore_missing(api.remove_network, network, f"remove network {network}")
-            recorded_volumes = resources.get("volumes") or []
-            for volume in _with_marked(recorded_volumes, volumes, key="Name"):
+            for volume in _with_marked(resources.volumes, volumes, key="Name"):
                 _ignore_missing(api.remove_volume, volume, f"remove volume {volume}")
         for node in deployment.nodes:
             node.state = NodeState.stopped
@@ -336,27 +345,26 @@ class DockerFlavour(Flavour):
     ) -> None:
         """Remove the containers of ``nodes`` (their logs saved first), checked to be this
         deployment's; the network and the other containers stay."""
-        resources = deployment.resources
-        marker = processes.check_marker(
-            resources.get("marker"), str(store.path_for(deployment.name))
-        )
-        api = connect(resources["engine"])
-        ids = [node.extra["container_id"] for node in nodes if node.extra.get("container_id")]
-        _check_recorded(api, deployment, store, marker, ids, None)
-        by_id = {
-            node.extra["container_id"]: node for node in nodes if node.extra.get("container_id")
-        }
+        resources = resources_of(DockerResources, deployment)
+        marker = processes.check_marker(resources.marker, str(store.path_for(deployment.name)))
+        api = connect(self._engine(resources))
+        hostnames = _hostnames_by_container(deployment, nodes)
+        _check_recorded(api, deployment, store, marker, list(hostnames), None)
         log_dir = store.log_dir(deployment.name)
-        for container_id in ids:
+        for container_id in hostnames:
             _remove_container(
-                api, container_id, SHUTDOWN_TIMEOUT, lambda c: _save_log(api, by_id[c], log_dir)
+                api,
+                container_id,
+                SHUTDOWN_TIMEOUT,
+                lambda c: _save_log(api, hostnames[c], c, log_dir),
             )
         for node in nodes:
-            resources["containers"].pop(node.hostname, None)
+            resources.containers.pop(node.hostname, None)
             if is_hostname(node.hostname):
                 secret_dir = store.secret_dir(deployment.name) / "nodes"
                 (secret_dir / f"{node.hostname}.host_key").unlink(missing_ok=True)
             node.state = NodeState.stopped
+        deployment.resources = resources.to_record()
         compose_file = store.state_dir(deployment.name).absolute() / COMPOSE_FILE
         drop_services(compose_file, deployment.name, [node.hostname for node in nodes])
 
@@ -365,21 +373,21 @@ class DockerFlavour(Flavour):
     def probe(self, deployment: Deployment) -> dict[str, LiveState]:
         """Dead if the container is gone or not running; ready if SSH answers with the pinned
         key (remote engines: if its log shows the readiness line); else running."""
-        resources = deployment.resources or {}
-        url = resources.get("engine") or engine_url(self.engine)
+        url = self._engine(resources_of(DockerResources, deployment))
         try:
             api = connect(url)
         except InputError:
             return {node.hostname: LiveState.DEAD for node in deployment.nodes}
 
         async def probe(node: Node) -> LiveState:
-            if not await asyncio.to_thread(_is_running, api, node):
+            container_id = node_facts_of(DockerNodeFacts, deployment, node).container_id
+            if not await asyncio.to_thread(_is_running, api, container_id):
                 return LiveState.DEAD
             if is_local(url):
                 answer = await ssh_answer(node.ssh_host, node.ssh_port, node.host_key or "", 3.0)
                 ready = answer is SshAnswer.PINNED
             else:
-                ready = await asyncio.to_thread(_has_ready_line, api, node)
+                ready = await asyncio.to_thread(_has_ready_line, api, node.hostname, container_id)
             return LiveState.READY if ready else LiveState.RUNNING
 
         return asyncio.run(probe_all(deployment.nodes, probe))
@@ -393,11 +401,11 @@ class DockerFlavour(Flavour):
     def start_node(self, deployment: Deployment, store: DeploymentStore, hostname: str) -> None:
         """Start a node's stopped (or killed) container again and wait until it is ready."""
         node = deployment.node(hostname)
-        api = self._api_for(deployment, hostname)
-        if _is_running(api, node):
+        api, facts = self._container_of(deployment, node)
+        if _is_running(api, facts.container_id):
             return
-        with api_errors(f"start container {node.extra['container_name']}"):
-            api.start(node.extra["container_id"])
+        with api_errors(f"start container {facts.container_name}"):
+            api.start(facts.container_id)
         self._mark(deployment, store, node, NodeState.launching)
         self._api, self._since = api, time.time() - 1
         missing = self.await_ready(deployment, [node])
@@ -408,60 +416,97 @@ class DockerFlavour(Flavour):
     def shutdown_node(self, deployment: Deployment, store: DeploymentStore, hostname: str) -> None:
         """Stop the container with its stop signal (systemd halts); killed after 30 s."""
         node = deployment.node(hostname)
-        api = self._api_for(deployment, hostname)
-        with api_errors(f"stop container {node.extra['container_name']}"):
-            api.stop(node.extra["container_id"], timeout=SHUTDOWN_TIMEOUT)
+        api, facts = self._container_of(deployment, node)
+        with api_errors(f"stop container {facts.container_name}"):
+            api.stop(facts.container_id, timeout=SHUTDOWN_TIMEOUT)
         self._mark(deployment, store, node, NodeState.stopped)
 
     def crash_node(self, deployment: Deployment, store: DeploymentStore, hostname: str) -> None:
         """Kill the container at once (SIGKILL to every process), like pulling the plug."""
         node = deployment.node(hostname)
-        api = self._api_for(deployment, hostname)
-        if _is_running(api, node):
-            with api_errors(f"kill container {node.extra['container_name']}"):
-                api.kill(node.extra["container_id"], signal="SIGKILL")
+        api, facts = self._container_of(deployment, node)
+        if _is_running(api, facts.container_id):
+            with api_errors(f"kill container {facts.container_name}"):
+                api.kill(facts.container_id, signal="SIGKILL")
         self._mark(deployment, store, node, NodeState.dead)
 
     def block_node(self, deployment: Deployment, hostname: str) -> None:
         """Disconnect the node from the deployment's network (``docker exec`` still works)."""
-        node = deployment.node(hostname)
-        api = self._api_for(deployment, hostname)
-        network_id = deployment.resources["network"]["id"]
-        with api_errors(f"disconnect {node.extra['container_name']} from its network"):
-            api.disconnect_container_from_network(node.extra["container_id"], network_id)
+        api, facts = self._container_of(deployment, deployment.node(hostname))
+        network_id = resources_of(DockerResources, deployment).network.id
+        with api_errors(f"disconnect {facts.container_name} from its network"):
+            api.disconnect_container_from_network(facts.container_id, network_id)
 
     def unblock_node(self, deployment: Deployment, hostname: str) -> None:
         """Reconnect the node to the deployment's network, at its recorded address."""
         node = deployment.node(hostname)
-        api = self._api_for(deployment, hostname)
-        network_id = deployment.resources["network"]["id"]
-        with api_errors(f"reconnect {node.extra['container_name']} to its network"):
+        api, facts = self._container_of(deployment, node)
+        network_id = resources_of(DockerResources, deployment).network.id
+        with api_errors(f"reconnect {facts.container_name} to its network"):
             api.connect_container_to_network(
-                node.extra["container_id"], network_id, ipv4_address=node.address
+                facts.container_id, network_id, ipv4_address=node.address
             )
 
     def console_log(self, deployment: Deployment, hostname: str) -> Path:
         """The node's container log (its console), saved to the deployment's log folder now."""
-        node = deployment.node(hostname)
-        log_dir = Path(deployment.resources["log_dir"])
-        api = self._api_for(deployment, hostname)
-        _save_log(api, node, log_dir)
+        resources = resources_of(DockerResources, deployment)
+        log_dir = _recorded(deployment, "log_dir", resources.log_dir)
+        api, facts = self._container_of(deployment, deployment.node(hostname))
+        _save_log(api, hostname, facts.container_id, log_dir)
         return log_dir / f"{hostname}.console.log"
 
-    def _api_for(self, deployment: Deployment, hostname: str) -> docker.APIClient:
-        node = deployment.node(hostname)
-        if not node.extra.get("container_id") or deployment.state is DeploymentState.stopped:
+    def _container_of(
+        self, deployment: Deployment, node: Node
+    ) -> tuple[docker.APIClient, DockerNodeFacts]:
+        """The engine and the recorded container of ``node``; :class:`InputError` if it has
+        none (the deployment is not running)."""
+        facts = node_facts_of(DockerNodeFacts, deployment, node)
+        if not facts.container_id or deployment.state is DeploymentState.stopped:
             raise InputError(
-                f"{hostname} of {deployment.name} has no container: the deployment is "
+                f"{node.hostname} of {deployment.name} has no container: the deployment is "
                 f"{deployment.state}; start it again with 'nxc start'"
             )
-        return connect(deployment.resources["engine"])
+        return connect(self._engine(resources_of(DockerResources, deployment))), facts
+
+    def _engine(self, resources: DockerResources) -> str:
+        """The engine the deployment was started on, else the one this flavour would use."""
+        return resources.engine or engine_url(self.options.engine)
 
     @staticmethod
     def _mark(deployment: Deployment, store: DeploymentStore, node: Node, state: NodeState) -> None:
         with store.lock(deployment.name):
             node.state = state
             store.save(deployment)
+
+
+def _place(deployment: Deployment, node: Node, allocated: NodeAddress) -> None:
+    """Give ``node`` its address (SSH on port 22 there) and its container's name."""
+    node.address, node.mac = allocated.address, None
+    node.ssh_host, node.ssh_port = allocated.address, 22
+    node.pid = None
+    name = containers.container_name(deployment.name, node.hostname)
+    node.extra = DockerNodeFacts(container_name=name).to_record()
+
+
+def _recorded(deployment: Deployment, key: str, value: T | None) -> T:
+    """``value``, read from ``resources.<key>``; :class:`DeploymentRecordError` if the record
+    lacks it (allocation writes it before any later step reads it)."""
+    if value is None:
+        raise DeploymentRecordError(
+            f"deployment record {deployment.name}: 'resources.{key}' is missing; "
+            f"{CORRUPT_RECORD_HINT}"
+        )
+    return value
+
+
+def _hostnames_by_container(deployment: Deployment, nodes: list[Node]) -> dict[str, str]:
+    """Container id → hostname, for those of ``nodes`` whose container was created."""
+    by_container = {}
+    for node in nodes:
+        container_id = node_facts_of(DockerNodeFacts, deployment, node).container_id
+        if container_id:
+            by_container[container_id] = node.hostname
+    return by_container
 
 
 def _network_of(subnet: int) -> tuple[str, str]:
@@ -623,9 +668,9 @@ def _taken_subnets(api: docker.APIClient, store: DeploymentStore, name: str, url
     """Second octets ``S`` whose ``10.S.0.0/16`` is used by another deployment, an engine
     network or (local engines) a route of this machine."""
     taken = {
-        other.resources.get("subnet")
+        octet
         for other in store.active()
-        if other.name != name and isinstance(other.resources.get("subnet"), int)
+        if other.name != name and (octet := resources_of(SubnetInUse, other).octet) is not None
     }
     used: list[ipaddress.IPv4Network] = []
     with api_errors("list networks"):
@@ -641,7 +686,7 @@ def _taken_subnets(api: docker.APIClient, store: DeploymentStore, name: str, url
         candidate = ipaddress.IPv4Network(f"10.{octet}.0.0/16")
         if any(candidate.overlaps(network) for network in used if network.prefixlen > 0):
             taken.add(octet)
-    return {octet for octet in taken if isinstance(octet, int)}
+    return taken
 
 
 def _host_routes() -> list[ipaddress.IPv4Network]:
@@ -663,10 +708,9 @@ def _host_routes() -> list[ipaddress.IPv4Network]:
     return routes
 
 
-def _inspect(api: docker.APIClient, node: Node) -> dict[str, Any] | None:
+def _inspect(api: docker.APIClient, container_id: str | None) -> dict[str, Any] | None:
     import docker
 
-    container_id = node.extra.get("container_id")
     if not container_id:
         return None
     try:
@@ -675,43 +719,51 @@ def _inspect(api: docker.APIClient, node: Node) -> dict[str, Any] | None:
         return None
 
 
-def _is_running(api: docker.APIClient, node: Node) -> bool:
-    details = _inspect(api, node)
+def _is_running(api: docker.APIClient, container_id: str | None) -> bool:
+    details = _inspect(api, container_id)
     return bool(details and details["State"].get("Running"))
 
 
 def _log_text(
-    api: docker.APIClient, node: Node, tail: int | str = "all", since: float | None = None
+    api: docker.APIClient,
+    container_id: str | None,
+    tail: int | str = "all",
+    since: float | None = None,
 ) -> str:
     import docker
 
+    if not container_id:
+        return ""
+    options: dict[str, Any] = {"tail": tail}
+    if since is not None:
+        options["since"] = int(since)
     try:
-        options: dict[str, Any] = {"tail": tail}
-        if since is not None:
-            options["since"] = int(since)
-        data = api.logs(node.extra["container_id"], **options)
-    except (docker.errors.NotFound, KeyError):
+        data = api.logs(container_id, **options)
+    except docker.errors.NotFound:
         return ""
     return data.decode(errors="replace").replace("\r", "")
 
 
-def _tail(api: docker.APIClient, node: Node) -> str:
-    return _log_text(api, node, tail=LOG_TAIL_LINES).rstrip("\n") or "(no log output)"
+def _tail(api: docker.APIClient, container_id: str | None) -> str:
+    return _log_text(api, container_id, tail=LOG_TAIL_LINES).rstrip("\n") or "(no log output)"
 
 
-def _save_log(api: docker.APIClient, node: Node, log_dir: Path) -> None:
-    text = _log_text(api, node)
+def _save_log(
+    api: docker.APIClient, hostname: str, container_id: str | None, log_dir: Path
+) -> None:
+    text = _log_text(api, container_id)
     if text:
-        write_atomic(log_dir / f"{node.hostname}.console.log", text)
+        write_atomic(log_dir / f"{hostname}.console.log", text)
 
 
 def _refresh_logs(api: docker.APIClient, deployment: Deployment, store: DeploymentStore) -> None:
     """Copy every container's log into the deployment's log folder (they go with stop)."""
     log_dir = store.log_dir(deployment.name)
-    for node in deployment.nodes:
-        if node.extra.get("container_id"):
-            _save_log(api, node, log_dir)
+    for container_id, hostname in _hostnames_by_container(deployment, deployment.nodes).items():
+        _save_log(api, hostname, container_id, log_dir)
 
 
-def _has_ready_line(api: docker.APIClient, node: Node, since: float | None = None) -> bool:
-    return f"nxc-ready {node.hostname}" in _log_text(api, node, since=since)
+def _has_ready_line(
+    api: docker.APIClient, hostname: str, container_id: str | None, since: float | None = None
+) -> bool:
+    return f"nxc-ready {hostname}" in _log_text(api, container_id, since=since)
