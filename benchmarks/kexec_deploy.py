@@ -32,6 +32,7 @@ from nxc.deploy import start_deployment, stop_deployment  # noqa: E402
 from nxc.deployment import DeploymentStore  # noqa: E402
 from nxc.flavours.base import Stage  # noqa: E402
 from nxc.flavours.g5k.hosts import HostSource  # noqa: E402
+from nxc.flavours.g5k.options import KexecOptions  # noqa: E402
 from nxc.flavours.g5k.ramdisk import KexecFlavour  # noqa: E402
 from nxc.manifest import Artefacts, Composition, Manifest, Role  # noqa: E402
 from nxc.plan import Plan, PlannedNode  # noqa: E402
@@ -79,9 +80,11 @@ def timed_deploy(
     store = DeploymentStore(Path(tempfile.mkdtemp(dir=work)) / "deploy")
     nodes = tuple(PlannedNode(f"node{i}", "node") for i in range(1, count + 1))
     flavour = cls(
-        hosts=HostSource(machine_file=machine_file, check_with_oar=False),
-        host_ssh_options=lab.ssh_options(),
-        timeout=TIMEOUT,
+        KexecOptions(
+            hosts=HostSource(machine_file=machine_file, check_with_oar=False),
+            host_ssh_options=lab.ssh_options(),
+            timeout=TIMEOUT,
+        )
     )
     launched: list[float] = []
 

@@ -186,20 +186,16 @@ def _manifest(manifest: Manifest, path: str | None) -> dict[str, Any]:
 def _platform(
     deployment: Deployment, host_properties: Mapping[str, Mapping[str, Any]] | None
 ) -> dict[str, Any]:
-    resources = deployment.resources
-    jobs = resources.get("oar")
-    jobs = [] if jobs is None else jobs if isinstance(jobs, list) else [jobs]
+    from nxc.flavours.g5k.record import kexec_resources
+
+    resources = kexec_resources(deployment)
+    jobs = [] if resources.oar is None else [resources.oar]
     result: dict[str, Any] = {
         "oar_jobs": [
-            {
-                "job_id": job.get("oar_job_id"),
-                "frontend": (job.get("frontend") or {}).get("host"),
-                "name": job.get("name"),
-            }
+            {"job_id": job.oar_job_id, "frontend": job.frontend.get("host"), "name": job.name}
             for job in jobs
-            if isinstance(job, Mapping)
         ],
-        "hosts": list(resources.get("hosts") or []),
+        "hosts": list(resources.hosts),
         "nodes": [
             {
                 "hostname": node.hostname,

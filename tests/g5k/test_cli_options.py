@@ -82,10 +82,12 @@ def test_nfs_server_reaches_the_nodes_kernel_parameter():
     """``--nfs-server`` becomes the server the nodes mount the store from."""
     from nxc.cli.start import HostOptions, _g5k_options
     from nxc.deployment import Deployment, Node
+    from nxc.flavours import get_flavour
     from nxc.flavours.g5k.nfs_store import NfsStoreFlavour
 
     options = _g5k_options("g5k-nfs-store", HostOptions(oar_job=3, nfs_server="10.0.0.9"))
     deployment = Deployment("c", "g5k-nfs-store", nodes=[Node("n1", "n", "10.1.0.1", "10.1.0.1")])
-    flavour = NfsStoreFlavour(**options)
+    flavour = get_flavour("g5k-nfs-store", **options)
+    assert isinstance(flavour, NfsStoreFlavour)
     assert flavour.extra_params(deployment) == ["nxc.nfs_store=10.0.0.9:/nix/store"]
     assert flavour.extra_info(deployment)["nix_store"]["server"] == "10.0.0.9"

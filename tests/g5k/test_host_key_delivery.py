@@ -19,6 +19,7 @@ from nxc.errors import ExternalCommandError
 from nxc.flavours.base import StartRun
 from nxc.flavours.g5k.hosts import HostSource
 from nxc.flavours.g5k.kexec import b64url
+from nxc.flavours.g5k.options import KexecOptions
 from nxc.flavours.g5k.ramdisk import KEY_DIR, KexecFlavour
 from nxc.keys import generate_keypair
 from nxc.manifest import Artefacts, Composition, Manifest, Role
@@ -162,7 +163,7 @@ def test_no_private_key_on_any_command_line(tmp_path: Path, delivery: str) -> No
     deployment.resources = {"secret_dir": str(secret_dir)}
     host_keys = {node.hostname: generate_keypair("k").private_openssh for node in nodes}
     info = build_info(deployment, store, manifest_with({"node": ""}))
-    flavour = KexecFlavour(info_address="127.0.0.1", info_delivery=delivery)
+    flavour = KexecFlavour(KexecOptions(info_address="127.0.0.1", info_delivery=delivery))
     try:
         lines = flavour._command_lines(deployment, store, info, host_keys, "console=ttyS0")
         server = deployment.resources["info_server"]
@@ -203,9 +204,11 @@ def test_the_kexec_flavour_arms_the_root_key_per_node_and_keeps_it_out_of_the_in
     deployment = Deployment("c", "g5k-ramdisk", nodes=nodes)
     store = DeploymentStore(tmp_path / "deploy")
     flavour = KexecFlavour(
-        hosts=HostSource(machine_file=machine_file, check_with_oar=False),
-        info_address="127.0.0.1",
-        info_delivery="url",
+        KexecOptions(
+            hosts=HostSource(machine_file=machine_file, check_with_oar=False),
+            info_address="127.0.0.1",
+            info_delivery="url",
+        )
     )
     run = StartRun(deployment, store, manifest)
     try:

@@ -16,6 +16,7 @@ import yaml
 from nxc.deployment import Deployment, Node
 from nxc.errors import ManifestError, NxcError
 from nxc.flavours.g5k.image import ImageFlavour, image_tarball
+from nxc.flavours.g5k.options import ImageOptions
 from nxc.manifest import Artefacts, Composition, Manifest, Role
 from nxc.platforms.kadeploy import KadeployRun
 
@@ -92,7 +93,7 @@ def test_one_environment_one_run_for_all_nodes_then_only_the_failed_are_retried(
 
     line = "console=ttyS0 nxc.info=abc nxc.host_key_url=http://h/t/host_key/@"
     lines = {node.hostname: line for node in deployment.nodes}
-    flavour = ImageFlavour(retries=2)
+    flavour = ImageFlavour(ImageOptions(retries=2))
     failures = flavour.kadeploy_all(
         deployment, "/home/alice/nxc-g5k-image.tar.gz", lines, tmp_path / "id.pub",
         recorded_kadeploy,

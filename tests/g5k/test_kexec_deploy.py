@@ -72,7 +72,7 @@ def request(standin, nodes: int) -> OarRequest:
 
 def flavour(lab, cls=KexecFlavour, **options) -> KexecFlavour:
     options.setdefault("timeout", READY_TIMEOUT)
-    return cls(host_ssh_options=lab.ssh_options(), **options)
+    return cls(cls.options_type(host_ssh_options=lab.ssh_options(), **options))
 
 
 def test_ramdisk_reserves_kexecs_and_releases(lab, g5k_oar, testbed_guest, store):

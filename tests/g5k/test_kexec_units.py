@@ -29,6 +29,7 @@ from nxc.flavours.g5k import kexec
 from nxc.flavours.g5k.hosts import HostSource
 from nxc.flavours.g5k.image import ImageFlavour
 from nxc.flavours.g5k.nfs_store import NfsStoreFlavour
+from nxc.flavours.g5k.options import ImageOptions, KexecOptions, NfsStoreOptions
 from nxc.flavours.g5k.ramdisk import KexecFlavour
 from nxc.keys import generate_keypair
 from nxc.manifest import Artefacts, Composition, Manifest, Role
@@ -71,7 +72,7 @@ def test_big_deployments_get_a_url_served_with_a_token_and_stopped_from_the_reco
     secret_dir = store.secret_dir(deployment.name) / "nodes"
     secret_dir.mkdir()
     deployment.resources = {"secret_dir": str(secret_dir)}
-    flavour = KexecFlavour(info_address="127.0.0.1")
+    flavour = KexecFlavour(KexecOptions(info_address="127.0.0.1"))
     info = build_info(deployment, store, manifest_with({"node": "/nix/store/x-node"}))
     host_keys = {node.hostname: generate_keypair("k").private_openssh for node in deployment.nodes}
     lines = flavour._command_lines(deployment, store, info, host_keys, "console=ttyS0")
@@ -99,7 +100,7 @@ def test_small_deployments_get_the_info_inline(tmp_path):
     deployment.resources = {"secret_dir": str(secret_dir)}
     info = build_info(deployment, store, manifest_with({"node": ""}))
     host_keys = {node.hostname: generate_keypair("k").private_openssh for node in deployment.nodes}
-    flavour = KexecFlavour(info_address="127.0.0.1")
+    flavour = KexecFlavour(KexecOptions(info_address="127.0.0.1"))
     try:
         lines = flavour._command_lines(deployment, store, info, host_keys, "console=ttyS0")
     finally:
@@ -111,7 +112,9 @@ def test_small_deployments_get_the_info_inline(tmp_path):
 
 def test_nfs_store_info_and_kernel_parameter():
     deployment = _deployment(2, "g5k-nfs-store")
-    flavour = NfsStoreFlavour(nfs_server="172.16.0.1", nfs_export="/export/nix/store")
+    flavour = NfsStoreFlavour(
+        NfsStoreOptions(nfs_server="172.16.0.1", nfs_export="/export/nix/store")
+    )
     assert flavour.extra_info(deployment)["nix_store"]["server"] == "172.16.0.1"
     assert flavour.extra_params(deployment) == ["nxc.nfs_store=172.16.0.1:/export/nix/store"]
     facing = NfsStoreFlavour().extra_params(deployment)[0]
@@ -124,7 +127,7 @@ def test_host_sources_are_exclusive(tmp_path):
     with pytest.raises(InputError, match="wait_for_file waits"):
         HostSource(wait_for_file=True)
     with pytest.raises(InputError, match="retries -1"):
-        KexecFlavour(retries=-1)
+        KexecOptions(retries=-1)
 
 
 def test_a_manifest_of_another_flavour_is_refused(tmp_path):
@@ -253,15 +256,19 @@ def test_user_kernel_params_follow_the_flavours_own_then_nxc_s():
     """-k/--kernel-params: appended to the build's line and the flavour's own parameters,
     before nxc's per-node ones; nxc.* and control characters are refused in one line."""
     deployment = _deployment(1, "g5k-nfs-store")
-    flavour = NfsStoreFlavour(nfs_server="10.0.0.9", kernel_params=["mitigations=off", "quiet"])
+    flavour = NfsStoreFlavour(
+        NfsStoreOptions(nfs_server="10.0.0.9", kernel_params=["mitigations=off", "quiet"])
+    )
     base = flavour.base_command_line("console=ttyS0", deployment)
     assert base == "console=ttyS0 nxc.nfs_store=10.0.0.9:/nix/store mitigations=off quiet"
     line = kexec.node_command_line(base, b"KEY", info=b"{}")
     assert line.startswith(f"{base} nxc.info=")
     assert KexecFlavour().base_command_line("", deployment) == ""
-    image = ImageFlavour(kernel_params=["quiet"])  # its Kadeploy environments' kernel_params
+    image = ImageFlavour(
+        ImageOptions(kernel_params=["quiet"])
+    )  # its Kadeploy environments' kernel_params
     assert image.base_command_line("console=ttyS0", deployment) == "console=ttyS0 quiet"
     with pytest.raises(InputError, match=r"nxc\.\* parameters are nxc's own"):
-        KexecFlavour(kernel_params=["nxc.info=e30"])
+        KexecOptions(kernel_params=["nxc.info=e30"])
     with pytest.raises(InputError, match="newline"):
-        KexecFlavour(kernel_params=["a\nb"])
+        KexecOptions(kernel_params=["a\nb"])

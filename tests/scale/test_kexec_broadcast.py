@@ -21,6 +21,7 @@ from nxc.deployment import Deployment, DeploymentStore, Node
 from nxc.flavours.base import StartRun
 from nxc.flavours.g5k import kexec
 from nxc.flavours.g5k.hosts import HostSource
+from nxc.flavours.g5k.options import KexecOptions
 from nxc.flavours.g5k.ramdisk import KexecFlavour
 from nxc.keys import generate_keypair
 from nxc.manifest import Artefacts, Composition, Manifest, Role
@@ -73,10 +74,12 @@ def test_launch_broadcasts_the_boot_files_then_kexecs_every_host(
     deployment = Deployment("c", "g5k-ramdisk", nodes=nodes)
     store = DeploymentStore(tmp_path / "deploy")
     flavour = KexecFlavour(
-        hosts=HostSource(machine_file=machine_file, check_with_oar=False),
-        host_ssh_options=lab.shell().options,
-        relay_ssh_options=lab.relay_options,
-        info_address="127.0.0.1",
+        KexecOptions(
+            hosts=HostSource(machine_file=machine_file, check_with_oar=False),
+            host_ssh_options=lab.shell().options,
+            relay_ssh_options=lab.relay_options,
+            info_address="127.0.0.1",
+        )
     )
     run = StartRun(deployment, store, manifest)
     try:

@@ -15,6 +15,7 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nxc.errors import InputError
 from nxc.platforms.machinefile import (
@@ -25,6 +26,9 @@ from nxc.platforms.machinefile import (
 )
 from nxc.platforms.oar import Frontend, Oar, OarJob, OarRequest, job_id_from_environment
 from nxc.platforms.placement import NodePlacement, assign_hosts, resource_groups, walltime_only
+
+if TYPE_CHECKING:
+    from nxc.flavours.g5k.record import OarJobRecord
 
 DEFAULT_WAIT = 600.0
 
@@ -137,10 +141,10 @@ def _from_file(source: HostSource) -> Hosts:
     return Hosts(tuple(names), where)
 
 
-def release(job_record: dict | None) -> None:
+def release(job_record: OarJobRecord | None) -> None:
     """Delete the recorded job if nxc created it (a job already over is fine)."""
-    if not job_record:
+    if job_record is None:
         return
-    job = OarJob.from_record(job_record)
+    job = job_record.job()
     if job.created_by_nxc:
         Oar(job.frontend).release(job)

@@ -27,7 +27,9 @@ from typing import TYPE_CHECKING, ClassVar
 from nxc.deployment import NodeState
 from nxc.errors import ManifestError, NxcError
 from nxc.flavours.base import Stage, StartRun
+from nxc.flavours.g5k.options import ImageOptions
 from nxc.flavours.g5k.ramdisk import POWEROFF_COMMAND, KexecFlavour
+from nxc.flavours.g5k.record import secret_dir_of
 from nxc.infoserver import BY_ADDRESS, InfoServer
 from nxc.platforms.kadeploy import (
     COMPRESSIONS,
@@ -45,7 +47,6 @@ if TYPE_CHECKING:
 
 IMAGE_KERNEL = "/boot/bzImage"
 IMAGE_INITRD = "/boot/initrd"
-KADEPLOY_TIMEOUT = 1800.0
 
 KadeployRunner = Callable[[list[str]], KadeployRun]
 
@@ -83,9 +84,11 @@ class ImageFlavour(KexecFlavour):
     # next Kadeploy powers it on: nxc start --add, or the job's end)
     leave_command: ClassVar[str] = POWEROFF_COMMAND
 
-    def __init__(self, kadeploy_timeout: float = KADEPLOY_TIMEOUT, **options) -> None:
-        super().__init__(**options)
-        self.kadeploy_timeout = kadeploy_timeout
+    options: ImageOptions
+    options_type: ClassVar[type[ImageOptions]] = ImageOptions
+
+    def __init__(self, options: ImageOptions | None = None) -> None:
+        super().__init__(options)
         self._image: str | None = None
 
     def boot_files(self, manifest: Manifest, composition: str) -> tuple[Path, Path, str]:
@@ -109,7 +112,7 @@ class ImageFlavour(KexecFlavour):
     def environment(self, deployment: Deployment, params: str, image: str) -> Path:
         """Write the one Kadeploy environment file of the deployment (mode 0600: its kernel
         parameters hold the info server's token)."""
-        secret_dir = Path(deployment.resources["secret_dir"])
+        secret_dir = secret_dir_of(deployment)
         environment = KadeployEnvironment(
             name=f"nxc-{deployment.composition}",
             image_file=image,
@@ -147,7 +150,7 @@ class ImageFlavour(KexecFlavour):
             )
         env_file = self.environment(deployment, shared.pop(), image)
         by_host = {node.ssh_host: node for node in (deployment.nodes if nodes is None else nodes)}
-        attempts = self.retries + 1
+        attempts = self.options.retries + 1
 
         def one_run(hosts: list[str]) -> KadeployRun:
             if self._host_keys:  # a failed attempt may have booted far enough to fetch it
@@ -172,7 +175,7 @@ class ImageFlavour(KexecFlavour):
         client_public = Path(f"{self._client_key_path}.pub")
 
         def kadeploy(argv: list[str]) -> KadeployRun:
-            return run_kadeploy(argv, self.kadeploy_timeout, frontend.argv)
+            return run_kadeploy(argv, self.options.kadeploy_timeout, frontend.argv)
 
         image = self._image or str(self._boot_files[0])
         failures = self.kadeploy_all(deployment, image, self._lines, client_public, kadeploy, nodes)

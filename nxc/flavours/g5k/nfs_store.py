@@ -9,29 +9,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from nxc.flavours.g5k.options import NfsStoreOptions
 from nxc.flavours.g5k.ramdisk import KexecFlavour, address_facing
 
 if TYPE_CHECKING:
     from nxc.deployment import Deployment
-
-NFS_EXPORT = "/nix/store"
 
 
 class NfsStoreFlavour(KexecFlavour):
     """``g5k-nfs-store``: as ``g5k-ramdisk``, the nodes mounting ``/nix/store`` over NFS."""
 
     name: ClassVar[str] = "g5k-nfs-store"
+    options: NfsStoreOptions
+    options_type: ClassVar[type[NfsStoreOptions]] = NfsStoreOptions
 
-    def __init__(
-        self, nfs_server: str | None = None, nfs_export: str = NFS_EXPORT, **options: Any
-    ) -> None:
-        super().__init__(**options)
-        self.nfs_server = nfs_server
-        self.nfs_export = nfs_export
+    def __init__(self, options: NfsStoreOptions | None = None) -> None:
+        super().__init__(options)
 
     def nfs_address(self, deployment: Deployment) -> str:
         """The NFS server's address: given, else this machine's address facing the nodes."""
-        return self.nfs_server or address_facing(deployment.nodes[0].address)
+        return self.options.nfs_server or address_facing(deployment.nodes[0].address)
 
     def extra_info(self, deployment: Deployment) -> dict[str, Any]:
         """``nix_store``: where the nodes mount the store from."""
@@ -39,11 +36,11 @@ class NfsStoreFlavour(KexecFlavour):
             "nix_store": {
                 "type": "nfs",
                 "server": self.nfs_address(deployment),
-                "export": self.nfs_export,
+                "export": self.options.nfs_export,
                 "options": "ro,nolock,vers=3",
             }
         }
 
     def extra_params(self, deployment: Deployment) -> list[str]:
         """``nxc.nfs_store=ADDRESS:EXPORT``, read by the image's stage 1."""
-        return [f"nxc.nfs_store={self.nfs_address(deployment)}:{self.nfs_export}"]
+        return [f"nxc.nfs_store={self.nfs_address(deployment)}:{self.options.nfs_export}"]

@@ -16,8 +16,10 @@ mount ``/nix/store`` read-only over NFS (``nix_store`` in the deployment info an
 ``nxc.nfs_store=ADDRESS:EXPORT``), by default from the address of this machine that faces the
 nodes.
 
-The record's ``resources`` hold the OAR job (``oar``: id, whether nxc created it, frontend),
-the assigned and unused hosts, and the info server (pid, port, token): :meth:`stop` stops the
+The flavours' options are :mod:`nxc.flavours.g5k.options`'. The record's ``resources``
+(:class:`~nxc.flavours.g5k.record.KexecResources`) hold the OAR job (``oar``: id, whether nxc
+created it, frontend) and those reserved for added nodes, the assigned and unused hosts, how
+the hosts are reached, and the info server (pid, port, token, marker): :meth:`stop` stops the
 server and deletes only a job nxc created, even after ``nxc start`` crashed.
 """
 
@@ -29,11 +31,10 @@ import json
 import shutil
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from nxc import limits
 from nxc.atomic import write_atomic
 from nxc.deployment import DeploymentState, NodeState
 from nxc.deployment_info import InfoExtras, deployment_root_key
@@ -48,7 +49,17 @@ from nxc.flavours.base import Flavour, LiveState, Stage, StartRun
 from nxc.flavours.common.readiness import Guard, Readiness, probe_all
 from nxc.flavours.common.sshready import SshAnswer, ssh_answer
 from nxc.flavours.g5k import kexec
-from nxc.flavours.g5k.hosts import HostSource, acquire_hosts, assign_hosts_to_nodes, release
+from nxc.flavours.g5k.hosts import acquire_hosts, assign_hosts_to_nodes, release
+from nxc.flavours.g5k.options import KexecOptions
+from nxc.flavours.g5k.record import (
+    AddedJobRecord,
+    InfoServerRecord,
+    KexecNodeFacts,
+    KexecResources,
+    OarJobRecord,
+    kexec_resources,
+    secret_dir_of,
+)
 from nxc.infoserver import (
     InfoServer,
     arm_host_key,
@@ -59,17 +70,15 @@ from nxc.infoserver import (
     write_clients,
 )
 from nxc.keys import KeyPair
-from nxc.platforms.broadcast import DEFAULT_RELAY_OPTIONS, broadcast_files
+from nxc.platforms.broadcast import broadcast_files
 from nxc.platforms.machinefile import Hosts
 from nxc.platforms.oar import Oar, OarJob
 from nxc.platforms.placement import NodePlacement
-from nxc.transport import sshconfig
 
 if TYPE_CHECKING:
     from nxc.deployment import Deployment, DeploymentStore, Node
     from nxc.manifest import Manifest
 
-DELIVERIES = ("auto", "inline", "url")
 BootFiles = tuple[Path, Path, str]
 """What nodes kexec into: kernel, initrd, the build's base command line."""
 DEFAULT_READY_TIMEOUT = 300.0
@@ -112,52 +121,14 @@ class KexecFlavour(Flavour):
     """What a removed node's host runs to leave the composition (after a kexec, a reboot
     boots the host's own system)."""
 
-    def __init__(
-        self,
-        hosts: HostSource | None = None,
-        host_user: str = "root",
-        host_ssh_options: Sequence[str] = (),
-        ssh_config: Path | None = None,
-        retries: int = 0,
-        timeout: float | None = None,
-        info_delivery: str = "auto",
-        info_address: str | None = None,
-        kernel_params: Sequence[str] = (),
-        max_concurrency: int = limits.DEFAULT_CONCURRENCY,
-        relay_ssh_options: Sequence[str] = DEFAULT_RELAY_OPTIONS,
-    ) -> None:
-        """``kernel_params`` are appended to every node's kernel command line (checked first:
-        no control characters, no ``nxc.*`` parameter); at most ``max_concurrency`` hosts are
-        worked on at once; ``relay_ssh_options`` are the OpenSSH options hosts use to reach
-        each other in the boot files' broadcast (default: their own known hosts, as on
-        Grid'5000)."""
-        if isinstance(max_concurrency, bool) or max_concurrency < 1:
-            raise InputError.naming(
-                f"{{max_concurrency}} {max_concurrency} must be 1 or more (hosts worked on at "
-                f"once; default {limits.DEFAULT_CONCURRENCY})",
-                "max_concurrency",
-            )
-        if retries < 0:
-            raise InputError.naming(f"{{retries}} {retries} must be 0 or more", "retries")
-        if info_delivery not in DELIVERIES:
-            raise InputError(
-                f"deployment info delivery '{info_delivery}' is unknown; use one of "
-                f"{', '.join(DELIVERIES)}"
-            )
-        self.hosts = hosts or HostSource()
-        self.host_user = host_user
-        self.ssh_config = sshconfig.config_file(ssh_config)
-        self.host_ssh_options = (
-            *sshconfig.openssh_options(self.ssh_config),
-            *host_ssh_options,
-        )
-        self.retries = retries
-        self.timeout = DEFAULT_READY_TIMEOUT if timeout is None else timeout
-        self.info_delivery = info_delivery
-        self.info_address = info_address
-        self.kernel_params = kexec.user_kernel_params(kernel_params)
-        self.max_concurrency = max_concurrency
-        self.relay_ssh_options = tuple(relay_ssh_options)
+    options: KexecOptions
+    options_type: ClassVar[type[KexecOptions]] = KexecOptions
+
+    def __init__(self, options: KexecOptions | None = None) -> None:
+        """The flavour with ``options`` (checked when they were made: see
+        :class:`~nxc.flavours.g5k.options.KexecOptions`)."""
+        super().__init__(options)
+        self._access = self.options.host_access()
         self._shell: kexec.HostShell | None = None
         self._host_keys: dict[str, bytes] = {}
         self._client_key_path: Path | None = None
@@ -166,11 +137,22 @@ class KexecFlavour(Flavour):
         self._root_key: KeyPair | None = None
         self._role_boot: dict[str, BootFiles] = {}
 
+    @property
+    def kernel_params(self) -> tuple[str, ...]:
+        """The user's extra kernel parameters (the deployment's, once nodes are added to it)."""
+        return self._access.kernel_params
+
+    @property
+    def _ready_seconds(self) -> float:
+        """How long start waits for the nodes to come back."""
+        timeout = self.options.timeout
+        return DEFAULT_READY_TIMEOUT if timeout is None else timeout
+
     # --- checks --------------------------------------------------------------------------
 
     def check_tools(self) -> None:
         """Find the OpenSSH client that reaches the hosts."""
-        self._shell = kexec.HostShell.found(self.host_user, self.host_ssh_options)
+        self._shell = kexec.HostShell.found(self._access.user, self._access.ssh_options)
 
     @property
     def shell(self) -> kexec.HostShell:
@@ -230,35 +212,27 @@ class KexecFlavour(Flavour):
         deployment, store = run.deployment, run.store
         self._boot_files = self.boot_files(run.manifest, deployment.composition)
         self._role_boot = self.role_boot_files(run.manifest, deployment.composition)
-        deployment.resources = {
-            "secret_dir": str(store.secret_dir(deployment.name) / "nodes"),
-            "oar": None,
-            "hosts": [],
-            "unused_hosts": [],
-            "info_server": None,
-            sshconfig.RECORD_KEY: sshconfig.to_record(self.ssh_config),
-            "host_user": self.host_user,
-            "host_ssh_options": list(self.host_ssh_options),
-            "kernel_params": list(self.kernel_params),
-        }
+        resources = KexecResources(secret_dir=store.secret_dir(deployment.name) / "nodes")
+        resources.record_access(self._access)
+        deployment.resources = resources.to_record()
         store.save(deployment)  # the record says where its secrets go before a job exists
         jobs: list[OarJob] = []
 
         def record(job: OarJob) -> None:
             jobs.append(job)
-            deployment.resources["oar"] = job.to_record()
+            resources.oar = OarJobRecord.of(job)
+            deployment.resources = resources.to_record()
             store.save(deployment)
 
         placements = [NodePlacement(node.hostname, node.cluster) for node in deployment.nodes]
-        hosts = acquire_hosts(self.hosts, record, placements)
-        assigned, unused = assign_hosts_to_nodes(hosts, placements, self.hosts.frontend)
-        deployment.resources["hosts"] = assigned
-        deployment.resources["unused_hosts"] = unused
-        deployment.resources["host_source"] = hosts.source
-        for node, host in zip(deployment.nodes, assigned, strict=True):
-            node.ssh_host, node.ssh_port = host, 22
-            node.address = ipv4_of(host)
-            node.extra = {"host": host}
+        source = self.options.host_source
+        hosts = acquire_hosts(source, record, placements)
+        resources.hosts, resources.unused_hosts = assign_hosts_to_nodes(
+            hosts, placements, source.frontend
+        )
+        resources.host_source = hosts.source
+        deployment.resources = resources.to_record()
+        _place_on_hosts(deployment.nodes, resources.hosts)
         self._job = jobs[0] if jobs else None
         self._oar = Oar(self._job.frontend) if self._job else None
         self._client_key_path = store.client_key_path(deployment.name)
@@ -268,57 +242,55 @@ class KexecFlavour(Flavour):
         machine file's hosts no node runs on; roles placed on clusters get hosts of theirs);
         the deployment's SSH settings and kernel parameters, whatever this flavour was given."""
         deployment = run.deployment
-        resources = deployment.resources
+        resources = kexec_resources(deployment)
         self._boot_files = self.boot_files(run.manifest, deployment.composition)
         self._role_boot = self.role_boot_files(run.manifest, deployment.composition)
-        self.host_user = resources.get("host_user", self.host_user)
-        self.host_ssh_options = tuple(resources.get("host_ssh_options", self.host_ssh_options))
-        self.kernel_params = tuple(resources.get("kernel_params", self.kernel_params))
-        self.ssh_config = sshconfig.from_record(resources)
+        self._access = resources.host_access(self._access)
         self._shell = None  # made again with the deployment's SSH settings
-        job_record = resources.get("oar")
-        self._job = OarJob.from_record(job_record) if job_record else None
+        self._job = resources.oar.job() if resources.oar else None
         self._oar = Oar(self._job.frontend) if self._job else None
         self._client_key_path = run.store.client_key_path(deployment.name)
         added = run.launching
         placements = [NodePlacement(node.hostname, node.cluster) for node in added]
-        if self.hosts.oar_request is not None:
-            assigned = self._hosts_of_new_job(run, placements)
+        source = self.options.host_source
+        if source.oar_request is not None:
+            assigned = self._hosts_of_new_job(run, resources, placements)
         else:
-            free = Hosts(tuple(resources.get("unused_hosts", [])), _free_hosts_source(resources))
+            free = Hosts(tuple(resources.unused_hosts), _free_hosts_source(resources))
             if len(free.names) < len(added):
                 raise ResourceLimitError.naming(
                     f"{deployment.name}: {free.source} are {len(free.names)} for {len(added)} "
                     "new node(s); reserve hosts for them with {oar_request} 'nodes=N,walltime=H:MM'",
                     "oar_request",
                 )
-            frontend = self._job.frontend if self._job else self.hosts.frontend
-            assigned, resources["unused_hosts"] = assign_hosts_to_nodes(free, placements, frontend)
-        resources["hosts"] = [*resources["hosts"], *assigned]
-        for node, host in zip(added, assigned, strict=True):
-            node.ssh_host, node.ssh_port = host, 22
-            node.address = ipv4_of(host)
-            node.extra = {"host": host}
+            frontend = self._job.frontend if self._job else source.frontend
+            assigned, resources.unused_hosts = assign_hosts_to_nodes(free, placements, frontend)
+        resources.hosts = [*resources.hosts, *assigned]
+        deployment.resources = resources.to_record()
+        _place_on_hosts(added, assigned)
 
-    def _hosts_of_new_job(self, run: StartRun, placements: list[NodePlacement]) -> list[str]:
+    def _hosts_of_new_job(
+        self, run: StartRun, resources: KexecResources, placements: list[NodePlacement]
+    ) -> list[str]:
         """Reserve a new OAR job for the added nodes (recorded in ``added_jobs`` as soon as it
         is known, with the hosts it gave), wait until it runs, and watch it from then on;
-        its hosts left over join the unused ones."""
+        its hosts left over join the unused ones (in ``resources``, the deployment's)."""
         deployment, store = run.deployment, run.store
-        resources = deployment.resources
         started = time.monotonic()
-        jobs = resources.setdefault("added_jobs", [])
+        jobs = resources.added_jobs = resources.added_jobs or []
 
         def record(job: OarJob) -> None:
-            jobs.append({**job.to_record(), "hosts": []})
+            jobs.append(AddedJobRecord.of(job))
+            deployment.resources = resources.to_record()
             store.save(deployment)
 
-        hosts = acquire_hosts(self.hosts, record, placements)
+        source = self.options.host_source
+        hosts = acquire_hosts(source, record, placements)
         run.platform_seconds = time.monotonic() - started
-        frontend = hosts.job.frontend if hosts.job else self.hosts.frontend
+        frontend = hosts.job.frontend if hosts.job else source.frontend
         assigned, unused = assign_hosts_to_nodes(hosts, placements, frontend)
-        jobs[-1]["hosts"] = [*assigned, *unused]
-        resources["unused_hosts"] = [*resources.get("unused_hosts", []), *unused]
+        jobs[-1].hosts = [*assigned, *unused]
+        resources.unused_hosts = [*resources.unused_hosts, *unused]
         self._job = hosts.job
         self._oar = Oar(hosts.job.frontend) if hosts.job else None
         return assigned
@@ -326,7 +298,7 @@ class KexecFlavour(Flavour):
     def base_command_line(self, built: str, deployment: Deployment) -> str:
         """The command line every node shares: the build's, the flavour's own parameters,
         then the user's ``kernel_params`` (nxc's per-node parameters follow)."""
-        params = (built, *self.extra_params(deployment), *self.kernel_params)
+        params = (built, *self.extra_params(deployment), *self._access.kernel_params)
         return " ".join(part for part in params if part)
 
     def info_extras(self, deployment: Deployment) -> InfoExtras:
@@ -346,7 +318,7 @@ class KexecFlavour(Flavour):
         """The info server (the info, each node's key armed for its address) and each node's
         kernel command line; the boot files' digests."""
         deployment = run.deployment
-        Path(deployment.resources["secret_dir"]).mkdir(mode=0o700, parents=True, exist_ok=True)
+        secret_dir_of(deployment).mkdir(mode=0o700, parents=True, exist_ok=True)
         self._root_key = deployment_root_key(deployment, run.store, run.manifest)
         base = self.base_command_line(self._boot_files[2], deployment)
         own = {
@@ -385,8 +357,9 @@ class KexecFlavour(Flavour):
         server = self._serve_info(deployment, store, document)
         key_urls = {host: self.key_url(server, host) for host in host_keys}
         bases = {host: (own or {}).get(host, base) for host in host_keys}
-        inline = self.info_delivery == "inline" or (
-            self.info_delivery == "auto"
+        delivery = self.options.info_delivery
+        inline = delivery == "inline" or (
+            delivery == "auto"
             and all(
                 kexec.inline_fits(bases[host], document, [url]) for host, url in key_urls.items()
             )
@@ -408,7 +381,9 @@ class KexecFlavour(Flavour):
                 f"{kexec.MAX_CMDLINE} bytes even with the deployment info as a URL; shorten "
                 "the composition's kernel parameters"
             )
-        deployment.resources["info_delivery"] = "inline" if inline else "url"
+        resources = kexec_resources(deployment)
+        resources.info_delivery = "inline" if inline else "url"
+        deployment.resources = resources.to_record()
         return lines
 
     def key_url(self, server: InfoServer, hostname: str) -> str:
@@ -420,20 +395,22 @@ class KexecFlavour(Flavour):
     ) -> InfoServer:
         """Start the info server: the info, and each node's key armed for that node's address
         (nodes added to a running deployment: the running server, told to serve them too)."""
-        secret_dir = Path(deployment.resources["secret_dir"])
+        secret_dir = secret_dir_of(deployment)
         info_file = secret_dir / "info.json"
         write_atomic(info_file, document, mode=0o600)
         clients = secret_dir / "clients.json"
         write_clients(clients, {node.hostname: node.address for node in deployment.nodes})
         self.arm_keys(deployment, list(self._host_keys))
-        running = deployment.resources.get("info_server")
+        resources = kexec_resources(deployment)
+        running = resources.info_server
         if running and deployment.state is DeploymentState.running:
-            reload_recorded(running, document)
-            return InfoServer(**running)
-        address = self.info_address or address_facing(deployment.nodes[0].address)
+            reload_recorded(running.to_record(), document)
+            return InfoServer(**running.to_record())
+        address = self.options.info_address or address_facing(deployment.nodes[0].address)
         log = store.log_dir(deployment.name) / "infoserver.log"
         server = start_info_server(info_file, address, log, secret_dir / KEY_DIR, clients)
-        deployment.resources["info_server"] = server.to_record()
+        resources.info_server = InfoServerRecord.of(server)
+        deployment.resources = resources.to_record()
         store.save(deployment)
         return server
 
@@ -441,7 +418,7 @@ class KexecFlavour(Flavour):
         """Let the info server hand out the host keys of ``hostnames`` once more (each node
         fetches its own at boot; a node booted again needs it again), and the deployment's
         root key pair to each of them when the composition wants one."""
-        key_dir = Path(deployment.resources["secret_dir"]) / KEY_DIR
+        key_dir = secret_dir_of(deployment) / KEY_DIR
         for hostname in hostnames:
             arm_host_key(key_dir, hostname, self._host_keys[hostname])
             if self._root_key is not None:
@@ -450,15 +427,15 @@ class KexecFlavour(Flavour):
     @property
     def launch_attempts(self) -> int:
         """The first boot, then ``retries`` more for the nodes that did not come back."""
-        return self.retries + 1
+        return self.options.retries + 1
 
     def ready_timeout(self, nodes: int) -> float:
         """How long start waits for the nodes to come back: ``timeout``."""
-        return self.timeout
+        return self._ready_seconds
 
     def not_ready_reason(self) -> str:
         """Why a node that did not come back is missing."""
-        return f"no SSH answer with its new host key within {self.timeout:.0f} s"
+        return f"no SSH answer with its new host key within {self._ready_seconds:.0f} s"
 
     def before_retry(self, deployment: Deployment, nodes: list[Node]) -> None:
         """The info server hands the keys of ``nodes`` out once more."""
@@ -476,10 +453,12 @@ class KexecFlavour(Flavour):
             self.shell,
             hosts,
             files,
-            relay_options=self.relay_ssh_options,
-            concurrency=self.max_concurrency,
+            relay_options=self.options.relay_ssh_options,
+            concurrency=self.options.max_concurrency,
         )
-        deployment.resources["push"] = pushed.summary()
+        resources = kexec_resources(deployment)
+        resources.push = pushed.summary()
+        deployment.resources = resources.to_record()
         not_pushed = pushed.failed
         failures = {
             node.hostname: f"the boot files did not reach it: {not_pushed[node.ssh_host]}"
@@ -496,7 +475,7 @@ class KexecFlavour(Flavour):
                 raise ExternalCommandError(f"kexec failed (exit {status}): {stderr.strip()}")
 
         todo = [node for node in nodes if node.hostname not in failures]
-        workers = max(min(self.max_concurrency, len(todo)), 1)
+        workers = max(min(self.options.max_concurrency, len(todo)), 1)
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
             futures = {pool.submit(boot, node): node for node in todo}
             for future in concurrent.futures.as_completed(futures):
@@ -529,7 +508,7 @@ class KexecFlavour(Flavour):
             node.ssh_port,
             node.host_key or "",
             min(SSH_ATTEMPT, remaining),
-            self.ssh_config,
+            self._access.ssh_config,
         )
         return Readiness.READY if answer is SshAnswer.PINNED else Readiness.WAITING
 
@@ -546,7 +525,6 @@ class KexecFlavour(Flavour):
         """Let the hosts of ``nodes`` leave the composition (:attr:`leave_command`: after a
         kexec, a reboot into their own system) and give them back to the deployment's unused
         hosts; the info server no longer hands them anything."""
-        resources = deployment.resources
         gone = {node.hostname for node in nodes}
 
         launched = [node.hostname for node in nodes if node.state is not NodeState.planned]
@@ -562,9 +540,10 @@ class KexecFlavour(Flavour):
                 + " leave the composition; they stay in the deployment: try again, or stop it"
             )
         hosts = [node.ssh_host for node in nodes if node.ssh_host]
-        resources["hosts"] = [host for host in resources["hosts"] if host not in hosts]
-        resources["unused_hosts"] = [*resources.get("unused_hosts", []), *hosts]
-        self._release_idle_jobs(deployment, store)
+        resources = kexec_resources(deployment)
+        resources.hosts = [host for host in resources.hosts if host not in hosts]
+        resources.unused_hosts = [*resources.unused_hosts, *hosts]
+        self._release_idle_jobs(deployment, store, resources)
         secret_dir = store.secret_dir(deployment.name) / "nodes"
         staying = {n.hostname: n.address for n in deployment.nodes if n.hostname not in gone}
         if (secret_dir / "clients.json").is_file():
@@ -572,35 +551,40 @@ class KexecFlavour(Flavour):
         for node in nodes:
             node.state = NodeState.stopped
 
-    def _release_idle_jobs(self, deployment: Deployment, store: DeploymentStore) -> None:
+    def _release_idle_jobs(
+        self, deployment: Deployment, store: DeploymentStore, resources: KexecResources
+    ) -> None:
         """Delete the OAR jobs nxc reserved for added nodes once no node runs on their hosts;
-        their hosts leave the unused ones."""
-        resources = deployment.resources
-        busy = set(resources["hosts"])
+        their hosts leave the unused ones (``resources``, written back to the deployment)."""
+        busy = set(resources.hosts)
         kept = []
-        for job in resources.get("added_jobs", []):
-            if busy.intersection(job["hosts"]):
+        for job in resources.added_jobs or []:
+            if busy.intersection(job.hosts):
                 kept.append(job)
                 continue
+            deployment.resources = resources.to_record()
             store.save(deployment)  # the record says what is being released first
             release(job)
-            idle = set(job["hosts"])
-            resources["unused_hosts"] = [h for h in resources["unused_hosts"] if h not in idle]
-        resources["added_jobs"] = kept
+            idle = set(job.hosts)
+            resources.unused_hosts = [h for h in resources.unused_hosts if h not in idle]
+        resources.added_jobs = kept
+        deployment.resources = resources.to_record()
 
     # --- stop and probe ------------------------------------------------------------------
 
     def stop(self, deployment: Deployment, store: DeploymentStore, force: bool = False) -> None:
         """Stop the info server, delete the OAR job if nxc created it, forget the secrets."""
-        resources = deployment.resources or {}
-        stop_recorded(resources.get("info_server") or {}, grace=0 if force else 2)
-        for job in [*resources.get("added_jobs", []), resources.get("oar")]:
-            if job and not job.get("released"):  # a second stop need not reach OAR
+        resources = kexec_resources(deployment)
+        if resources.info_server is not None:
+            stop_recorded(resources.info_server.to_record(), grace=0 if force else 2)
+        for job in resources.all_jobs():
+            if not job.released:  # a second stop need not reach OAR
                 release(job)
-                job["released"] = True
-        secret_dir = resources.get("secret_dir")
+                job.released = True
+                deployment.resources = resources.to_record()
+        secret_dir = resources.secret_dir
         # Only this deployment's own private folder, never another path a record names.
-        if secret_dir and Path(secret_dir) == store.secrets_dir / deployment.name / "nodes":
+        if secret_dir and secret_dir == store.secrets_dir / deployment.name / "nodes":
             shutil.rmtree(secret_dir, ignore_errors=True)
         for node in deployment.nodes:
             node.state = NodeState.stopped
@@ -609,16 +593,11 @@ class KexecFlavour(Flavour):
 
     def probe(self, deployment: Deployment) -> dict[str, LiveState]:
         """Ready if SSH answers with the pinned key; dead if the OAR job is over; else running."""
-        resources = deployment.resources or {}
-        if _job_ended(resources.get("oar")):
+        resources = kexec_resources(deployment)
+        if _job_ended(resources.oar):
             return {node.hostname: LiveState.DEAD for node in deployment.nodes}
-        gone = {
-            host
-            for job in resources.get("added_jobs", [])
-            if _job_ended(job)
-            for host in job["hosts"]
-        }
-        config = sshconfig.from_record(deployment.resources)
+        gone = {host for job in resources.added_jobs or [] if _job_ended(job) for host in job.hosts}
+        config = resources.ssh_config
 
         async def probe(node: Node) -> LiveState:
             if node.ssh_host in gone:
@@ -631,17 +610,25 @@ class KexecFlavour(Flavour):
         return asyncio.run(probe_all(deployment.nodes, probe))
 
 
-def _free_hosts_source(resources: dict[str, Any]) -> str:
+def _place_on_hosts(nodes: list[Node], hosts: list[str]) -> None:
+    """Node *i* of ``nodes`` runs on host *i* of ``hosts`` (reached over SSH, by address)."""
+    for node, host in zip(nodes, hosts, strict=True):
+        node.ssh_host, node.ssh_port = host, 22
+        node.address = ipv4_of(host)
+        node.extra = KexecNodeFacts(host=host).to_record()
+
+
+def _free_hosts_source(resources: KexecResources) -> str:
     """How messages name the hosts left for nodes added later."""
-    return f"the unused hosts of {resources.get('host_source') or 'the deployment'}"
+    return f"the unused hosts of {resources.host_source or 'the deployment'}"
 
 
-def _job_ended(record: dict[str, Any] | None) -> bool:
+def _job_ended(record: OarJobRecord | None) -> bool:
     """Whether the recorded OAR job is over (``False`` when OAR cannot be asked from here: the
     nodes' answers decide)."""
-    if not record:
+    if record is None:
         return False
-    job = OarJob.from_record(record)
+    job = record.job()
     try:
         return Oar(job.frontend).job_info(job.job_id).ended
     except NxcError:
