@@ -62,7 +62,7 @@ class NxcError(Exception):
         """An error whose message names the library ``options``, written ``{option}`` in
         ``template``: its text shows the options' names; the CLI renders it with its flags.
         ``arguments`` go to the class's constructor."""
-        error = cls(_fill(template, {name: name for name in options}), **arguments)
+        error = cls(fill_options(template, {name: name for name in options}), **arguments)
         error.template, error.options = template, options
         return error
 
@@ -71,11 +71,12 @@ class NxcError(Exception):
         an option ``flags`` does not know keeps its library name."""
         if self.template is None:
             return str(self)
-        return _fill(self.template, {name: flags.get(name, name) for name in self.options})
+        return fill_options(self.template, {name: flags.get(name, name) for name in self.options})
 
 
-def _fill(template: str, shown: Mapping[str, str]) -> str:
-    """``template`` with each ``{name}`` of ``shown`` replaced (other braces left as they are)."""
+def fill_options(template: str, shown: Mapping[str, str]) -> str:
+    """``template`` with each ``{name}`` of ``shown`` replaced (other braces left as they are):
+    a library message's option names shown as the CLI's flags."""
     for name, text in shown.items():
         template = template.replace("{" + name + "}", text)
     return template

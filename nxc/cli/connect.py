@@ -7,16 +7,13 @@ deployment's key is authorized for every user of the nodes (``/run/nxc/authorize
 from __future__ import annotations
 
 import os
-import re
 from typing import Annotated
 
 import typer
 
 from nxc.cli.run import DeploymentNameOption, DeploymentTagOption, RoleOption
 from nxc.errors import InputError
-
-_USER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?")
-"""A login name as useradd accepts it (no '@', no leading '-': it goes into ssh's argv)."""
+from nxc.transport.sshconfig import check_user_name
 
 
 def connect(
@@ -90,13 +87,6 @@ def connect(
         server.cmd("switch-client", "-t", session_name)
         return
     os.execvp("tmux", ["tmux", "attach-session", "-t", session_name])
-
-
-def check_user_name(user: str, where: str) -> str:
-    """``user`` if it is a login name; :class:`InputError` naming ``where`` otherwise."""
-    if not _USER_NAME.fullmatch(user):
-        raise InputError(f"{where} {user!r} is not a user name; give one such as root or alice")
-    return user
 
 
 def _log_in_as(transport: object, user: str, flavour: str) -> None:

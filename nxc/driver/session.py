@@ -17,6 +17,11 @@ from nxc.errors import InputError, ManifestError, NxcError
 if TYPE_CHECKING:
     from nxc.deployment import Deployment, DeploymentStore
     from nxc.flavours.base import Flavour
+    from nxc.manifest import Manifest
+
+DEFAULT_BOOT_TIMEOUT = 900.0
+"""How long the script's waits for a node last by default, in seconds (as the NixOS test
+driver's waits)."""
 
 
 @dataclass(frozen=True)
@@ -52,10 +57,15 @@ def script_of_composition(manifest_path: Path, composition_name: str) -> TestScr
     """The test script of ``composition_name`` in the build manifest at ``manifest_path``."""
     from nxc import manifest
 
-    composition = manifest.load(manifest_path).composition(composition_name)
+    return script_of_manifest(manifest.load(manifest_path), composition_name)
+
+
+def script_of_manifest(built: Manifest, composition_name: str) -> TestScript:
+    """The test script of ``composition_name`` in the loaded build manifest ``built``."""
+    composition = built.composition(composition_name)
     if not composition.test_script:
         raise ManifestError(
-            f"composition '{composition.name}' has no testScript in {manifest_path}; add "
+            f"composition '{composition.name}' has no testScript in {built.source}; add "
             "one to the composition and rebuild, or give a file: nxc driver FILE"
         )
     return TestScript(composition.test_script, f"<testScript of {composition.name}>")
@@ -68,7 +78,7 @@ def run_session(
     *,
     junit_xml: Path | None = None,
     out_dir: Path | None = None,
-    boot_timeout: float = 900.0,
+    boot_timeout: float = DEFAULT_BOOT_TIMEOUT,
     verbose: bool = False,
 ) -> ScriptOutcome | None:
     """Run ``script`` on the deployment's nodes (``None``: open the REPL instead)."""

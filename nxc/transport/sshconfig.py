@@ -10,9 +10,12 @@ The choice is recorded in the deployment's resources under ``ssh_config``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from nxc.errors import InputError
 
 SshConfig = tuple[str, ...] | None
 """``None``: no configuration; ``()``: the user's ``~/.ssh/config``; ``(path,)``: that file."""
@@ -20,6 +23,17 @@ SshConfig = tuple[str, ...] | None
 NO_CONFIG: SshConfig = None
 USER_CONFIG: SshConfig = ()
 RECORD_KEY = "ssh_config"
+
+
+_USER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?")
+"""A login name as useradd accepts it (no '@', no leading '-': it goes into ssh's argv)."""
+
+
+def check_user_name(user: str, where: str) -> str:
+    """``user`` if it is a login name; :class:`InputError` naming ``where`` otherwise."""
+    if not _USER_NAME.fullmatch(user):
+        raise InputError(f"{where} {user!r} is not a user name; give one such as root or alice")
+    return user
 
 
 def config_file(path: Path | None) -> SshConfig:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from nxc.cli.start import ssh_command
 from nxc.errors import InputError
 from nxc.flavours.common import processes
+from nxc.start_request import ssh_command
 from tests.vm.test_stop import fake_deployment, sleepers, spawn  # noqa: F401 (fixture)
 
 MANIFESTS = Path(__file__).resolve().parents[1] / "fixtures" / "manifests"
@@ -58,7 +58,7 @@ def test_capital_c_names_composition_and_flavour(project):
     ("args", "expected"),
     [
         (["-C", "bar::vm"], "built for flavour docker, not vm"),
-        (["-C", "bar::docker", "-f", "vm"], "-C bar::docker and -f vm disagree"),
+        (["-C", "bar::docker", "-f", "vm"], "-C bar::docker and -f/--flavour vm disagree"),
         (["-C", "::docker"], "-C '::docker': expected COMPOSITION::FLAVOUR"),
     ],
 )
@@ -71,7 +71,7 @@ def test_kernel_params_refused_for_docker(project):
     result = nxc(project, "start", "--manifest", DOCKER, "-c", "foo", "-k", "quiet")
     assert error_line(result, project) == (
         "-k/--kernel-params: the docker flavour boots no kernel of its own (containers share "
-        "this machine's); drop -k"
+        "this machine's); drop it"
     )
 
 

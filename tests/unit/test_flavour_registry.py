@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from nxc.cli import start
+from nxc import start_request as start
 from nxc.errors import ProjectError
 from nxc.flavours import base, registry
 from nxc.flavours.names import FLAVOUR_NAMES
@@ -26,7 +26,7 @@ def test_every_listed_implementation_is_the_flavour_of_that_name():
 
 def test_option_facts_come_from_the_table():
     assert start.VM_FLAVOURS == ("vm", "vm-ramdisk") == vm.LOCAL_QEMU_FLAVOURS
-    assert start.G5K_FLAVOURS == ("g5k-ramdisk", "g5k-nfs-store", "g5k-image")
+    assert start.HOST_FLAVOURS == ("g5k-ramdisk", "g5k-nfs-store", "g5k-image")
     assert registry.taking("nfs_server") == ("g5k-nfs-store",)
     assert not registry.takes("docker", "kernel_params")
     assert not registry.takes("no-such-flavour", "qemu")
