@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from nxc.deployment import Deployment, DeploymentStore, Node
+    from nxc.driver.driver import ScriptOutcome
     from nxc.fanout import GroupResult
     from nxc.flavours.base import ProgressHook
     from nxc.resize import Resize
@@ -129,13 +130,13 @@ class Environment:
         """Add ``count`` nodes of ``role`` (``nxc start --add -r ROLE=COUNT``), numbered after
         the existing ones; returns once they are ready and every other node lists them (what
         was added, each phase's seconds). ``timeout``: how long they may take to be ready."""
-        from nxc.flavours import flavour_class
+        from nxc.flavours import get_flavour
         from nxc.resize import add_nodes
         from nxc.roles import parse_role_option
 
         quantity = parse_role_option(f"{role}={count}")
         options: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
-        flavour = flavour_class(self.deployment.flavour)(**options)
+        flavour = get_flavour(self.deployment.flavour, **options)
         change = add_nodes(self.store, self.name, {role: quantity}, flavour=flavour)
         self._reload()
         return change
@@ -153,6 +154,41 @@ class Environment:
         """Read the record again; connections open anew to the nodes it lists now."""
         self.close()
         self.deployment = self.store.load(self.name)
+
+    def run_test_script(
+        self,
+        script: Path | str | None = None,
+        *,
+        junit_xml: Path | str | None = None,
+        boot_timeout: float | None = None,
+        verbose: bool = False,
+    ) -> ScriptOutcome:
+        """Run a test script on the nodes as ``nxc driver -t`` does (``nxc start -t`` once
+        started): the file ``script``, else the composition's ``testScript``. Returns its
+        outcome (``.passed``); ``junit_xml`` writes a JUnit report; a node's waits last
+        ``boot_timeout`` seconds (the driver's default otherwise)."""
+        from nxc.driver.session import (
+            DEFAULT_BOOT_TIMEOUT,
+            run_session,
+            script_from_file,
+            script_from_manifest,
+        )
+
+        chosen = (
+            script_from_file(Path(script))
+            if script is not None
+            else script_from_manifest(self.deployment)
+        )
+        outcome = run_session(
+            self.deployment,
+            self.store,
+            chosen,
+            junit_xml=None if junit_xml is None else Path(junit_xml),
+            boot_timeout=boot_timeout or DEFAULT_BOOT_TIMEOUT,
+            verbose=verbose,
+        )
+        assert outcome is not None  # a script, not the REPL, was run
+        return outcome
 
     def stop(self, force: bool = False) -> None:
         """Stop the deployment (``nxc stop``) and close the connections."""
