@@ -36,6 +36,7 @@ from nxc.flavours.common import processes  # noqa: E402
 from nxc.flavours.common.sshready import SshAnswer, ssh_answer  # noqa: E402
 from nxc.flavours.vm import vde  # noqa: E402
 from nxc.flavours.vm.flavour import SSH_ATTEMPT_BOOTING, SSH_ATTEMPT_READY, VmFlavour  # noqa: E402
+from nxc.flavours.vm.options import VmOptions  # noqa: E402
 from nxc.plan import plan_nodes  # noqa: E402
 from nxc.roles import parse_role_options  # noqa: E402
 from tests.testbed.build import KERNEL_PARAMS, build  # noqa: E402
@@ -49,7 +50,9 @@ def time_nxc(store: DeploymentStore, manifest_path: Path, count: int) -> tuple[f
     manifest = manifest_module.load(manifest_path)
     plan = plan_nodes(manifest, None, parse_role_options([f"node={count}"]))
     began = time.monotonic()
-    deployment = start_deployment(store, manifest, plan, VmFlavour(accel="tcg", memory=MEMORY))
+    deployment = start_deployment(
+        store, manifest, plan, VmFlavour(VmOptions(accel="tcg", memory=MEMORY))
+    )
     return time.monotonic() - began, deployment
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from nxc.deploy import start_deployment
 from nxc.flavours.vm.flavour import VmFlavour
+from nxc.flavours.vm.options import VmOptions
 from nxc.plan import plan_nodes
 from nxc.roles import parse_role_options
 from tests.vm.conftest import VmProject, nxc
@@ -27,7 +28,7 @@ def test_vm_lifecycle_script(vm_project: VmProject, vm_cleanup: list, tmp_path: 
     manifest = vm_project.manifest()
     plan = plan_nodes(manifest, None, parse_role_options(["node=2"]))
     vm_cleanup.append((vm_project.store, plan.deployment_name))
-    flavour = VmFlavour(accel="tcg", memory="192M", timeout=900)
+    flavour = VmFlavour(VmOptions(accel="tcg", memory="192M", timeout=900))
     start_deployment(vm_project.store, manifest, plan, flavour)
     report = tmp_path / "report.xml"
     run = nxc("driver", str(SCRIPT), "--junit-xml", str(report), cwd=vm_project.root, timeout=3000)

@@ -17,6 +17,7 @@ import pytest
 
 from nxc.deploy import start_deployment
 from nxc.flavours.vm.flavour import VmFlavour
+from nxc.flavours.vm.options import VmOptions
 from nxc.plan import plan_nodes
 from nxc.roles import parse_role_options
 from tests.vm.conftest import VmProject, nxc, write_manifest
@@ -52,7 +53,10 @@ def test_vm_systemd_script(systemd_project: VmProject, vm_cleanup: list, tmp_pat
     plan = plan_nodes(manifest, None, parse_role_options(["node=1"]))
     vm_cleanup.append((systemd_project.store, plan.deployment_name))
     start_deployment(
-        systemd_project.store, manifest, plan, VmFlavour(accel="tcg", memory=MEMORY, timeout=900)
+        systemd_project.store,
+        manifest,
+        plan,
+        VmFlavour(VmOptions(accel="tcg", memory=MEMORY, timeout=900)),
     )
     report = tmp_path / "report.xml"
     run = nxc(

@@ -13,6 +13,7 @@ from nxc.deployment import DeploymentStore
 from nxc.errors import InputError, ManifestError, MissingToolError, ResourceLimitError
 from nxc.flavours import get_flavour
 from nxc.flavours.vm.flavour import VmFlavour, mem_available_mib
+from nxc.flavours.vm.options import VmOptions
 from nxc.plan import plan_nodes
 from nxc.roles import parse_role_options
 from tests.vm.conftest import write_manifest
@@ -43,7 +44,9 @@ def test_more_nodes_than_memory_is_refused_before_launching(
     store = DeploymentStore(tmp_path / "deploy")
     count = mem_available_mib() // 1024 + 2  # 1 GiB nodes: more than MemAvailable holds
     with pytest.raises(ResourceLimitError) as refused:
-        start_deployment(store, manifest, plan_for(manifest, count), VmFlavour(memory="1G"))
+        start_deployment(
+            store, manifest, plan_for(manifest, count), VmFlavour(VmOptions(memory="1G"))
+        )
     assert f"{count} nodes" in str(refused.value) and "MemAvailable" in str(refused.value)
     assert_nothing_written(store)
 
@@ -71,7 +74,7 @@ def test_forward_to_an_unknown_node_is_refused(
 ) -> None:
     manifest = manifest_module.load(write_manifest(tmp_path / "m.json", *boot_files, ""))
     with pytest.raises(InputError, match="no node 'web1'"):
-        VmFlavour(forwards=["web1:80"]).check_request(manifest, "testbed", ["node1"])
+        VmFlavour(VmOptions(forwards=("web1:80",))).check_request(manifest, "testbed", ["node1"])
 
 
 def path_with(tmp_path: Path, *programs: str) -> str:
@@ -110,18 +113,18 @@ def test_missing_tools_name_their_debian_package(
 
 def test_vm_options_are_checked() -> None:
     with pytest.raises(InputError, match="accel 'xen'"):
-        VmFlavour(accel="xen")
+        VmOptions(accel="xen")
     with pytest.raises(InputError, match="at least 128M"):
-        VmFlavour(memory="100M")
+        VmOptions(memory="100M")
     with pytest.raises(InputError, match="cpus 0"):
-        VmFlavour(cpus=0)
+        VmOptions(cpus=0)
     with pytest.raises(InputError, match="cpus 100000 must be between 1 and 255"):
-        VmFlavour(cpus=100000)
+        VmOptions(cpus=100000)
     with pytest.raises(InputError, match="disk_size 'banana' is not a size"):
-        VmFlavour(disk_size="banana")
+        VmOptions(disk_size="banana")
     with pytest.raises(InputError, match="timeout nan: must be a positive number"):
-        VmFlavour(timeout=float("nan"))
-    assert VmFlavour(disk_size="2G", cpus=2, timeout=30).disk_size == "2G"
+        VmOptions(timeout=float("nan"))
+    assert VmOptions(disk_size="2G", cpus=2, timeout=30).disk_size == "2G"
 
 
 def test_registry_gives_the_vm_flavour_and_refuses_unknown_ones() -> None:

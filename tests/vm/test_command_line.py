@@ -9,7 +9,8 @@ import pytest
 from nxc.cli.flags import FLAGS
 from nxc.errors import InputError, ResourceLimitError
 from nxc.flavours.vm import qemu
-from nxc.flavours.vm.flavour import Forward, check_memory, kernel_append, parse_forward
+from nxc.flavours.vm.flavour import check_memory, kernel_append
+from nxc.flavours.vm.options import Forward, parse_forward
 
 
 def node(**changes: object) -> qemu.QemuNode:

@@ -7,7 +7,7 @@ import pytest
 
 from nxc.errors import InputError
 from nxc.flavours.vm import qemu
-from nxc.flavours.vm.flavour import VmFlavour
+from nxc.flavours.vm.options import VmOptions
 from tests.vm.test_vm_e2e import ssh, start
 
 
@@ -24,15 +24,15 @@ from tests.vm.test_vm_e2e import ssh, start
 )
 def test_bad_extra_options_are_refused_in_one_line(options: dict, message: str) -> None:
     with pytest.raises(InputError, match=message.replace("*", r"\*").replace(".", r"\.")) as error:
-        VmFlavour(**options)
+        VmOptions(**options)
     assert "\n" not in str(error.value)
 
 
 def test_extra_options_reach_the_qemu_command_line() -> None:
-    flavour = VmFlavour(kernel_params=["a=b  c", "d"], qemu_options=["-smbios", "type=1,serial=S"])
-    assert flavour.kernel_params == ("a=b", "c", "d")
+    options = VmOptions(kernel_params=("a=b  c", "d"), qemu_options=("-smbios", "type=1,serial=S"))
+    assert options.kernel_params == ("a=b", "c", "d")
     assert qemu.user_qemu_options(["-device", "virtio-rng-pci"]) == ("-device", "virtio-rng-pci")
-    assert flavour.qemu_options == ("-smbios", "type=1,serial=S")
+    assert options.qemu_options == ("-smbios", "type=1,serial=S")
 
 
 @pytest.mark.vm

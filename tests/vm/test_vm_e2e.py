@@ -20,6 +20,7 @@ from nxc.deployment import Deployment, DeploymentState
 from nxc.errors import ExternalCommandError, NodeTimeoutError
 from nxc.flavours import LiveState, Stage
 from nxc.flavours.vm.flavour import VmFlavour
+from nxc.flavours.vm.options import VmOptions
 from nxc.journal import Journal, NodesAdded, PhaseEvent, ProvenanceEvent
 from nxc.plan import plan_nodes
 from nxc.roles import parse_role_options
@@ -46,7 +47,7 @@ def start(
         project.store,
         manifest,
         plan,
-        VmFlavour(accel="tcg", memory="192M", **options),
+        VmFlavour(VmOptions(accel="tcg", memory="192M", **options)),
         progress=lambda hostname, stage: stages.append((hostname, stage)),
     )
     for node in deployment.nodes:
@@ -243,12 +244,13 @@ from nxc import manifest
 from nxc.deploy import start_deployment
 from nxc.deployment import DeploymentStore
 from nxc.flavours.vm.flavour import VmFlavour
+from nxc.flavours.vm.options import VmOptions
 from nxc.journal import Journal, NodesAdded, PhaseEvent, ProvenanceEvent
 from nxc.plan import plan_nodes
 from nxc.roles import parse_role_options
 m = manifest.load(Path(sys.argv[1]))
 plan = plan_nodes(m, None, parse_role_options(["node=3"]))
-start_deployment(DeploymentStore(Path(sys.argv[2])), m, plan, VmFlavour(accel="tcg"))
+start_deployment(DeploymentStore(Path(sys.argv[2])), m, plan, VmFlavour(VmOptions(accel="tcg")))
 """
 
 

@@ -13,6 +13,7 @@ from nxc.deploy import start_deployment, stop_deployment
 from nxc.deployment import DeploymentState
 from nxc.errors import InputError, ManifestError
 from nxc.flavours import flavour_class
+from nxc.flavours.vm.options import VmRamdiskOptions
 from nxc.flavours.vm.ramdisk import VmRamdiskFlavour
 from nxc.plan import plan_nodes
 from nxc.roles import parse_role_options
@@ -44,7 +45,7 @@ def ramdisk_project(tmp_path: Path, testbed_guest) -> VmProject:
 def test_registered_and_checked(vm_project: VmProject) -> None:
     assert flavour_class("vm-ramdisk") is VmRamdiskFlavour
     with pytest.raises(InputError, match="NIC model 'rtl8139' is unknown; give one of virtio"):
-        VmRamdiskFlavour(nic_model="rtl8139")
+        VmRamdiskOptions(nic_model="rtl8139")
     with pytest.raises(ManifestError, match="not 'vm-ramdisk'; build for it with 'nxc build"):
         VmRamdiskFlavour().check_request(vm_project.manifest(), "testbed", ["node1"])
 
@@ -78,7 +79,9 @@ def test_e1000e_nodes_fetch_their_own_key_once_and_reach_each_other(
     manifest = ramdisk_project.manifest()
     plan = plan_nodes(manifest, None, parse_role_options(["node=2"]))
     vm_cleanup.append((ramdisk_project.store, plan.deployment_name))
-    flavour = VmRamdiskFlavour(nic_model="e1000e", accel="tcg", memory="192M", timeout=900)
+    flavour = VmRamdiskFlavour(
+        VmRamdiskOptions(nic_model="e1000e", accel="tcg", memory="192M", timeout=900)
+    )
     deployment = start_deployment(ramdisk_project.store, manifest, plan, flavour)
     secret_dir = Path(deployment.resources["secret_dir"])
     token = (secret_dir / "info.token").read_text().strip()
@@ -113,7 +116,7 @@ def test_a_node_added_fetches_the_new_info_by_url_with_the_deployment_token(
     manifest = ramdisk_project.manifest()
     plan = plan_nodes(manifest, None, parse_role_options(["node=1"]))
     vm_cleanup.append((ramdisk_project.store, plan.deployment_name))
-    flavour = VmRamdiskFlavour(accel="tcg", memory="192M", timeout=900)
+    flavour = VmRamdiskFlavour(VmRamdiskOptions(accel="tcg", memory="192M", timeout=900))
     deployment = start_deployment(ramdisk_project.store, manifest, plan, flavour)
     token = (Path(deployment.resources["secret_dir"]) / "info.token").read_text().strip()
 
@@ -121,7 +124,7 @@ def test_a_node_added_fetches_the_new_info_by_url_with_the_deployment_token(
         ramdisk_project.store,
         deployment.name,
         parse_role_options(["node=1"]),
-        flavour=VmRamdiskFlavour(timeout=900),
+        flavour=VmRamdiskFlavour(VmRamdiskOptions(timeout=900)),
     )
     assert grown.added == ("node2",)
     record = ramdisk_project.store.load(deployment.name)

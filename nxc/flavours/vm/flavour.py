@@ -16,17 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import math
-import re
 import secrets
 import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from nxc import keys, netalloc
 from nxc.atomic import write_atomic
@@ -45,9 +42,18 @@ from nxc.flavours.base import Flavour, LiveState, Stage, StartRun
 from nxc.flavours.common import processes
 from nxc.flavours.common.readiness import Readiness, probe_all
 from nxc.flavours.common.sshready import SshAnswer, other_key_error, ssh_answer
-from nxc.flavours.g5k import kexec
+from nxc.flavours.options import FlavourOptions
 from nxc.flavours.vm import qemu, vde
+from nxc.flavours.vm.options import VmOptions
 from nxc.flavours.vm.qmp import qmp_command
+from nxc.flavours.vm.record import (
+    SwitchFacts,
+    VmNodeFacts,
+    VmResources,
+    recorded,
+    recorded_secret_dir,
+)
+from nxc.record_section import node_facts_of, resources_of
 from nxc.roles import is_hostname
 
 if TYPE_CHECKING:
@@ -57,40 +63,12 @@ if TYPE_CHECKING:
 NIX_STORE = Path("/nix/store")
 """Shared read-only with every guest when it exists (a NixOS guest needs it; the test bed does not)."""
 SHARED_TAG = "nxcshared"
-DEFAULT_MEMORY = "1024M"
-"""What nixpkgs' own VMs get (qemu-vm.nix memorySize) and NixOS-Compose uses: NixOS needs it."""
 CONSOLE_TAIL_LINES = 15
-MAX_CPUS = 255
-"""The most virtual CPUs QEMU's default machine type takes."""
-DISK_SIZE = re.compile(r"[1-9][0-9]*[KMGT]?", re.IGNORECASE)
 SSH_ATTEMPT_BOOTING = 5.0
 SSH_ATTEMPT_READY = 20.0
 PROBE_TIMEOUT = 10.0
 
-
-@dataclass(frozen=True)
-class Forward:
-    """A user port forward: host ``127.0.0.1:host_port`` → ``hostname:guest_port``."""
-
-    hostname: str
-    guest_port: int
-    host_port: int | None = None
-
-
-def parse_forward(spec: str) -> Forward:
-    """Read ``NODE:GUEST_PORT[:HOST_PORT]`` (``--forward node1:8080`` or ``node1:80:8080``)."""
-    parts = spec.split(":")
-    if len(parts) not in (2, 3) or not parts[0] or not all(p.isdigit() for p in parts[1:]):
-        raise InputError.naming(
-            f"{{forwards}} '{spec}' is not NODE:GUEST_PORT[:HOST_PORT]; e.g. node1:8080",
-            "forwards",
-        )
-    ports = [int(p) for p in parts[1:]]
-    if not all(1 <= p <= 65535 for p in ports):
-        raise InputError.naming(
-            f"{{forwards}} '{spec}': ports must be between 1 and 65535", "forwards"
-        )
-    return Forward(parts[0], ports[0], ports[1] if len(ports) == 2 else None)
+T = TypeVar("T")
 
 
 def mem_available_mib() -> int:
@@ -194,48 +172,32 @@ def _other_live(store: DeploymentStore, name: str) -> list[Deployment]:
     return others
 
 
+def _resources_of_others(store: DeploymentStore, name: str) -> list[VmResources]:
+    """The resources of the other active local QEMU deployments (a record whose resources do
+    not fit is skipped, as an unreadable one is)."""
+    found = []
+    for other in _other_live(store, name):
+        with contextlib.suppress(DeploymentRecordError):
+            found.append(resources_of(VmResources, other))
+    return found
+
+
+def _ports_of(others: list[VmResources]) -> list[int]:
+    """Every host port ``others`` hold."""
+    return [port for other in others for port in other.ports]
+
+
 class VmFlavour(Flavour):
     """Local QEMU VMs on a VDE switch (see the module documentation)."""
 
     name: ClassVar[str] = "vm"
+    options_type: ClassVar[type[FlavourOptions]] = VmOptions
+    options: VmOptions
 
-    def __init__(
-        self,
-        accel: str | None = None,
-        memory: str | int = DEFAULT_MEMORY,
-        cpus: int = 1,
-        forwards: Iterable[str] = (),
-        disk_size: str | None = None,
-        timeout: float | None = None,
-        kernel_params: Sequence[str] = (),
-        qemu_options: Sequence[str] = (),
-    ) -> None:
-        """``kernel_params`` are appended to the kernel command line QEMU boots,
-        ``qemu_options`` (one argument each) to QEMU's arguments; both checked first."""
-        if accel is not None and accel not in qemu.ACCELS:
-            raise InputError.naming(
-                f"{{accel}} '{accel}' is unknown; give one of {', '.join(qemu.ACCELS)}", "accel"
-            )
-        if not 1 <= cpus <= MAX_CPUS:
-            raise InputError.naming(f"{{cpus}} {cpus} must be between 1 and {MAX_CPUS}", "cpus")
-        if disk_size is not None and not DISK_SIZE.fullmatch(disk_size):
-            raise InputError.naming(
-                f"{{disk_size}} {disk_size!r} is not a size; write a number with an optional "
-                "K, M, G or T suffix, e.g. 2G",
-                "disk_size",
-            )
-        if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
-            raise InputError.naming(
-                f"{{timeout}} {timeout:g}: must be a positive number of seconds", "timeout"
-            )
-        self.accel = accel
-        self.memory_mib = qemu.parse_memory(memory)
-        self.cpus = cpus
-        self.forwards = [parse_forward(spec) for spec in forwards]
-        self.disk_size = disk_size
-        self.timeout = timeout
-        self.kernel_params = kexec.user_kernel_params(kernel_params)
-        self.qemu_options = qemu.user_qemu_options(qemu_options)
+    def __init__(self, options: VmOptions | None = None) -> None:
+        """``options.kernel_params`` are appended to the kernel command line QEMU boots,
+        ``options.qemu_options`` (one argument each) to QEMU's arguments."""
+        super().__init__(options)
         self._tools: dict[str, str] = {}
 
     # --- tools ---------------------------------------------------------------------------
@@ -246,7 +208,7 @@ class VmFlavour(Flavour):
         self._tools["vde_switch"] = qemu.find_program(
             vde.VDE_SWITCH, vde.VDE_PACKAGE, "for the VMs' network"
         )
-        if self.disk_size:
+        if self.options.disk_size:
             self._tools["qemu-img"] = qemu.find_program(
                 qemu.QEMU_IMG, qemu.QEMU_IMG_PACKAGE, "to create the VMs' disks"
             )
@@ -262,8 +224,8 @@ class VmFlavour(Flavour):
         """A manifest of this flavour with boot files, memory for every node, forwards to
         known nodes."""
         vm_artefacts(manifest, composition, self.name)
-        check_memory(len(hostnames), self.memory_mib)
-        for forward in self.forwards:
+        check_memory(len(hostnames), self.options.memory_mib)
+        for forward in self.options.forward_rules:
             if forward.hostname not in hostnames:
                 raise InputError.naming(
                     f"{{forwards}} {forward.hostname}:{forward.guest_port}: no node "
@@ -273,91 +235,103 @@ class VmFlavour(Flavour):
 
     def ready_timeout(self, nodes: int) -> float:
         """How long start waits for every node: ``timeout``, else 120 s + 15 s per node."""
-        return self.timeout if self.timeout is not None else 120.0 + 15.0 * nodes
+        timeout = self.options.timeout
+        return timeout if timeout is not None else 120.0 + 15.0 * nodes
 
     def allocate(self, run: StartRun) -> None:
         """A marker, a subnet and host ports no other local deployment uses, the folders;
         each node's address, MAC and SSH forward."""
         deployment, store = run.deployment, run.store
-        name = deployment.name
+        name, options = deployment.name, self.options
         self._artefacts = vm_artefacts(run.manifest, deployment.composition, self.name)
-        accel = qemu.choose_accel(self._tool("qemu"), self._artefacts.kernel, self.accel)
+        accel = qemu.choose_accel(self._tool("qemu"), self._artefacts.kernel, options.accel)
         marker = processes.new_marker()
-        others = _other_live(store, name)
+        others = _resources_of_others(store, name)
         subnet = netalloc.choose_subnet(
-            name, (o.resources.get("subnet", 0) for o in others if o.resources)
+            name, (other.subnet for other in others if other.subnet is not None)
         )
-        taken_ports = [port for o in others for port in o.resources.get("ports", [])]
-        ports = netalloc.PortAllocator(taken_ports, start_offset=secrets.randbelow(5000))
+        ports = netalloc.PortAllocator(_ports_of(others), start_offset=secrets.randbelow(5000))
         run_dir = processes.runtime_root() / marker
-        deployment.resources = {
-            "marker": marker,
-            "run_dir": str(run_dir),
-            "secret_dir": str(store.secret_dir(name) / "nodes"),
-            "shared_dir": str(store.state_dir(name).absolute() / "shared"),
-            "subnet": subnet,
-            "accel": accel,
-            "memory_mib": self.memory_mib,
-            "cpus": self.cpus,
-            "kernel_params": list(self.kernel_params),
-            "qemu_options": list(self.qemu_options),
-            "disk_size": self.disk_size,
-            "ports": [],
-            "switch": {"dir": str(run_dir / "switch"), "pidfile": str(run_dir / "switch.pid")},
-        }
         addresses = netalloc.node_addresses(subnet, len(deployment.nodes))
         for node, allocated in zip(deployment.nodes, addresses, strict=True):
             node.address, node.mac = allocated.address, allocated.mac
             node.ssh_host, node.ssh_port = "127.0.0.1", ports.allocate()
             node.pid = None
             node.extra = {}
-        for forward in self.forwards:
+        forwards: dict[str, list[tuple[int, int]]] = {}
+        for forward in options.forward_rules:
             host_port = ports.reserve(forward.host_port) if forward.host_port else ports.allocate()
-            deployment.node(forward.hostname).extra.setdefault("forwards", []).append(
-                [host_port, forward.guest_port]
-            )
-        deployment.resources["ports"] = sorted(ports.handed_out)
+            forwards.setdefault(forward.hostname, []).append((host_port, forward.guest_port))
+        for hostname, rules in forwards.items():
+            deployment.node(hostname).extra = VmNodeFacts(forwards=rules).to_record()
+        resources = VmResources(
+            marker=marker,
+            run_dir=run_dir,
+            secret_dir=store.secret_dir(name) / "nodes",
+            shared_dir=store.state_dir(name).absolute() / "shared",
+            subnet=subnet,
+            accel=accel,
+            memory_mib=options.memory_mib,
+            cpus=options.cpus,
+            kernel_params=options.kernel_params,
+            qemu_options=options.qemu_options,
+            disk_size=options.disk_size,
+            ports=sorted(ports.handed_out),
+            switch=SwitchFacts(dir=run_dir / "switch", pidfile=run_dir / "switch.pid"),
+        )
+        deployment.resources = resources.to_record()
 
     def allocate_added(self, run: StartRun) -> None:
         """Addresses, MACs and SSH ports no node of the deployment (nor another local one)
         uses, for the added nodes; they get the deployment's memory, CPUs, kernel parameters,
         QEMU options and disks, whatever this flavour was given."""
         deployment, store = run.deployment, run.store
-        resources = deployment.resources
+        resources = resources_of(VmResources, deployment)
         self._artefacts = vm_artefacts(run.manifest, deployment.composition, self.name)
-        self.memory_mib = resources.get("memory_mib", self.memory_mib)
-        self.cpus = resources.get("cpus", self.cpus)
-        self.kernel_params = tuple(resources.get("kernel_params", self.kernel_params))
-        self.qemu_options = tuple(resources.get("qemu_options", self.qemu_options))
-        self.disk_size = resources.get("disk_size", self.disk_size)
-        if self.disk_size:
+        self.options = self._with_machine_of(resources)
+        if self.options.disk_size:
             self.check_tools()
         added = run.launching
-        check_memory(len(added), self.memory_mib)
-        room = resources["switch"].get("ports", vde.switch_ports(0))
+        check_memory(len(added), self.options.memory_mib)
+        room = resources.switch.ports
+        if room is None:
+            room = vde.switch_ports(0)
         if len(deployment.nodes) + len(deployment.failed_nodes) > room:
             raise ResourceLimitError(
                 f"{deployment.name}: its network switch has room for {room} nodes and "
                 f"{len(deployment.nodes) + len(deployment.failed_nodes)} would be on it; add "
                 "fewer, or start the deployment again with more nodes"
             )
-        others = _other_live(store, deployment.name)
-        taken_ports = [port for o in others for port in o.resources.get("ports", [])]
+        others = _resources_of_others(store, deployment.name)
         ports = netalloc.PortAllocator(
-            [*taken_ports, *resources["ports"]], start_offset=secrets.randbelow(5000)
+            [*_ports_of(others), *resources.ports], start_offset=secrets.randbelow(5000)
         )
         kept = deployment.nodes + deployment.failed_nodes
         used = {node.address for node in kept if node.address}
         total = len(used) + len(added)
-        free = [
-            a for a in netalloc.node_addresses(resources["subnet"], total) if a.address not in used
-        ]
+        subnet = recorded(resources.subnet, deployment, "resources.subnet")
+        free = [a for a in netalloc.node_addresses(subnet, total) if a.address not in used]
         for node, allocated in zip(added, free, strict=False):
             node.address, node.mac = allocated.address, allocated.mac
             node.ssh_host, node.ssh_port = "127.0.0.1", ports.allocate()
             node.pid = None
             node.extra = {}
-        resources["ports"] = sorted({*resources["ports"], *ports.handed_out})
+        resources.ports = sorted({*resources.ports, *ports.handed_out})
+        deployment.resources = resources.to_record()
+
+    def _with_machine_of(self, resources: VmResources) -> VmOptions:
+        """These options with the deployment's memory, CPUs, kernel parameters, QEMU options
+        and disk size, where its record has them (an older record has only some)."""
+        machine: dict[str, Any] = {}
+        if resources.memory_mib is not None:
+            machine["memory"] = resources.memory_mib
+        if resources.cpus is not None:
+            machine["cpus"] = resources.cpus
+        if resources.kernel_params is not None:  # recorded with the QEMU options and disk
+            machine["kernel_params"] = resources.kernel_params
+            machine["qemu_options"] = resources.qemu_options or ()
+            machine["disk_size"] = resources.disk_size
+        return self.options.replace(**machine)
 
     def info_extras(self, deployment: Deployment) -> InfoExtras:
         """Nodes find their entry by MAC, the shared folder is 9p; the info goes by fw_cfg
@@ -368,15 +342,15 @@ class VmFlavour(Flavour):
         """The run, private and shared folders; the info and host keys as 0600 files; each
         node's disk and QEMU command line (in its ``extra``)."""
         deployment, store = run.deployment, run.store
-        resources = deployment.resources
-        marker = resources["marker"]
+        resources = resources_of(VmResources, deployment)
+        marker = recorded(resources.marker, deployment, "resources.marker")
         if run.added is None:
             run_dir = processes.make_run_dir(marker)
         else:  # the deployment's, made when it started: checked, never made again
             run_dir = _checked_resources(deployment, store)[1] or processes.make_run_dir(marker)
-        secret_dir = Path(resources["secret_dir"])
+        secret_dir = recorded(resources.secret_dir, deployment, "resources.secret_dir")
         secret_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        shared_dir = Path(resources["shared_dir"])
+        shared_dir = recorded(resources.shared_dir, deployment, "resources.shared_dir")
         shared_dir.mkdir(exist_ok=True)
         log_dir = store.log_dir(deployment.name).absolute()
         write_atomic(secret_dir / "info.json", json.dumps(run.info).encode(), mode=0o600)
@@ -385,14 +359,15 @@ class VmFlavour(Flavour):
             write_atomic(secret_dir / f"{node.hostname}.host_key", key, mode=0o600)
             boot = self._artefacts.for_role(node.role)
             delivery = self.delivery(deployment, node, boot)
-            disk = self._disk(store, deployment, node) if self.disk_size else None
+            disk = self._disk(store, deployment, node) if self.options.disk_size else None
+            facts = node_facts_of(VmNodeFacts, deployment, node)
             spec = qemu.QemuNode(
                 hostname=node.hostname,
                 kernel=boot.kernel,
                 initrd=boot.initrd,
-                memory_mib=self.memory_mib,
-                cpus=self.cpus,
-                accel=resources["accel"],
+                memory_mib=self.options.memory_mib,
+                cpus=self.options.cpus,
+                accel=recorded(resources.accel, deployment, "resources.accel"),
                 console_log=log_dir / f"{node.hostname}.console.log",
                 qmp_socket=run_dir / f"{node.hostname}.qmp",
                 switch_dir=run_dir / "switch",
@@ -401,27 +376,24 @@ class VmFlavour(Flavour):
                 marker=marker,
                 shared_dir=shared_dir,
                 shared_tag=SHARED_TAG,
-                forwards=tuple((h, g) for h, g in node.extra.get("forwards", [])),
+                forwards=tuple(facts.forwards or ()),
                 disk=disk,
-                extra=self.qemu_options,
+                extra=self.options.qemu_options,
                 **delivery,
             )
-            node.extra.update(
-                {
-                    "argv": qemu.command_line(self._tool("qemu"), spec),
-                    "console_log": str(spec.console_log),
-                    "qemu_log": str(log_dir / f"{node.hostname}.qemu.log"),
-                    "qmp_socket": str(spec.qmp_socket),
-                }
-            )
+            facts.argv = qemu.command_line(self._tool("qemu"), spec)
+            facts.console_log = spec.console_log
+            facts.qemu_log = log_dir / f"{node.hostname}.qemu.log"
+            facts.qmp_socket = spec.qmp_socket
             if disk is not None:
-                node.extra["disk"] = str(disk)
+                facts.disk = disk
+            node.extra = facts.to_record()
 
     def _disk(self, store: DeploymentStore, deployment: Deployment, node: Node) -> Path:
         disk_dir = store.state_dir(deployment.name).absolute() / "disks"
         disk_dir.mkdir(exist_ok=True)
         disk = disk_dir / f"{node.hostname}.qcow2"
-        qemu.create_disk(self._tool("qemu-img"), disk, self.disk_size or "")
+        qemu.create_disk(self._tool("qemu-img"), disk, self.options.disk_size or "")
         return disk
 
     def delivery(
@@ -429,9 +401,9 @@ class VmFlavour(Flavour):
     ) -> dict[str, Any]:
         """How ``node`` gets its command line, info, host key and store (:class:`QemuNode`
         fields): here the fw_cfg files of the private folder, the host's store over 9p."""
-        secret_dir = Path(deployment.resources["secret_dir"])
+        secret_dir = recorded_secret_dir(deployment)
         return {
-            "append": " ".join([kernel_append(artefacts.cmdline), *self.kernel_params]),
+            "append": " ".join([kernel_append(artefacts.cmdline), *self.options.kernel_params]),
             "info_file": secret_dir / "info.json",
             "host_key_file": secret_dir / f"{node.hostname}.host_key",
             "store_dir": NIX_STORE if NIX_STORE.is_dir() else None,
@@ -440,20 +412,27 @@ class VmFlavour(Flavour):
     def launch(self, run: StartRun, nodes: list[Node]) -> dict[str, str]:
         """The switch (once), then every node's QEMU with its recorded command line."""
         deployment = run.deployment
-        switch = deployment.resources["switch"]
-        if not switch.get("pid"):
-            switch["pid"] = vde.start_switch(
+        resources = resources_of(VmResources, deployment)
+        switch = resources.switch
+        if not switch.pid:
+            switch.pid = vde.start_switch(
                 self._tool("vde_switch"),
-                Path(switch["dir"]),
-                Path(switch["pidfile"]),
+                recorded(switch.dir, deployment, "resources.switch.dir"),
+                recorded(switch.pidfile, deployment, "resources.switch.pidfile"),
                 len(deployment.nodes),
             )
-            switch["pid_start"] = processes.identity(switch["pid"])
-            switch["ports"] = vde.switch_ports(len(deployment.nodes))
+            switch.pid_start = processes.identity(switch.pid)
+            switch.ports = vde.switch_ports(len(deployment.nodes))
+            deployment.resources = resources.to_record()
             run.store.save(deployment)
         for node in nodes:
-            node.pid = _spawn(node.extra["argv"], Path(node.extra["qemu_log"]), fresh=True)
-            node.extra["pid_start"] = processes.identity(node.pid)
+            facts = node_facts_of(VmNodeFacts, deployment, node)
+            argv = _of_node(facts.argv, deployment, node, "argv")
+            node.pid = _spawn(
+                argv, _of_node(facts.qemu_log, deployment, node, "qemu_log"), fresh=True
+            )
+            facts.pid_start = processes.identity(node.pid)
+            node.extra = facts.to_record()
             node.state = NodeState.launching
             run.progress(node.hostname, Stage.LAUNCHED)
         return {}
@@ -463,16 +442,19 @@ class VmFlavour(Flavour):
     ) -> Readiness:
         """Failed if its QEMU exited; booted once the console says so; ready when SSH answers
         with the pinned key."""
-        if _exited(node.pid, deployment.resources.get("marker", "")):
-            last_lines = tail(Path(node.extra["qemu_log"])) or tail(Path(node.extra["console_log"]))
+        facts = node_facts_of(VmNodeFacts, deployment, node)
+        console_log = _of_node(facts.console_log, deployment, node, "console_log")
+        if _exited(node.pid, _marker(deployment)):
+            qemu_log = _of_node(facts.qemu_log, deployment, node, "qemu_log")
+            last_lines = tail(qemu_log) or tail(console_log)
             raise ExternalCommandError(
                 f"QEMU of {node.hostname} exited before the node was ready "
                 f"({_exit_status(node.pid)}):\n"
                 f"{last_lines or '(nothing in its log or on its console)'}",
-                Path(node.extra["qemu_log"]),
+                qemu_log,
             )
         ready_line = f"nxc-ready {node.hostname}".encode()
-        booted = booted or _contains(Path(node.extra["console_log"]), ready_line)
+        booted = booted or _contains(console_log, ready_line)
         # Before the console says sshd runs, a handshake may hang in QEMU's user network
         # (guest NIC not configured yet): retry often. Afterwards give a loaded guest time.
         attempt = SSH_ATTEMPT_READY if booted else SSH_ATTEMPT_BOOTING
@@ -487,12 +469,12 @@ class VmFlavour(Flavour):
 
     def node_details(self, deployment: Deployment, hostname: str) -> str:
         """The last lines of the node's console, and where the whole log is."""
-        console = Path(deployment.node(hostname).extra["console_log"])
+        console = self.console_log(deployment, hostname)
         return f"{tail(console) or '(console log is empty)'}\n(console log: {console})"
 
     def not_ready_hint(self, deployment: Deployment) -> str:
         """Where the consoles are."""
-        folder = Path(deployment.node(deployment.nodes[0].hostname).extra["console_log"]).parent
+        folder = self.console_log(deployment, deployment.nodes[0].hostname).parent
         return f"every node's console log is in {folder}"
 
     # --- stop ----------------------------------------------------------------------------
@@ -504,20 +486,16 @@ class VmFlavour(Flavour):
         Every value used to kill or remove is checked first (:func:`_checked_resources`):
         a record naming anything nxc did not make is refused before anything is touched.
         """
-        resources = deployment.resources or {}
+        switch = resources_of(VmResources, deployment).switch
         marker, run_dir, secret_dir = _checked_resources(deployment, store)
         grace = 0.0 if force else 3.0
         if marker:
-            started = {
-                node.pid: node.extra.get("pid_start") for node in deployment.nodes if node.pid
-            }
+            started = _started(deployment, deployment.nodes)
             # Processes launched just before a SIGKILL of 'nxc start' may not be recorded
             # yet: they carry the marker too.
-            switch = resources.get("switch") or {}
-            switch_pid = switch.get("pid")
-            stray = [p for p in processes.find_marked(marker) if p != switch_pid]
+            stray = [p for p in processes.find_marked(marker) if p != switch.pid]
             processes.terminate([*started, *stray], marker, grace=grace, started=started)
-            switch_started = {switch_pid: switch.get("pid_start")} if switch_pid else {}
+            switch_started = {switch.pid: switch.pid_start} if switch.pid else {}
             pidfile = run_dir / "switch.pid" if run_dir else None
             if pidfile and pidfile.is_file() and pidfile.read_text().strip().isdigit():
                 switch_started.setdefault(int(pidfile.read_text().strip()), None)
@@ -548,7 +526,7 @@ class VmFlavour(Flavour):
                     f"{store.path_for(deployment.name)}: node {node.hostname!r} is not a "
                     "hostname, so nxc touches nothing of it; restore the record"
                 )
-        started = {node.pid: node.extra.get("pid_start") for node in nodes if node.pid}
+        started = _started(deployment, nodes)
         if marker and started:
             processes.terminate(list(started), marker, grace=3.0, started=started)
         disk_dir = store.state_dir(deployment.name).absolute() / "disks"
@@ -567,7 +545,7 @@ class VmFlavour(Flavour):
 
     def probe(self, deployment: Deployment) -> dict[str, LiveState]:
         """Dead if its QEMU is gone, ready if SSH answers with the pinned key, else running."""
-        marker = (deployment.resources or {}).get("marker", "")
+        marker = _marker(deployment)
 
         async def probe(node: Node) -> LiveState:
             if not processes.is_ours(node.pid, marker):
@@ -582,19 +560,19 @@ class VmFlavour(Flavour):
     def start_node(self, deployment: Deployment, store: DeploymentStore, hostname: str) -> None:
         """Relaunch a node whose QEMU is not running, with its recorded command line."""
         node = deployment.node(hostname)
-        marker = deployment.resources.get("marker", "")
-        if processes.is_ours(node.pid, marker):
+        if processes.is_ours(node.pid, _marker(deployment)):
             return
-        argv = node.extra.get("argv")
-        if not argv or deployment.state == DeploymentState.stopped:
+        facts = node_facts_of(VmNodeFacts, deployment, node)
+        if not facts.argv or deployment.state == DeploymentState.stopped:
             raise InputError(
                 f"{hostname} of {deployment.name} cannot be restarted: the deployment is "
                 "stopped; start it again with 'nxc start'"
             )
-        Path(node.extra["qmp_socket"]).unlink(missing_ok=True)
+        _of_node(facts.qmp_socket, deployment, node, "qmp_socket").unlink(missing_ok=True)
         with store.lock(deployment.name):
-            node.pid = _spawn(argv, Path(node.extra["qemu_log"]))
-            node.extra["pid_start"] = processes.identity(node.pid)
+            node.pid = _spawn(facts.argv, _of_node(facts.qemu_log, deployment, node, "qemu_log"))
+            facts.pid_start = processes.identity(node.pid)
+            node.extra = facts.to_record()
             node.state = NodeState.launching
             store.save(deployment)
         missing = self.await_ready(deployment, [node])
@@ -608,11 +586,11 @@ class VmFlavour(Flavour):
         """Power the node off from inside (``poweroff`` over SSH, and an ACPI power button
         press through QMP for guests that listen to it); killed after ``timeout`` seconds."""
         node = deployment.node(hostname)
-        marker = deployment.resources.get("marker", "")
+        marker = _marker(deployment)
         if processes.is_ours(node.pid, marker):
             # A QEMU already exiting may not answer: the wait below settles it either way.
             with contextlib.suppress(ExternalCommandError):
-                qmp_command(Path(node.extra["qmp_socket"]), "system_powerdown")
+                qmp_command(_qmp_socket(deployment, node), "system_powerdown")
             _poweroff_over_ssh(deployment, store, node, timeout=min(timeout, 15.0))
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and processes.is_ours(node.pid, marker):
@@ -623,8 +601,7 @@ class VmFlavour(Flavour):
     def crash_node(self, deployment: Deployment, store: DeploymentStore, hostname: str) -> None:
         """Kill the node's QEMU at once (SIGKILL), like pulling the plug."""
         node = deployment.node(hostname)
-        marker = deployment.resources.get("marker", "")
-        processes.terminate([node.pid] if node.pid else [], marker, grace=0.0)
+        processes.terminate([node.pid] if node.pid else [], _marker(deployment), grace=0.0)
         self._mark(deployment, store, node, NodeState.dead)
 
     def block_node(self, deployment: Deployment, hostname: str) -> None:
@@ -637,13 +614,15 @@ class VmFlavour(Flavour):
 
     def console_log(self, deployment: Deployment, hostname: str) -> Path:
         """The node's serial console log."""
-        return Path(deployment.node(hostname).extra["console_log"])
+        node = deployment.node(hostname)
+        facts = node_facts_of(VmNodeFacts, deployment, node)
+        return _of_node(facts.console_log, deployment, node, "console_log")
 
     def _set_link(self, deployment: Deployment, hostname: str, up: bool) -> None:
         node = deployment.node(hostname)
-        if not processes.is_ours(node.pid, deployment.resources.get("marker", "")):
+        if not processes.is_ours(node.pid, _marker(deployment)):
             raise InputError(f"{hostname} is not running; start it before (un)blocking it")
-        qmp_command(Path(node.extra["qmp_socket"]), "set_link", {"name": qemu.LAN_NETDEV, "up": up})
+        qmp_command(_qmp_socket(deployment, node), "set_link", {"name": qemu.LAN_NETDEV, "up": up})
 
     @staticmethod
     def _mark(deployment: Deployment, store: DeploymentStore, node: Node, state: NodeState) -> None:
@@ -651,6 +630,32 @@ class VmFlavour(Flavour):
             node.state = state
             node.pid = None
             store.save(deployment)
+
+
+def _marker(deployment: Deployment) -> str:
+    """The deployment's recorded marker ('' if none: then no process is ours)."""
+    return resources_of(VmResources, deployment).marker or ""
+
+
+def _of_node(value: T | None, deployment: Deployment, node: Node, key: str) -> T:
+    """``value``, read from ``key`` of ``node``'s extras; :class:`DeploymentRecordError`
+    naming it when the record lacks it."""
+    return recorded(value, deployment, f"nodes[{node.hostname}].extra.{key}")
+
+
+def _qmp_socket(deployment: Deployment, node: Node) -> Path:
+    """The node's recorded QMP socket."""
+    facts = node_facts_of(VmNodeFacts, deployment, node)
+    return _of_node(facts.qmp_socket, deployment, node, "qmp_socket")
+
+
+def _started(deployment: Deployment, nodes: list[Node]) -> dict[int, str | None]:
+    """The recorded pid of each of ``nodes`` that has one, and its identity at launch."""
+    return {
+        node.pid: node_facts_of(VmNodeFacts, deployment, node).pid_start
+        for node in nodes
+        if node.pid
+    }
 
 
 def _checked_resources(
@@ -661,21 +666,21 @@ def _checked_resources(
 
     A record without a marker (stopped before anything ran) gives ``("", None, ...)``.
     """
-    resources = deployment.resources or {}
+    resources = resources_of(VmResources, deployment)
     where = str(store.path_for(deployment.name))
-    marker = resources.get("marker")
+    marker = resources.marker
     run_dir = None
-    if marker is not None or resources.get("run_dir") is not None:
+    if marker is not None or resources.run_dir is not None:
         marker = processes.check_marker(marker, where)
-        if resources.get("run_dir") is not None:
-            run_dir = processes.check_run_dir(resources["run_dir"], marker, where)
-    secret_dir = resources.get("secret_dir")
+        if resources.run_dir is not None:
+            run_dir = processes.check_run_dir(str(resources.run_dir), marker, where)
+    secret_dir = resources.secret_dir
     expected = store.secrets_dir / deployment.name / "nodes"
-    if secret_dir is not None and Path(secret_dir) != expected:
+    if secret_dir is not None and secret_dir != expected:
         raise UnsafeRecordError(
-            f"{where}: resources.secret_dir {secret_dir!r} is not this deployment's private "
-            f"folder ({expected}), so nxc stop touches nothing; restore the record, or remove "
-            "it with 'nxc clean --force' after stopping its processes by hand"
+            f"{where}: resources.secret_dir {str(secret_dir)!r} is not this deployment's "
+            f"private folder ({expected}), so nxc stop touches nothing; restore the record, or "
+            "remove it with 'nxc clean --force' after stopping its processes by hand"
         )
     if secret_dir is not None and (expected.is_symlink() or not expected.is_dir()):
         secret_dir = None  # gone already (or a link planted there: never followed)

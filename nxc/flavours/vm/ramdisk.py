@@ -18,15 +18,17 @@ system's initrd has drivers for.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from nxc.deployment_info import InfoExtras, deployment_root_key, root_key_path
 from nxc.errors import InputError
 from nxc.flavours.base import StartRun
 from nxc.flavours.g5k import kexec
+from nxc.flavours.options import FlavourOptions
 from nxc.flavours.vm import qemu
 from nxc.flavours.vm.flavour import VmArtefacts, VmFlavour
+from nxc.flavours.vm.options import VmRamdiskOptions
+from nxc.flavours.vm.record import recorded_secret_dir
 from nxc.infoserver import (
     arm_host_key,
     host_key_url,
@@ -41,8 +43,6 @@ from nxc.keys import KeyPair, ensure_keypair
 if TYPE_CHECKING:
     from nxc.deployment import Deployment, DeploymentStore, Node
 
-DEFAULT_MEMORY = "2048M"
-"""The store lives in RAM: the initrd's squashfs of every role's system, and the tmpfs root."""
 KEY_DIR = "host_keys"
 """Under the deployment's private folder: the keys armed for the nodes to fetch."""
 TOKEN_FILE = "info.token"
@@ -54,16 +54,13 @@ class VmRamdiskFlavour(VmFlavour):
 
     name: ClassVar[str] = "vm-ramdisk"
 
-    def __init__(self, nic_model: str = "virtio", **options: Any) -> None:
-        """``nic_model``: ``virtio`` or ``e1000e``; other options as :class:`VmFlavour`'s
-        (``memory`` defaults to :data:`DEFAULT_MEMORY`)."""
-        if nic_model not in qemu.NIC_MODELS:
-            raise InputError(
-                f"NIC model '{nic_model}' is unknown; give one of {', '.join(qemu.NIC_MODELS)}"
-            )
-        options.setdefault("memory", DEFAULT_MEMORY)
-        super().__init__(**options)
-        self.nic = qemu.NIC_MODELS[nic_model]
+    options_type: ClassVar[type[FlavourOptions]] = VmRamdiskOptions
+    options: VmRamdiskOptions
+
+    def __init__(self, options: VmRamdiskOptions | None = None) -> None:
+        """``options.nic_model``: ``virtio`` or ``e1000e``; the others as :class:`VmFlavour`'s
+        (``memory`` defaults to :data:`~nxc.flavours.vm.options.RAMDISK_DEFAULT_MEMORY`)."""
+        super().__init__(options)
         self._token = ""
         self._root_key: KeyPair | None = None
 
@@ -75,7 +72,7 @@ class VmRamdiskFlavour(VmFlavour):
     def prepare(self, run: StartRun) -> None:
         """As :class:`VmFlavour`'s, with a new token for each deployment started (nodes added
         keep the deployment's); the info server answers every node's address."""
-        secret_dir = Path(run.deployment.resources["secret_dir"])
+        secret_dir = recorded_secret_dir(run.deployment)
         token_file = secret_dir / TOKEN_FILE
         growing = run.added is not None and token_file.is_file()
         self._token = token_file.read_text().strip() if growing else ""
@@ -89,7 +86,7 @@ class VmRamdiskFlavour(VmFlavour):
     ) -> dict[str, Any]:
         """kexec's command line (info and key by URL), the key armed for this node, the info
         server run by QEMU for this node's connections."""
-        secret_dir = Path(deployment.resources["secret_dir"])
+        secret_dir = recorded_secret_dir(deployment)
         info_file = secret_dir / "info.json"
         key_file = secret_dir / f"{node.hostname}.host_key"
         token_file = secret_dir / TOKEN_FILE
@@ -101,7 +98,7 @@ class VmRamdiskFlavour(VmFlavour):
         if self._root_key is not None:
             root_keys = root_key_dir(secret_dir / KEY_DIR)
             arm_host_key(root_keys, node.hostname, self._root_key.private_openssh)
-        base = " ".join(part for part in (artefacts.cmdline, *self.kernel_params) if part)
+        base = " ".join(part for part in (artefacts.cmdline, *self.options.kernel_params) if part)
         authority = qemu.GUESTFWD_ADDRESS
         line = kexec.node_command_line(
             base,
@@ -121,7 +118,7 @@ class VmRamdiskFlavour(VmFlavour):
             "info_file": None,
             "host_key_file": None,
             "store_dir": None,
-            "nic": self.nic,
+            "nic": self.options.nic,
             "guestfwd": command,
         }
 
