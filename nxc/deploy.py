@@ -120,6 +120,7 @@ def start_deployment(
                     address="",
                     ssh_host="",
                     cluster=node.cluster,
+                    site=node.site,
                 )
                 for node in plan.nodes
             ],

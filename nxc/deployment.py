@@ -131,6 +131,8 @@ class Node:
     """Flavour-specific facts (container id, serial log path...)."""
     cluster: str | None = None
     """The Grid'5000 cluster the node was asked to be on (``-r role=cluster:NAME:N``)."""
+    site: str | None = None
+    """The Grid'5000 site the node was asked to be on (``-r role=site:NAME:N``)."""
     failure: str | None = None
     """Why the node was set aside (see ``Deployment.failed_nodes``); None for a node in use."""
 
@@ -152,7 +154,11 @@ class Node:
             "extra": self.extra,
         } | {
             key: value
-            for key, value in (("cluster", self.cluster), ("failure", self.failure))
+            for key, value in (
+                ("cluster", self.cluster),
+                ("site", self.site),
+                ("failure", self.failure),
+            )
             if value is not None
         }
 
@@ -176,6 +182,7 @@ class Node:
             pid=fields.optional("pid", int),
             extra=extra,
             cluster=fields.optional("cluster", str),
+            site=fields.optional("site", str),
             failure=failure,
         )
 

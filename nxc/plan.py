@@ -23,11 +23,13 @@ PARAMETER_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 @dataclass(frozen=True)
 class PlannedNode:
-    """One node to start: its hostname, the role it runs, and the cluster it must be on."""
+    """One node to start: its hostname, the role it runs, and the cluster and site it must be
+    on (``None``: any cluster; the default frontend's site)."""
 
     hostname: str
     role: str
     cluster: str | None = None
+    site: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,11 @@ class Plan:
     def clusters(self) -> dict[str, str]:
         """The cluster of each role placed on one (role → cluster)."""
         return {node.role: node.cluster for node in self.nodes if node.cluster is not None}
+
+    @property
+    def sites(self) -> dict[str, str]:
+        """The site of each role placed on one (role → site)."""
+        return {node.role: node.site for node in self.nodes if node.site is not None}
 
     def hostnames_of(self, role: str) -> tuple[str, ...]:
         """The hostnames of the nodes running ``role``, in plan order."""
@@ -129,7 +136,7 @@ def plan_nodes(
     chosen = manifest.composition(composition)
     resolved = resolve_quantities(chosen.default_counts(), *quantities, composition=chosen.name)
     nodes = tuple(
-        PlannedNode(hostname=hostname, role=role, cluster=quantity.cluster)
+        PlannedNode(hostname=hostname, role=role, cluster=quantity.cluster, site=quantity.site)
         for role, quantity in resolved.items()
         for hostname in quantity.hostnames
     )
@@ -189,7 +196,9 @@ def plan_added_nodes(
                 "other hostnames, or a count to number them after the existing ones"
             )
         used.update(hostnames)
-        added.extend(PlannedNode(hostname, role, quantity.cluster) for hostname in hostnames)
+        added.extend(
+            PlannedNode(hostname, role, quantity.cluster, quantity.site) for hostname in hostnames
+        )
     if not added:
         raise RolesError(f"no node to add to {chosen.name}: every count given is 0")
     return tuple(added)

@@ -79,7 +79,7 @@ def add_nodes(
         taken = [node.hostname for node in deployment.nodes + deployment.failed_nodes]
         planned = plan_added_nodes(manifest, deployment.composition, taken, *quantities)
         added = [
-            Node(hostname=p.hostname, role=p.role, address="", ssh_host="", cluster=p.cluster)
+            Node(p.hostname, p.role, address="", ssh_host="", cluster=p.cluster, site=p.site)
             for p in planned
         ]
         journal = Journal(store, name)

@@ -11,7 +11,9 @@ A role's value is a count (``node: 3``, ``-r node=3``), a list of hostnames (``n
 ``-r node=foo,bar``), or a mapping with one of the keys ``count`` or ``hostnames``.
 
 On Grid'5000 a role may be placed on one cluster: ``-r osd=cluster:dahu:8`` (``cluster:NAME:``
-before a count or hostnames), or ``osd: {count: 8, cluster: dahu}`` in a roles file.
+before a count or hostnames), or ``osd: {count: 8, cluster: dahu}`` in a roles file; and on one
+site (whose OAR server reserves its hosts): ``-r osd=site:nancy:8``, maybe with a cluster of that
+site after it (``-r osd=site:nancy:cluster:gros:8``), or ``osd: {count: 8, site: nancy}``.
 
 Hostnames follow NixOS-Compose, so its test scripts find their machines by the same names:
 
@@ -49,9 +51,12 @@ _HOSTNAME_RULE = (
 _VALUE_HINT = "give a positive count or a list of hostnames, e.g. 'node: 2' or 'node: [foo, bar]'"
 _OPTION_HINT = "write -r ROLE=COUNT or -r ROLE=HOST1,HOST2, e.g. -r node=2"
 _MAPPING_KEYS = ("count", "hostnames")
-_CLUSTER_PREFIX = "cluster:"
 CLUSTER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 """What a Grid'5000 cluster name looks like (it goes into an OAR resource request)."""
+SITE_RE = CLUSTER_RE
+"""What a Grid'5000 site name looks like (it becomes the SSH destination of its frontend)."""
+_PLACEMENTS = {"site": (SITE_RE, "nancy"), "cluster": (CLUSTER_RE, "dahu")}
+"""Where a role may be placed: each kind's name pattern and an example name."""
 _DUPLICATE_KEY = re.compile(r'found duplicate key "([^"]*)"')
 
 MAX_COUNT = 1_000_000
@@ -68,6 +73,8 @@ class RoleQuantity:
     """Where the request came from, as shown in messages (``-r node=2``, ``nodes.yaml``...)."""
     cluster: str | None = None
     """The Grid'5000 cluster the role's nodes must be on (``None``: any host)."""
+    site: str | None = None
+    """The Grid'5000 site the role's nodes must be on (``None``: the default frontend's)."""
 
     @property
     def count(self) -> int:
@@ -227,64 +234,87 @@ def _quantity_from_value(role: str, value: Any, source: str) -> RoleQuantity:
 
 def _quantity_from_mapping(role: str, value: Mapping[Any, Any], source: str) -> RoleQuantity:
     where = f"{source}: role '{role}'"
-    keys = set(value) - {"cluster"}
+    keys = set(value) - set(_PLACEMENTS)
     if len(keys) != 1 or not keys <= set(_MAPPING_KEYS):
         raise RolesError(
             f"{where}: a mapping needs exactly one key, 'count' or 'hostnames' (and maybe "
-            f"'cluster'), got {sorted(map(str, value))}; e.g. 'node: {{count: 2}}'"
+            f"'site' and 'cluster'), got {sorted(map(str, value))}; e.g. 'node: {{count: 2}}'"
         )
-    cluster = None
-    if "cluster" in value:
-        if not isinstance(value["cluster"], str):
-            raise RolesError(
-                f"{where}: cluster {_describe(value['cluster'])} is not a cluster name; "
-                "write it like 'cluster: dahu'"
-            )
-        cluster = _check_cluster(value["cluster"], where)
+    site = _placement_of(value, "site", where)
+    cluster = _placement_of(value, "cluster", where)
     if "count" in value:
         count = value["count"]
         if isinstance(count, bool) or not isinstance(count, int):
             raise RolesError(f"{where}: count {count!r} is not a whole number; {_VALUE_HINT}")
         hostnames = _count_hostnames(role, count, where, _VALUE_HINT)
-        return RoleQuantity(role, hostnames, source, cluster)
+        return RoleQuantity(role, hostnames, source, cluster, site)
     listed = value["hostnames"]
     if isinstance(listed, str):
         listed = listed.split(",")
     if not isinstance(listed, list):
         raise RolesError(f"{where}: 'hostnames' must be a list, got {_describe(listed)}")
-    return RoleQuantity(role, _listed_hostnames(listed, where), source, cluster)
+    return RoleQuantity(role, _listed_hostnames(listed, where), source, cluster, site)
+
+
+def _placement_of(value: Mapping[Any, Any], kind: str, where: str) -> str | None:
+    """The ``site`` or ``cluster`` of a roles file's mapping, checked (``None`` if absent)."""
+    if kind not in value:
+        return None
+    name = value[kind]
+    if not isinstance(name, str):
+        raise RolesError(
+            f"{where}: {kind} {_describe(name)} is not a {kind} name; "
+            f"write it like '{kind}: {_PLACEMENTS[kind][1]}'"
+        )
+    return _check_placement_name(kind, name, where)
 
 
 def _quantity_from_text(
     role: str, text: str, source: str, hint: str, where: str | None = None
 ) -> RoleQuantity:
     """A count or comma-separated hostnames written as text (``-r`` values, quoted YAML),
-    maybe after ``cluster:NAME:``."""
+    maybe after ``site:NAME:`` and then ``cluster:NAME:``."""
     where = where or source
     text = text.strip()
-    cluster = None
-    if text.startswith(_CLUSTER_PREFIX):
-        name, colon, text = text[len(_CLUSTER_PREFIX) :].partition(":")
-        if not colon or not text.strip():
+    site = cluster = None
+    if text.startswith("site:"):
+        site, text = _take_placement("site", text, role, where)
+    if text.startswith("cluster:"):
+        cluster, text = _take_placement("cluster", text, role, where)
+        if text.startswith("site:"):
             raise RolesError(
-                f"{where}: write the cluster, then the count or hostnames, e.g. "
-                f"'{role}=cluster:dahu:8'"
+                f"{where}: write the site before the cluster, e.g. "
+                f"'{role}=site:nancy:cluster:gros:8'"
             )
-        cluster, text = _check_cluster(name.strip(), where), text.strip()
     if _NUMBER_RE.fullmatch(text):
         try:
             count = int(text)
         except ValueError:
             raise RolesError(f"{where}: count '{text}' is not a whole number; {hint}") from None
-        return RoleQuantity(role, _count_hostnames(role, count, where, hint), source, cluster)
-    return RoleQuantity(role, _listed_hostnames(text.split(","), where), source, cluster)
+        hostnames = _count_hostnames(role, count, where, hint)
+        return RoleQuantity(role, hostnames, source, cluster, site)
+    return RoleQuantity(role, _listed_hostnames(text.split(","), where), source, cluster, site)
 
 
-def _check_cluster(name: str, where: str) -> str:
-    if not CLUSTER_RE.fullmatch(name):
+def _take_placement(kind: str, text: str, role: str, where: str) -> tuple[str, str]:
+    """``(name, rest)`` of ``text`` written ``KIND:NAME:REST`` (``site:nancy:8``), the name
+    checked; refuse nothing after the name in one line."""
+    name, colon, rest = text[len(kind) + 1 :].partition(":")
+    if not colon or not rest.strip():
         raise RolesError(
-            f"{where}: '{name}' is not a cluster name (letters, digits, '-' and '_'); "
-            "give the cluster as Grid'5000 names it, e.g. dahu"
+            f"{where}: write the {kind}, then the count or hostnames, e.g. "
+            f"'{role}={kind}:{_PLACEMENTS[kind][1]}:8'"
+        )
+    return _check_placement_name(kind, name.strip(), where), rest.strip()
+
+
+def _check_placement_name(kind: str, name: str, where: str) -> str:
+    """``name`` if it can be a Grid'5000 ``kind`` (site or cluster) name; else one clear line."""
+    pattern, example = _PLACEMENTS[kind]
+    if not pattern.fullmatch(name):
+        raise RolesError(
+            f"{where}: '{name}' is not a {kind} name (letters, digits, '-' and '_'); "
+            f"give the {kind} as Grid'5000 names it, e.g. {example}"
         )
     return name
 

@@ -19,10 +19,12 @@ from nxc.errors import InputError, ResourceLimitError
 
 @dataclass(frozen=True)
 class NodePlacement:
-    """A node and the cluster it must be on (``None``: any host)."""
+    """A node and the cluster it must be on (``None``: any host), and its site (``None``: the
+    default frontend's; see :mod:`nxc.platforms.sites`)."""
 
     hostname: str
     cluster: str | None
+    site: str | None = None
 
 
 def resource_groups(nodes: Sequence[NodePlacement], extra: str = "") -> str:
@@ -50,8 +52,8 @@ def walltime_only(resources: str) -> str:
     counted = [part for part in parts if not part.startswith("walltime=")]
     if counted:
         raise InputError.naming(
-            f"{{oar_request}} {resources!r}: with roles placed on clusters nxc writes the host "
-            "request itself from the roles; give only the walltime, e.g. walltime=2:00",
+            f"{{oar_request}} {resources!r}: with roles placed on clusters or sites nxc writes the "
+            "host request itself from the roles; give only the walltime, e.g. walltime=2:00",
             "oar_request",
         )
     return ",".join(parts)

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from nxc import manifest
-from nxc.deployment import Deployment, DeploymentStore, Node
+from nxc.deployment import Deployment, DeploymentState, DeploymentStore, Node
 from nxc.errors import InputError, ManifestError, RolesError
+from nxc.flavours.base import Flavour, LiveState
 from nxc.plan import PlannedNode, check_tag, plan_nodes
 from nxc.roles import parse_role_options, read_roles_file
 
@@ -106,6 +107,56 @@ def test_a_cluster_placement_reaches_the_planned_nodes_and_the_record(cluster, t
     assert Deployment.from_dict(record).nodes[0].cluster == "dahu"
     unplaced = Node(hostname="b", role="b", address="", ssh_host="").to_dict()
     assert "cluster" not in unplaced
+
+
+def test_a_site_placement_reaches_the_planned_nodes_and_the_record(cluster):
+    plan = plan_nodes(
+        cluster,
+        None,
+        parse_role_options(["node=site:nancy:cluster:gros:1", "builder=site:lyon:1"]),
+    )
+    assert [(n.hostname, n.site, n.cluster) for n in plan.nodes] == [
+        ("builder1", "lyon", None),
+        ("node1", "nancy", "gros"),
+    ]
+    assert plan.sites == {"builder": "lyon", "node": "nancy"}
+    assert plan.clusters == {"node": "gros"}
+    assert plan_nodes(cluster, None).sites == {}
+    node = Node(hostname="node1", role="node", address="", ssh_host="", site="nancy")
+    record = Deployment(composition="c", flavour="g5k-ramdisk", nodes=[node]).to_dict()
+    assert record["nodes"][0]["site"] == "nancy"
+    assert Deployment.from_dict(record).nodes[0].site == "nancy"
+    assert "site" not in Node(hostname="b", role="b", address="", ssh_host="").to_dict()
+
+
+class RecordReadingFlavour(Flavour):
+    """Starts nothing: reads back the record start_deployment wrote before calling it."""
+
+    name = "vm"
+
+    def __init__(self) -> None:
+        self.recorded: dict[str, str | None] = {}
+
+    def start(self, deployment, manifest, store, progress) -> None:
+        saved = store.load(deployment.name)
+        self.recorded = {node.hostname: node.site for node in saved.nodes}
+
+    def stop(self, deployment, store, force=False) -> None:
+        deployment.state = DeploymentState.stopped
+        store.save(deployment)
+
+    def probe(self, deployment) -> dict[str, LiveState]:
+        return {}
+
+
+def test_start_records_each_planned_node_s_site(cluster, tmp_path):
+    from nxc.deploy import start_deployment
+
+    plan = plan_nodes(cluster, None, parse_role_options(["node=site:nancy:1"]))
+    flavour = RecordReadingFlavour()
+    deployment = start_deployment(DeploymentStore(tmp_path / "deploy"), cluster, plan, flavour)
+    assert flavour.recorded == {"builder": None, "node1": "nancy"}
+    assert [node.site for node in deployment.nodes] == [None, "nancy"]
 
 
 def test_a_flavour_that_cannot_place_refuses_placed_roles_before_anything(cluster, tmp_path):

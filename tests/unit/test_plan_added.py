@@ -57,3 +57,9 @@ def test_nothing_or_an_unknown_role_is_one_clear_error(cluster):
         added(cluster, [], "node=0")
     with pytest.raises(RolesError, match="'gpu'"):
         added(cluster, [], "gpu=1")
+
+
+def test_added_nodes_keep_their_role_s_site_and_cluster(cluster):
+    quantities = parse_role_options(["node=site:lyon:cluster:nova:1"])
+    planned = plan_added_nodes(cluster, "composition", ["node1"], quantities)
+    assert [(n.hostname, n.site, n.cluster) for n in planned] == [("node2", "lyon", "nova")]

@@ -378,3 +378,56 @@ def test_bad_cluster_in_a_roles_file_names_the_line(tmp_path):
     only_cluster = write(tmp_path, "c.yaml", "osd: {cluster: dahu}\n")
     with pytest.raises(RolesError, match="exactly one key, 'count' or 'hostnames'"):
         read_roles_file(only_cluster)
+
+
+def test_a_role_may_be_placed_on_a_site_and_a_cluster_of_it_by_option_or_file(tmp_path):
+    option = parse_role_option("osd=site:nancy:2")
+    assert (option.site, option.cluster, option.hostnames) == ("nancy", None, ("osd1", "osd2"))
+    both = parse_role_option("osd=site:nancy:cluster:gros:1")
+    assert (both.site, both.cluster, both.hostnames) == ("nancy", "gros", ("osd1",))
+    listed = parse_role_option("mon=site:lyon_2:m1,m2")
+    assert (listed.site, listed.hostnames) == ("lyon_2", ("m1", "m2"))
+    assert parse_role_option("osd=cluster:dahu:3").site is None
+    path = write(
+        tmp_path,
+        "r.yaml",
+        "osd: {count: 8, site: nancy, cluster: gros}\nmon: {hostnames: [m], site: lyon}\n",
+    )
+    read = read_roles_file(path)
+    assert (read["osd"].site, read["osd"].cluster, read["osd"].count) == ("nancy", "gros", 8)
+    assert (read["mon"].site, read["mon"].cluster, read["mon"].hostnames) == ("lyon", None, ("m",))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("osd=site:nancy", "write the site, then the count or hostnames, e.g. 'osd=site:nancy:8'"),
+        ("osd=site:nancy: ", "write the site, then the count or hostnames"),
+        ("osd=site:nan.cy:2", "'nan.cy' is not a site name (letters, digits, '-' and '_')"),
+        ("osd=site::2", "'' is not a site name"),
+        ("osd=site:nancy:cluster:gr/os:2", "'gr/os' is not a cluster name"),
+        ("osd=site:nancy:cluster:gros", "write the cluster, then the count or hostnames"),
+        ("osd=cluster:gros:site:nancy:2", "write the site before the cluster"),
+        ("osd=site:nancy:0", "count 0 must be at least 1"),
+    ],
+)
+def test_bad_site_placements_are_one_line(text, expected):
+    with pytest.raises(RolesError, match=re.escape(expected)) as caught:
+        parse_role_option(text)
+    assert "\n" not in str(caught.value)
+
+
+def test_bad_site_in_a_roles_file_names_the_line(tmp_path):
+    path = write(tmp_path, "r.yaml", "node: 1\nosd: {count: 2, site: [nancy]}\n")
+    with pytest.raises(
+        RolesError,
+        match=r"r\.yaml, line 2: role 'osd': site a list is not a site name; write it like "
+        r"'site: nancy'",
+    ):
+        read_roles_file(path)
+    dotted = write(tmp_path, "d.yaml", "osd: {count: 2, site: na.ncy}\n")
+    with pytest.raises(RolesError, match=r"'na\.ncy' is not a site name"):
+        read_roles_file(dotted)
+    only_site = write(tmp_path, "s.yaml", "osd: {site: nancy}\n")
+    with pytest.raises(RolesError, match="exactly one key, 'count' or 'hostnames'"):
+        read_roles_file(only_site)
