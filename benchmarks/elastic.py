@@ -75,10 +75,8 @@ sys.path.insert(0, str(ROOT))
 
 import nxc  # noqa: E402
 from nxc.deployment import DeploymentStore  # noqa: E402
-from nxc.flavours.base import Flavour  # noqa: E402
+from nxc.flavours.base import Flavour, get_flavour  # noqa: E402
 from nxc.flavours.g5k.hosts import HostSource  # noqa: E402
-from nxc.flavours.g5k.ramdisk import KexecFlavour  # noqa: E402
-from nxc.flavours.vm.flavour import VmFlavour  # noqa: E402
 from nxc.platforms.oar import OarRequest  # noqa: E402
 from nxc.resize import Resize, add_nodes  # noqa: E402
 from nxc.roles import parse_role_options  # noqa: E402
@@ -219,7 +217,9 @@ def run_vm(args: argparse.Namespace, work: Path, guest: Artifacts) -> list[Step]
     options: dict[str, Any] = {"accel": "tcg", "memory": args.memory, "timeout": args.timeout}
     env = nxc.start({"manager": 1}, flavour="vm", project=project, **options)
     try:
-        return grow_steps(env.store, env.name, lambda _: VmFlavour(**options), project, args)
+        return grow_steps(
+            env.store, env.name, lambda _: get_flavour("vm", **options), project, args
+        )
     finally:
         env.stop()
 
@@ -254,7 +254,9 @@ def run_kexec(args: argparse.Namespace, work: Path, guest: Artifacts) -> list[St
         }
         env = nxc.start({"manager": 1}, flavour="g5k-ramdisk", project=project, **options)
         try:
-            return grow_steps(env.store, env.name, lambda _: KexecFlavour(**options), project, args)
+            return grow_steps(
+                env.store, env.name, lambda _: get_flavour("g5k-ramdisk", **options), project, args
+            )
         finally:
             env.stop()
 
@@ -309,7 +311,9 @@ def run_kexec_oar(args: argparse.Namespace, work: Path, guest: Artifacts) -> lis
         )
 
         def on_new_job(nodes: int) -> Flavour:
-            return KexecFlavour(hosts=oar_hosts(standin, nodes, args.timeout), **options)
+            return get_flavour(
+                "g5k-ramdisk", hosts=oar_hosts(standin, nodes, args.timeout), **options
+            )
 
         try:
             return grow_steps(env.store, env.name, on_new_job, project, args)

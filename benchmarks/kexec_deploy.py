@@ -4,8 +4,9 @@ Hosts are test-bed VMs (QEMU TCG) on a bridge, booted in their "standard environ
 ``tests/g5k/`` (needs root). For each node count, the hosts are booted afresh (not timed),
 then nxc's ``start_deployment`` runs (push kernel + initrd, kexec, wait for pinned SSH on every
 host at once) and is timed until it returns. Then, on freshly booted hosts again, the same
-flavour code boots the nodes one after the other (push, kexec, wait for node 1, then node 2...),
-as NixOS-Compose does. Both go through a machine file (no OAR).
+flavour works on one host at a time (``max_concurrency=1``: each host's push and kexec after the
+previous one's, as NixOS-Compose pushes one host after the other), then waits for them all.
+Both go through a machine file (no OAR).
 
 On this machine the guests are CPU-bound (TCG, 2 cores): N guests booting at once take longer
 than one, whoever boots them. So the same run also times the hosts' own concurrent boot
@@ -44,18 +45,6 @@ PREFIX = "10.215.1"
 """Host addresses: not the tests' 10.215.0.0/24, so that both can run at once."""
 
 
-class SequentialKexecFlavour(KexecFlavour):
-    """The same flavour, booting one node after the other instead of all at once."""
-
-    def _boot(self, deployment, files, remote, command_lines, progress, oar, job, only=None):
-        failures: dict[str, str] = {}
-        for node in deployment.nodes if only is None else only:
-            failures |= super()._boot(
-                deployment, files, remote, command_lines, progress, oar, job, [node]
-            )
-        return failures
-
-
 def manifest(guest) -> Manifest:
     composition = Composition(
         "composition",
@@ -67,7 +56,7 @@ def manifest(guest) -> Manifest:
 
 
 def timed_deploy(
-    lab: HostLab, guest, count: int, cls: type[KexecFlavour], work: Path
+    lab: HostLab, guest, count: int, concurrency: int, work: Path
 ) -> tuple[float, float, float]:
     """Seconds from start_deployment to its return for ``count`` nodes, hosts freshly booted,
     to the moment the last host got its ``kexec -e`` (pushes and loads done), and of the
@@ -79,11 +68,12 @@ def timed_deploy(
     machine_file.write_text("\n".join(lab.hosts[:count]) + "\n")
     store = DeploymentStore(Path(tempfile.mkdtemp(dir=work)) / "deploy")
     nodes = tuple(PlannedNode(f"node{i}", "node") for i in range(1, count + 1))
-    flavour = cls(
+    flavour = KexecFlavour(
         KexecOptions(
             hosts=HostSource(machine_file=machine_file, check_with_oar=False),
             host_ssh_options=lab.ssh_options(),
             timeout=TIMEOUT,
+            max_concurrency=concurrency,
         )
     )
     launched: list[float] = []
@@ -112,8 +102,8 @@ def main() -> None:
     try:
         lab.open()
         for count in options.nodes:
-            parallel, pushed, bare = timed_deploy(lab, guest, count, KexecFlavour, work)
-            sequential, _, _ = timed_deploy(lab, guest, count, SequentialKexecFlavour, work)
+            parallel, pushed, bare = timed_deploy(lab, guest, count, count, work)
+            sequential, _, _ = timed_deploy(lab, guest, count, 1, work)
             rows.append((count, parallel, pushed, bare, sequential))
             print(f"  {count} node(s): nxc {parallel:.1f} s (all kexec -e at {pushed:.1f} s), "
                   f"bare boot {bare:.1f} s, sequential {sequential:.1f} s",

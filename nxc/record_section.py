@@ -52,6 +52,10 @@ class Section:
 
     section_format: ClassVar[int] = 1
     """The newest format of this section this nxc writes and reads."""
+    reads_every_format: ClassVar[bool] = False
+    """Set on a class reading a few stable keys of sections it does not own (the common part,
+    another deployment's subnet): it reads them whatever the section's format. Not
+    inherited: a subclass owning more keys checks the format again."""
 
     _unknown: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     """Keys of the stored object this class does not declare, written back unchanged."""
@@ -66,7 +70,7 @@ class Section:
         stored_format = data.get(SECTION_FORMAT_KEY, 1)
         if isinstance(stored_format, bool) or not isinstance(stored_format, int):
             raise ValueError(f"'{where}.{SECTION_FORMAT_KEY}' must be an integer")
-        if stored_format > cls.section_format:
+        if stored_format > cls.section_format and not cls.__dict__.get("reads_every_format"):
             raise ValueError(
                 f"'{where}' has format {stored_format}, newer than this nxc reads "
                 f"({cls.section_format}); upgrade nxc"
@@ -99,7 +103,11 @@ class Section:
 
 @dataclass
 class CommonResources(Section):
-    """What every flavour may record and the driver and ``stop`` read without knowing it."""
+    """What every flavour may record and the driver and ``stop`` read without knowing it.
+
+    These keys keep their meaning in every format of every flavour's section."""
+
+    reads_every_format: ClassVar[bool] = True
 
     marker: str | None = None
     """The token on every process nxc started for the deployment (see

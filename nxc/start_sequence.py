@@ -117,10 +117,11 @@ def carry_out(request: StartRequest, reporter: StartReporter) -> StartOutcome:
     if request.dry_run:
         reporter.planned(plan, request.after)
         return StartOutcome(plan.deployment_name)
-    project = project or find_project(request.project_dir)
     if request.repair:
+        project = project or find_project(request.project_dir)
         return _repair(project.deployments, plan.deployment_name, reporter)
     chosen_flavour = _make_flavour(request, plan.flavour, project, reporter)
+    project = project or find_project(request.project_dir)
     if request.add:
         return _add(request, project.deployments, plan, chosen_flavour, reporter)
     return _launch(request, project, built, plan, chosen_flavour, reporter)

@@ -80,12 +80,13 @@ def test_g5k_options_do_not_apply_to_the_vm_flavour(tmp_path, manifest_file):
 
 def test_nfs_server_reaches_the_nodes_kernel_parameter():
     """``--nfs-server`` becomes the server the nodes mount the store from."""
-    from nxc.cli.start import HostOptions, _g5k_options
     from nxc.deployment import Deployment, Node
     from nxc.flavours import get_flavour
     from nxc.flavours.g5k.nfs_store import NfsStoreFlavour
+    from nxc.start_request import HostRequest, StartRequest, flavour_keywords
 
-    options = _g5k_options("g5k-nfs-store", HostOptions(oar_job=3, nfs_server="10.0.0.9"))
+    request = StartRequest(hosts=HostRequest(oar_job=3, nfs_server="10.0.0.9"))
+    options = flavour_keywords(request, "g5k-nfs-store")
     deployment = Deployment("c", "g5k-nfs-store", nodes=[Node("n1", "n", "10.1.0.1", "10.1.0.1")])
     flavour = get_flavour("g5k-nfs-store", **options)
     assert isinstance(flavour, NfsStoreFlavour)

@@ -9,13 +9,13 @@ import pytest
 
 from nxc.cli.flags import FLAGS
 from nxc.errors import InputError, NodeTimeoutError
-from nxc.flavours.g5k.ramdisk import KexecFlavour
-from nxc.flavours.vm.flavour import VmFlavour
+from nxc.flavours import get_flavour
+from nxc.flavours.g5k.options import KexecOptions
 
 
 def test_a_flavour_says_its_option_name_and_the_cli_its_flag():
     with pytest.raises(InputError) as error:
-        VmFlavour(accel="xen")
+        get_flavour("vm", accel="xen")
     assert str(error.value).startswith("accel 'xen' is unknown")
     assert error.value.render(FLAGS).startswith("--accel 'xen' is unknown")
 
@@ -36,7 +36,7 @@ def test_a_plain_error_renders_as_its_text():
 
 def test_every_option_the_library_names_has_a_flag():
     with pytest.raises(InputError) as error:
-        KexecFlavour(retries=-1)
+        KexecOptions(retries=-1)
     assert set(error.value.options) <= set(FLAGS)
 
 

@@ -96,3 +96,11 @@ def test_a_malformed_section_of_a_record_names_the_record_and_the_key() -> None:
     with pytest.raises(DeploymentRecordError, match=r"'nodes\[node1\].extra.socket' must be"):
         node_facts_of(Switch, deployment, node)
     assert node_facts_of(Switch, deployment, Node("n", "r", "a", "h")) == Switch()
+
+
+def test_the_common_part_reads_a_newer_format_of_a_flavours_section() -> None:
+    """The driver and stop read marker and folders of any format; the owner refuses it."""
+    stored = Resources(marker="m", ports=[1]).to_record() | {"section_format": 7}
+    assert CommonResources.from_record(stored).marker == "m"
+    with pytest.raises(ValueError, match="upgrade nxc"):
+        Resources.from_record(stored)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from nxc.record_section import CommonResources, Section
 
@@ -55,6 +55,8 @@ class DockerNodeFacts(Section):
 class SubnetInUse(Section):
     """The one key read from another deployment's ``resources``, of any flavour: the
     ``10.S.0.0/16`` it uses, if it names one (an integer)."""
+
+    reads_every_format: ClassVar[bool] = True
 
     subnet: Any = None
 
