@@ -201,8 +201,9 @@ def _provenance(
     """What the journal keeps of where this deployment came from (docs/journal.md)."""
     from nxc.provenance import collect
 
-    params = getattr(flavour, "kernel_params", ())
-    return collect(store.deploy_dir.parent, deployment, manifest, kernel_params=params)
+    return collect(
+        store.deploy_dir.parent, deployment, manifest, kernel_params=flavour.kernel_params
+    )
 
 
 def _journal_failure(journal: Journal, error: BaseException) -> None:

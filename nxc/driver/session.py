@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from nxc.driver.driver import ScriptOutcome
 from nxc.driver.logger import DriverLogger, LogLevel
-from nxc.errors import InputError, ManifestError, NxcError
+from nxc.errors import DeploymentRecordError, InputError, ManifestError, NxcError
 
 if TYPE_CHECKING:
     from nxc.deployment import Deployment, DeploymentStore
@@ -120,11 +120,14 @@ def run_session(
 
 
 def _console_logs(flavour: Flavour, deployment: Deployment) -> dict[str, Path]:
-    """Each node's console log file, for the flavours that keep one (and can give it now)."""
+    """Each node's console log file, for the flavours that keep one (and can give it now); a
+    record that should name it and does not is an error, not a node without a console."""
     logs = {}
     for node in deployment.nodes:
         try:
             logs[node.hostname] = flavour.console_log(deployment, node.hostname)
+        except DeploymentRecordError:
+            raise
         except NxcError:
             continue
     return logs

@@ -128,6 +128,12 @@ class Flavour(ABC):
     def __init__(self, options: FlavourOptions | None = None) -> None:
         self.options = options if options is not None else self.options_type()
 
+    @property
+    def kernel_params(self) -> tuple[str, ...]:
+        """The extra kernel parameters the nodes boot with, as words (the journal's
+        provenance); none for a flavour without a kernel of its own."""
+        return ()
+
     def check_tools(self) -> None:  # noqa: B027 - flavours without external programs keep it
         """Raise :class:`~nxc.errors.MissingToolError` if an external program is missing."""
 

@@ -48,5 +48,5 @@ def test_a_vm_record_without_console_log_is_a_corrupted_record(tmp_path: Path) -
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert f"{store.path_for(name)}: corrupted record: 'console_log' is missing" in lines[0]
+    assert f"deployment record {name}: 'nodes[node1].extra.console_log' is missing" in lines[0]
     assert "Traceback" not in result.stderr

@@ -36,3 +36,14 @@ def test_an_option_the_flavour_does_not_take_is_named_in_one_line() -> None:
 def test_a_timeout_must_be_positive_seconds(timeout: object) -> None:
     with pytest.raises(InputError, match=r"timeout .* must be a positive number of seconds"):
         FlavourOptions(timeout=timeout)  # type: ignore[arg-type]
+
+
+def test_the_kernel_parameters_a_flavour_boots_with_are_words() -> None:
+    """What the journal's provenance records (``Flavour.kernel_params``)."""
+    from nxc.flavours import get_flavour
+
+    vm = get_flavour("vm", kernel_params=("quiet", "mitigations=off console=ttyS0"))
+    assert vm.kernel_params == ("quiet", "mitigations=off", "console=ttyS0")
+    kexec = get_flavour("g5k-ramdisk", kernel_params=("a=1 b=2",))
+    assert kexec.kernel_params == ("a=1", "b=2")
+    assert get_flavour("docker").kernel_params == ()

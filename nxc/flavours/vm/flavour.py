@@ -612,6 +612,11 @@ class VmFlavour(Flavour):
         """Bring the node's inter-node link back up."""
         self._set_link(deployment, hostname, up=True)
 
+    @property
+    def kernel_params(self) -> tuple[str, ...]:
+        """The extra kernel parameters QEMU appends to the build's command line."""
+        return self.options.kernel_params
+
     def console_log(self, deployment: Deployment, hostname: str) -> Path:
         """The node's serial console log."""
         node = deployment.node(hostname)
