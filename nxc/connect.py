@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 import shlex
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from nxc.errors import InputError, MissingToolError
+from nxc.errors import InputError
+from nxc.programs import find_program
 
 if TYPE_CHECKING:
     import libtmux
@@ -58,8 +58,7 @@ def session_name_for(deployment_name: str) -> str:
 
 def tmux_server(socket_name: str | None = None) -> libtmux.Server:
     """The tmux server to use (the default one, or a named socket as with ``tmux -L``)."""
-    if shutil.which("tmux") is None:
-        raise MissingToolError("tmux", "tmux", "by nxc connect")
+    find_program("tmux", "tmux", "by nxc connect")
     import libtmux
 
     return libtmux.Server(socket_name=socket_name)

@@ -10,14 +10,14 @@ checking is never switched off.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nxc.atomic import write_atomic
-from nxc.errors import InputError, MissingToolError
+from nxc.errors import InputError
+from nxc.programs import find_program
 
 if TYPE_CHECKING:
     from nxc.transport.base import SshEndpoint
@@ -190,9 +190,7 @@ def ssh_argv(
     ``batch`` forbids any prompt (for scripts and benchmarks); ``command`` runs instead of a
     login shell.
     """
-    ssh = shutil.which("ssh")
-    if ssh is None:
-        raise MissingToolError("ssh", "openssh-client", "to open SSH sessions on nodes")
+    ssh = find_program("ssh", "openssh-client", "to open SSH sessions on nodes")
     argv = [ssh, "-i", str(client_key), *pinned_ssh_options(known_hosts), "-o", "LogLevel=ERROR"]
     if batch:
         argv += ["-o", "BatchMode=yes"]

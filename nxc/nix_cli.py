@@ -16,7 +16,6 @@ import grp
 import os
 import re
 import shlex
-import shutil
 import subprocess
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -26,12 +25,12 @@ from typing import Any, TextIO
 
 from nxc.errors import (
     ExternalCommandError,
-    MissingToolError,
     NixpkgsUnreachableError,
     NixTooOldError,
     NxcError,
     ProjectError,
 )
+from nxc.programs import find_program
 
 MINIMUM_VERSION = (2, 4, 0)
 """Nix 2.4 is the first release with ``nix build`` on flakes."""
@@ -138,9 +137,7 @@ class NixCommand:
         offline: bool | None = None,
     ) -> NixCommand:
         """Locate ``nix`` on PATH and check that its version has flakes."""
-        program = shutil.which("nix")
-        if program is None:
-            raise MissingToolError("nix", "nix-bin", "to build compositions")
+        program = find_program("nix", "nix-bin", "to build compositions")
         try:
             output = subprocess.run(
                 [program, "--version"], capture_output=True, text=True, timeout=30, check=True

@@ -58,6 +58,7 @@ from nxc.flavours.g5k.kexec import (
     push_artefacts,
 )
 from nxc.limits import DEFAULT_CONCURRENCY, check_concurrency, ensure_open_files
+from nxc.programs import find_program, optional_program
 
 DEFAULT_ARITY = 2
 """Children per tree node: the frontend sends each file this many times."""
@@ -138,7 +139,7 @@ def broadcast_files(
     hosts = list(hosts)
     notes: list[str] = []
     tree_hosts: list[str] = []
-    taktuk = shutil.which("taktuk")
+    taktuk = optional_program("taktuk")
     if len(hosts) < tree_min_hosts:
         notes.append(f"parallel copy: fewer than {tree_min_hosts} hosts")
     elif taktuk is None:
@@ -239,9 +240,9 @@ def _forwarded_agent(shell: HostShell) -> Iterator[dict[str, str]]:
             "no key to forward to the hosts: name one with -i in the SSH options or run an "
             "ssh-agent holding it"
         )
-    agent_program, add_program = shutil.which("ssh-agent"), shutil.which("ssh-add")
-    if agent_program is None or add_program is None:
-        raise NxcError("ssh-agent and ssh-add are needed to forward the key (openssh-client)")
+    purpose = "to forward the key to the hosts"
+    agent_program = find_program("ssh-agent", "openssh-client", purpose)
+    add_program = find_program("ssh-add", "openssh-client", purpose)
     folder = Path(tempfile.mkdtemp(prefix="nxc-agent-"))
     socket = folder / "agent"
     agent = subprocess.Popen(

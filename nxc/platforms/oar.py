@@ -24,7 +24,6 @@ import os
 import re
 import secrets
 import shlex
-import shutil
 import subprocess
 import time
 from collections.abc import Sequence
@@ -34,11 +33,11 @@ from typing import Any
 from nxc.errors import (
     ExternalCommandError,
     InputError,
-    MissingToolError,
     OarJobError,
     UnsafeRecordError,
 )
 from nxc.platforms.machinefile import Hosts
+from nxc.programs import find_program
 
 ENDED_STATES = frozenset({"Terminated", "Error"})
 """States of a job that will never run again."""
@@ -222,8 +221,7 @@ class Oar:
         self.frontend = frontend or Frontend()
         self.timeout = timeout
         needed = ("ssh", "openssh-client") if self.frontend.host else ("oarsub", "oar-user")
-        if shutil.which(needed[0]) is None:
-            raise MissingToolError(needed[0], needed[1], "to talk to OAR")
+        find_program(*needed, "to talk to OAR")
 
     def reserve(self, request: OarRequest) -> OarJob:
         """Submit ``request``; the returned job is marked as created by nxc.

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import shutil
 import tarfile
 import threading
 import time
@@ -21,8 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from nxc.errors import InputError, MissingToolError, TransportError
+from nxc.errors import InputError, TransportError
 from nxc.fanout import GroupResult, HostResult
+from nxc.programs import find_program
 from nxc.transport.base import Command, OutputCallback, Transport
 from nxc.transport.remote_shell import (
     command_line,
@@ -280,9 +280,7 @@ class DockerTransport(Transport):
 
     def interactive_argv(self, host: str, command: Sequence[str] | None = None) -> list[str]:
         (host,) = self._select([host])
-        docker_cli = shutil.which("docker")
-        if docker_cli is None:
-            raise MissingToolError("docker", "docker.io", "to open a shell in a container")
+        docker_cli = find_program("docker", "docker.io", "to open a shell in a container")
         argv = [docker_cli, "-H", self.engine, "exec", "-it", "-e", f"PATH={EXEC_PATH}"]
         argv.append(self._containers[host])
         if command is None:

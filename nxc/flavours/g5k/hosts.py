@@ -11,7 +11,6 @@ clusters (:mod:`nxc.platforms.placement`) the OAR request is written from the pl
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from nxc.platforms.machinefile import (
 )
 from nxc.platforms.oar import Frontend, Oar, OarJob, OarRequest, job_id_from_environment
 from nxc.platforms.placement import NodePlacement, assign_hosts, resource_groups, walltime_only
+from nxc.programs import has_program
 
 if TYPE_CHECKING:
     from nxc.flavours.g5k.record import OarJobRecord
@@ -135,7 +135,7 @@ def _from_file(source: HostSource) -> Hosts:
     where = f"machine file {path}"
     check = source.check_with_oar
     if check is None:
-        check = source.frontend.host is not None or shutil.which("oarnodes") is not None
+        check = source.frontend.host is not None or has_program("oarnodes")
     if check:
         check_known_hosts(names, Oar(source.frontend).declared_hosts(), where, "OAR (oarnodes)")
     return Hosts(tuple(names), where)

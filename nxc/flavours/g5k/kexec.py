@@ -27,13 +27,13 @@ import contextlib
 import hashlib
 import re
 import shlex
-import shutil
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from nxc.errors import ExternalCommandError, InputError, MissingToolError
+from nxc.errors import ExternalCommandError, InputError
+from nxc.programs import find_program
 
 MAX_CMDLINE = 2048
 """x86 kernel command line size, terminating NUL included."""
@@ -148,10 +148,11 @@ class HostShell:
     @classmethod
     def found(cls, user: str = "root", options: Sequence[str] = ()) -> HostShell:
         """A shell with ``ssh`` looked up on PATH (:class:`MissingToolError` if absent)."""
-        ssh = shutil.which("ssh")
-        if ssh is None:
-            raise MissingToolError("ssh", "openssh-client", "to reach the reserved hosts")
-        return cls(user, tuple(options), ssh)
+        return cls(
+            user,
+            tuple(options),
+            find_program("ssh", "openssh-client", "to reach the reserved hosts"),
+        )
 
     def argv(self, host: str, script: str) -> list[str]:
         """The command line running ``script`` on ``host``."""

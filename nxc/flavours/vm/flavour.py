@@ -53,6 +53,7 @@ from nxc.flavours.vm.record import (
     recorded,
     recorded_secret_dir,
 )
+from nxc.programs import find_program
 from nxc.record_section import node_facts_of, resources_of
 from nxc.roles import is_hostname
 
@@ -204,12 +205,12 @@ class VmFlavour(Flavour):
 
     def check_tools(self) -> None:
         """Find QEMU and vde_switch (and qemu-img when disks are asked for)."""
-        self._tools["qemu"] = qemu.find_program(qemu.QEMU, qemu.QEMU_PACKAGE, "to run VMs")
-        self._tools["vde_switch"] = qemu.find_program(
+        self._tools["qemu"] = find_program(qemu.QEMU, qemu.QEMU_PACKAGE, "to run VMs")
+        self._tools["vde_switch"] = find_program(
             vde.VDE_SWITCH, vde.VDE_PACKAGE, "for the VMs' network"
         )
         if self.options.disk_size:
-            self._tools["qemu-img"] = qemu.find_program(
+            self._tools["qemu-img"] = find_program(
                 qemu.QEMU_IMG, qemu.QEMU_IMG_PACKAGE, "to create the VMs' disks"
             )
 

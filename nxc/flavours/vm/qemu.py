@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import select
-import shutil
 import subprocess
 import time
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nxc.atomic import write_atomic
-from nxc.errors import ExternalCommandError, InputError, MissingToolError
+from nxc.errors import ExternalCommandError, InputError
 
 QEMU = "qemu-system-x86_64"
 QEMU_PACKAGE = "qemu-system-x86"
@@ -60,14 +59,6 @@ def user_qemu_options(options: Sequence[str]) -> tuple[str, ...]:
                 "kernel_params",
             )
     return tuple(options)
-
-
-def find_program(program: str, package: str, purpose: str) -> str:
-    """Absolute path of ``program`` on PATH, or :class:`MissingToolError` naming its package."""
-    path = shutil.which(program)
-    if path is None:
-        raise MissingToolError(program, package, purpose)
-    return path
 
 
 def qemu_version(qemu: str) -> str:
