@@ -17,7 +17,7 @@ import contextlib
 import dataclasses
 import errno
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,7 +55,7 @@ from nxc.record_section import CommonResources, resources_of
 
 if TYPE_CHECKING:
     from nxc.manifest import Manifest
-    from nxc.plan import Plan
+    from nxc.plan import Plan, PlannedNode
 
 FORCE_LOCK_WAIT = 2.0
 MANIFEST_FILE = "manifest.json"
@@ -97,12 +97,7 @@ def start_deployment(
 
     Refuses when a deployment of the same name is still active: stop it first or use a tag.
     """
-    if plan.clusters and not flavour.places_on_clusters:
-        placed = ", ".join(f"{role} on {cluster}" for role, cluster in plan.clusters.items())
-        raise InputError(
-            f"roles placed on a cluster ({placed}) need a Grid'5000 flavour that places them, "
-            f"not {plan.flavour}; drop the 'cluster:' part"
-        )
+    check_placement(plan.nodes, plan.flavour, flavour)
     flavour.check_tools()
     flavour.check_request(manifest, plan.composition, [node.hostname for node in plan.nodes])
     name = plan.deployment_name
@@ -149,6 +144,22 @@ def start_deployment(
                 _undo_start(store, deployment, flavour, error)
             raise
     return deployment
+
+
+def check_placement(nodes: Sequence[PlannedNode], name: str, flavour: Flavour) -> None:
+    """Refuse, before anything is written, roles placed on a cluster or a site by a flavour
+    (``name``) that cannot place them."""
+    for kind, honoured in (
+        ("cluster", flavour.places_on_clusters),
+        ("site", flavour.places_on_sites),
+    ):
+        placed = {node.role: getattr(node, kind) for node in nodes if getattr(node, kind)}
+        if placed and not honoured:
+            where = ", ".join(f"{role} on {place}" for role, place in placed.items())
+            raise InputError(
+                f"roles placed on a {kind} ({where}) need a Grid'5000 flavour that places "
+                f"them, not {name}; drop the '{kind}:' part"
+            )
 
 
 def waits_for_roles(manifest: Manifest, deployment: Deployment) -> bool:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nxc import manifest as manifest_module
-from nxc.deploy import activate_roles, waits_for_roles
+from nxc.deploy import activate_roles, check_placement, waits_for_roles
 from nxc.deployment import Deployment, DeploymentState, DeploymentStore, Node
 from nxc.errors import InputError, JournalError, NxcError
 from nxc.flavours.base import Flavour, ProgressHook, flavour_class, no_progress
@@ -78,6 +78,7 @@ def add_nodes(
         flavour = flavour or flavour_class(deployment.flavour)()
         taken = [node.hostname for node in deployment.nodes + deployment.failed_nodes]
         planned = plan_added_nodes(manifest, deployment.composition, taken, *quantities)
+        check_placement(planned, deployment.flavour, flavour)
         added = [
             Node(p.hostname, p.role, address="", ssh_host="", cluster=p.cluster, site=p.site)
             for p in planned

@@ -368,6 +368,13 @@ def _host_source(chosen: HostRequest, flavour: str) -> object:
             job_types=chosen.oar_types or ("deploy",),
             properties=chosen.oar_properties,
         )
+    source = HostSource(
+        oar_request=request,
+        oar_job=chosen.oar_job,
+        machine_file=chosen.machine_file,
+        wait_for_file=chosen.wait_for_file,
+        frontend=frontend,
+    )
     no_hosts = request is None and chosen.oar_job is None and chosen.machine_file is None
     if no_hosts and job_id_from_environment() is None:
         raise InputError.naming(
@@ -379,13 +386,7 @@ def _host_source(chosen: HostRequest, flavour: str) -> object:
             "oar_job",
             "machine_file",
         )
-    return HostSource(
-        oar_request=request,
-        oar_job=chosen.oar_job,
-        machine_file=chosen.machine_file,
-        wait_for_file=chosen.wait_for_file,
-        frontend=frontend,
-    )
+    return source
 
 
 SSH_OPTIONS_WITH_ARGUMENT = "BbcDEeFIiJLlmOoPpQRSWw"

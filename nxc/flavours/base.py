@@ -120,6 +120,9 @@ class Flavour(ABC):
     the firmware boots the host's own system)."""
     places_on_clusters: ClassVar[bool] = False
     """Whether the flavour honours roles placed on a cluster (``-r osd=cluster:dahu:8``)."""
+    places_on_sites: ClassVar[bool] = False
+    """Whether the flavour honours roles placed on a Grid'5000 site (``-r osd=site:nancy:8``:
+    one OAR job per site)."""
     phase_timer: PhaseTimer = staticmethod(untimed)
     """Times the phases of :meth:`start` (allocate, prepare, boot); the caller may set it."""
     options_type: ClassVar[type[FlavourOptions]] = FlavourOptions

@@ -100,3 +100,23 @@ def test_a_site_with_too_few_hosts_or_none_is_refused_naming_it():
         )
     with pytest.raises(ResourceLimitError, match="no hosts were reserved on site lyon for a"):
         assign_site_hosts({}, nodes, lambda site: {})
+
+
+def test_free_hosts_go_to_added_nodes_of_their_site() -> None:
+    """Nodes added on a deployment's unused hosts get hosts of their own site."""
+    from nxc.errors import ResourceLimitError
+    from nxc.flavours.g5k.hosts import assign_free_hosts
+    from nxc.platforms.machinefile import Hosts
+    from nxc.platforms.oar import Frontend
+    from nxc.platforms.placement import NodePlacement
+
+    free = Hosts(("lyon-1", "nancy-1", "any-1", "nancy-2"), "the unused hosts")
+    sites = {"lyon-1": "lyon", "nancy-1": "nancy", "nancy-2": "nancy"}
+    placements = [NodePlacement("x", None, "nancy"), NodePlacement("y", None, None)]
+    assigned, unused = assign_free_hosts(free, placements, sites, Frontend())
+    assert assigned == ["nancy-1", "any-1"]
+    assert sorted(unused) == ["lyon-1", "nancy-2"]
+    with pytest.raises(ResourceLimitError, match="too few hosts on site lyon"):
+        assign_free_hosts(
+            free, [NodePlacement(f"n{i}", None, "lyon") for i in range(2)], sites, Frontend()
+        )

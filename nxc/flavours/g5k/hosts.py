@@ -5,7 +5,9 @@
 ``on_job`` with a job as soon as it exists so that the caller records it before waiting for it
 (``nxc stop`` after a crash then still deletes a job nxc created). With roles placed on
 clusters (:mod:`nxc.platforms.placement`) the OAR request is written from the placement and
-:func:`assign_hosts_to_nodes` gives each node a host of its cluster.
+:func:`assign_hosts_to_nodes` gives each node a host of its cluster. With roles placed on
+sites (:mod:`nxc.platforms.sites`), :func:`place_nodes` reserves one job per site and gives
+each node a host of its site; :func:`assign_free_hosts` does the same from hosts already held.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nxc.errors import InputError
+from nxc.errors import InputError, ResourceLimitError
 from nxc.platforms.machinefile import (
     Hosts,
     check_known_hosts,
@@ -25,6 +27,14 @@ from nxc.platforms.machinefile import (
 )
 from nxc.platforms.oar import Frontend, Oar, OarJob, OarRequest, job_id_from_environment
 from nxc.platforms.placement import NodePlacement, assign_hosts, resource_groups, walltime_only
+from nxc.platforms.sites import (
+    Site,
+    assign_site_hosts,
+    check_sites_reservable,
+    reserve_sites,
+    site_frontend,
+    site_requests,
+)
 from nxc.programs import has_program
 
 if TYPE_CHECKING:
@@ -148,3 +158,94 @@ def release(job_record: OarJobRecord | None) -> None:
     job = job_record.job()
     if job.created_by_nxc:
         Oar(job.frontend).release(job)
+
+
+@dataclass(frozen=True)
+class PlacedHosts:
+    """Hosts for a list of nodes: each node's, the ones left, and where they came from."""
+
+    assigned: list[str]
+    """Node *i*'s host, in node order."""
+    unused: list[str]
+    source: str
+    """How messages name where the hosts came from."""
+    hosts_of_job: dict[int, list[str]] = field(default_factory=dict)
+    """OAR job id → the hosts it gave (with roles placed on sites, each site's job)."""
+    host_sites: dict[str, str] = field(default_factory=dict)
+    """Host → the site it was reserved on (hosts of the default frontend are absent)."""
+
+
+def place_nodes(
+    source: HostSource, on_job: Callable[[OarJob], None], placements: Sequence[NodePlacement]
+) -> PlacedHosts:
+    """Hosts for the nodes of ``placements`` from ``source``: one job (``+`` groups for
+    clusters) or, when some are placed on sites, one job per site through that site's
+    frontend; ``on_job`` runs for each job as soon as it exists."""
+    if not any(placement.site for placement in placements):
+        hosts = acquire_hosts(source, on_job, placements)
+        frontend = hosts.job.frontend if hosts.job else source.frontend
+        assigned, unused = assign_hosts_to_nodes(hosts, placements, frontend)
+        jobs = {hosts.job.job_id: [*assigned, *unused]} if hosts.job else {}
+        return PlacedHosts(assigned, unused, hosts.source, jobs)
+    check_sites_reservable(placements, source.oar_request)
+    assert source.oar_request is not None  # checked just above
+    by_site = reserve_sites(
+        site_requests(source.oar_request, placements),
+        source.frontend,
+        on_job,
+        source.wait_timeout,
+    )
+
+    def clusters_of(site: Site) -> dict[str, str]:
+        return Oar(site_frontend(site, source.frontend)).host_clusters()
+
+    assigned, unused = assign_site_hosts(by_site, placements, clusters_of)
+    return PlacedHosts(
+        assigned,
+        unused,
+        "; ".join(hosts.source for hosts in by_site.values()),
+        {hosts.job.job_id: list(hosts.names) for hosts in by_site.values() if hosts.job},
+        {host: site for site, hosts in by_site.items() if site for host in hosts.names},
+    )
+
+
+def assign_free_hosts(
+    free: Hosts,
+    placements: Sequence[NodePlacement],
+    host_sites: dict[str, str],
+    frontend: Frontend,
+) -> tuple[list[str], list[str]]:
+    """``(assigned, unused)`` from hosts the deployment already holds: a node placed on a site
+    gets one of that site's (``host_sites``), the others the hosts of no site."""
+    if not any(placement.site for placement in placements) and not host_sites:
+        return assign_hosts_to_nodes(free, placements, frontend)
+    by_site: dict[Site, Hosts] = {}
+    for host in free.names:
+        site = host_sites.get(host)
+        known = by_site.get(site)
+        names = (*known.names, host) if known else (host,)
+        by_site[site] = Hosts(names, free.source)
+    for placement in placements:
+        by_site.setdefault(placement.site, Hosts((), free.source))
+    short = [
+        site
+        for site in by_site
+        if len(by_site[site].names) < sum(1 for p in placements if p.site == site)
+    ]
+    if short:
+        where = ", ".join("hosts of no site" if site is None else f"site {site}" for site in short)
+        raise ResourceLimitError.naming(
+            f"{free.source} have too few hosts on {where} for the new nodes; reserve hosts "
+            "for them with {oar_request} 'walltime=H:MM'",
+            "oar_request",
+        )
+
+    def clusters_of(site: Site) -> dict[str, str]:
+        return Oar(site_frontend(site, frontend)).host_clusters()
+
+    assigned, unused = assign_site_hosts(by_site, placements, clusters_of)
+    wanted = {placement.site for placement in placements}
+    untouched = [
+        host for site, hosts in by_site.items() if site not in wanted for host in hosts.names
+    ]
+    return assigned, [*unused, *untouched]

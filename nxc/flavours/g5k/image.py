@@ -83,6 +83,7 @@ class ImageFlavour(KexecFlavour):
     # a reboot would boot the image again: a removed node's host is powered off instead (the
     # next Kadeploy powers it on: nxc start --add, or the job's end)
     leave_command: ClassVar[str] = POWEROFF_COMMAND
+    places_on_sites: ClassVar[bool] = False  # one Kadeploy run, through one site's frontend
 
     options: ImageOptions
     options_type: ClassVar[type[ImageOptions]] = ImageOptions
@@ -171,7 +172,7 @@ class ImageFlavour(KexecFlavour):
     def launch(self, run: StartRun, nodes: list[Node]) -> dict[str, str]:
         """Kadeploy ``nodes`` in one run (retries inside); hostname → why for those given up."""
         deployment = run.deployment
-        frontend = self._job.frontend if self._job is not None else Frontend()
+        frontend = self._jobs[-1].frontend if self._jobs else Frontend()  # the newest job's
         client_public = Path(f"{self._client_key_path}.pub")
 
         def kadeploy(argv: list[str]) -> KadeployRun:

@@ -49,7 +49,7 @@ from nxc.flavours.base import Flavour, LiveState, Stage, StartRun
 from nxc.flavours.common.readiness import Guard, Readiness, probe_all
 from nxc.flavours.common.sshready import SshAnswer, ssh_answer
 from nxc.flavours.g5k import kexec
-from nxc.flavours.g5k.hosts import acquire_hosts, assign_hosts_to_nodes, release
+from nxc.flavours.g5k.hosts import PlacedHosts, assign_free_hosts, place_nodes, release
 from nxc.flavours.g5k.options import KexecOptions
 from nxc.flavours.g5k.record import (
     AddedJobRecord,
@@ -117,6 +117,7 @@ class KexecFlavour(Flavour):
     boot_method: ClassVar[str] = "kexec"
     guest_reboot_keeps_system: ClassVar[bool] = False
     places_on_clusters: ClassVar[bool] = True
+    places_on_sites: ClassVar[bool] = True
     leave_command: ClassVar[str] = REBOOT_COMMAND
     """What a removed node's host runs to leave the composition (after a kexec, a reboot
     boots the host's own system)."""
@@ -132,8 +133,8 @@ class KexecFlavour(Flavour):
         self._shell: kexec.HostShell | None = None
         self._host_keys: dict[str, bytes] = {}
         self._client_key_path: Path | None = None
-        self._job: OarJob | None = None
-        self._oar: Oar | None = None
+        self._jobs: list[OarJob] = []
+        """The OAR jobs holding the hosts of the nodes being started (none: a machine file)."""
         self._root_key: KeyPair | None = None
         self._role_boot: dict[str, BootFiles] = {}
 
@@ -220,21 +221,24 @@ class KexecFlavour(Flavour):
 
         def record(job: OarJob) -> None:
             jobs.append(job)
-            resources.oar = OarJobRecord.of(job)
+            if resources.oar is None:
+                resources.oar = OarJobRecord.of(job)
+            else:  # another site's job
+                resources.site_jobs = [*(resources.site_jobs or []), AddedJobRecord.of(job)]
             deployment.resources = resources.to_record()
             store.save(deployment)
 
-        placements = [NodePlacement(node.hostname, node.cluster) for node in deployment.nodes]
-        source = self.options.host_source
-        hosts = acquire_hosts(source, record, placements)
-        resources.hosts, resources.unused_hosts = assign_hosts_to_nodes(
-            hosts, placements, source.frontend
-        )
-        resources.host_source = hosts.source
+        placements = _placements(deployment.nodes)
+        placed = place_nodes(self.options.host_source, record, placements)
+        resources.hosts, resources.unused_hosts = placed.assigned, placed.unused
+        resources.host_source = placed.source
+        _note_sites(resources, placed)
+        for site_job in resources.site_jobs or []:
+            site_job.hosts = placed.hosts_of_job.get(site_job.oar_job_id or -1, [])
+            site_job.site = placed.host_sites.get(site_job.hosts[0]) if site_job.hosts else None
         deployment.resources = resources.to_record()
         _place_on_hosts(deployment.nodes, resources.hosts)
-        self._job = jobs[0] if jobs else None
-        self._oar = Oar(self._job.frontend) if self._job else None
+        self._jobs = jobs
         self._client_key_path = store.client_key_path(deployment.name)
 
     def allocate_added(self, run: StartRun) -> None:
@@ -247,11 +251,10 @@ class KexecFlavour(Flavour):
         self._role_boot = self.role_boot_files(run.manifest, deployment.composition)
         self._access = resources.host_access(self._access)
         self._shell = None  # made again with the deployment's SSH settings
-        self._job = resources.oar.job() if resources.oar else None
-        self._oar = Oar(self._job.frontend) if self._job else None
+        self._jobs = [record.job() for record in resources.deployment_jobs()]
         self._client_key_path = run.store.client_key_path(deployment.name)
         added = run.launching
-        placements = [NodePlacement(node.hostname, node.cluster) for node in added]
+        placements = _placements(added)
         source = self.options.host_source
         if source.oar_request is not None:
             assigned = self._hosts_of_new_job(run, resources, placements)
@@ -263,8 +266,10 @@ class KexecFlavour(Flavour):
                     "new node(s); reserve hosts for them with {oar_request} 'nodes=N,walltime=H:MM'",
                     "oar_request",
                 )
-            frontend = self._job.frontend if self._job else source.frontend
-            assigned, resources.unused_hosts = assign_hosts_to_nodes(free, placements, frontend)
+            frontend = resources.oar.job().frontend if resources.oar else source.frontend
+            assigned, resources.unused_hosts = assign_free_hosts(
+                free, placements, resources.host_sites or {}, frontend
+            )
         resources.hosts = [*resources.hosts, *assigned]
         deployment.resources = resources.to_record()
         _place_on_hosts(added, assigned)
@@ -272,28 +277,29 @@ class KexecFlavour(Flavour):
     def _hosts_of_new_job(
         self, run: StartRun, resources: KexecResources, placements: list[NodePlacement]
     ) -> list[str]:
-        """Reserve a new OAR job for the added nodes (recorded in ``added_jobs`` as soon as it
-        is known, with the hosts it gave), wait until it runs, and watch it from then on;
-        its hosts left over join the unused ones (in ``resources``, the deployment's)."""
+        """Reserve new OAR jobs for the added nodes (one, or one per site they are placed on;
+        recorded in ``added_jobs`` as soon as each is known, with the hosts it gave), wait
+        until they run, and watch them from then on; their hosts left over join the unused
+        ones (in ``resources``, the deployment's)."""
         deployment, store = run.deployment, run.store
         started = time.monotonic()
         jobs = resources.added_jobs = resources.added_jobs or []
+        new: list[AddedJobRecord] = []
 
         def record(job: OarJob) -> None:
-            jobs.append(AddedJobRecord.of(job))
+            new.append(AddedJobRecord.of(job))
+            jobs.append(new[-1])
             deployment.resources = resources.to_record()
             store.save(deployment)
+            self._jobs.append(job)
 
-        source = self.options.host_source
-        hosts = acquire_hosts(source, record, placements)
+        placed = place_nodes(self.options.host_source, record, placements)
         run.platform_seconds = time.monotonic() - started
-        frontend = hosts.job.frontend if hosts.job else source.frontend
-        assigned, unused = assign_hosts_to_nodes(hosts, placements, frontend)
-        jobs[-1].hosts = [*assigned, *unused]
-        resources.unused_hosts = [*resources.unused_hosts, *unused]
-        self._job = hosts.job
-        self._oar = Oar(hosts.job.frontend) if hosts.job else None
-        return assigned
+        for job_record in new:
+            job_record.hosts = placed.hosts_of_job.get(job_record.oar_job_id or -1, [])
+        _note_sites(resources, placed)
+        resources.unused_hosts = [*resources.unused_hosts, *placed.unused]
+        return placed.assigned
 
     def base_command_line(self, built: str, deployment: Deployment) -> str:
         """The command line every node shares: the build's, the flavour's own parameters,
@@ -491,12 +497,12 @@ class KexecFlavour(Flavour):
         return failures
 
     def _check_job(self) -> None:
-        if self._oar is not None and self._job is not None:
-            self._oar.ensure_alive(self._job)
+        for job in self._jobs:
+            Oar(job.frontend).ensure_alive(job)
 
     def ready_guard(self, deployment: Deployment) -> Guard | None:
-        """The OAR job holding the hosts must still run."""
-        return self._check_job if self._job is not None else None
+        """The OAR jobs holding the hosts must still run."""
+        return self._check_job if self._jobs else None
 
     async def readiness(
         self, deployment: Deployment, node: Node, booted: bool, remaining: float
@@ -596,7 +602,9 @@ class KexecFlavour(Flavour):
         resources = kexec_resources(deployment)
         if _job_ended(resources.oar):
             return {node.hostname: LiveState.DEAD for node in deployment.nodes}
-        gone = {host for job in resources.added_jobs or [] if _job_ended(job) for host in job.hosts}
+        gone = {
+            host for job in resources.jobs_with_hosts() if _job_ended(job) for host in job.hosts
+        }
         config = resources.ssh_config
 
         async def probe(node: Node) -> LiveState:
@@ -616,6 +624,17 @@ def _place_on_hosts(nodes: list[Node], hosts: list[str]) -> None:
         node.ssh_host, node.ssh_port = host, 22
         node.address = ipv4_of(host)
         node.extra = KexecNodeFacts(host=host).to_record()
+
+
+def _placements(nodes: list[Node]) -> list[NodePlacement]:
+    """Where each node must be: its cluster, its site (``-r role=site:S:cluster:C:N``)."""
+    return [NodePlacement(node.hostname, node.cluster, node.site) for node in nodes]
+
+
+def _note_sites(resources: KexecResources, placed: PlacedHosts) -> None:
+    """Keep the site of each host reserved on one, for nodes added later."""
+    if placed.host_sites:
+        resources.host_sites = {**(resources.host_sites or {}), **placed.host_sites}
 
 
 def _free_hosts_source(resources: KexecResources) -> str:

@@ -48,9 +48,12 @@ class OarJobRecord(Section):
 
 @dataclass
 class AddedJobRecord(OarJobRecord):
-    """An OAR job reserved for nodes added to the running deployment, with the hosts it gave."""
+    """An OAR job with the hosts it gave: reserved for nodes added to the running deployment,
+    or one site's job of a deployment on several sites."""
 
     hosts: list[str] = field(default_factory=list)
+    site: str | None = None
+    """The Grid'5000 site whose OAR server holds the job (None: the default frontend's)."""
 
 
 @dataclass
@@ -78,6 +81,11 @@ class KexecResources(CommonResources):
     """The OAR job the deployment started on (None: hosts from a machine file)."""
     added_jobs: list[AddedJobRecord] | None = None
     """The OAR jobs reserved for nodes added since (absent until the first)."""
+    site_jobs: list[AddedJobRecord] | None = None
+    """With roles placed on several sites: the other sites' jobs (``oar`` is the first
+    site's); absent otherwise."""
+    host_sites: dict[str, str] | None = None
+    """With roles placed on sites: the site of each host reserved on one."""
     hosts: list[str] = field(default_factory=list)
     """The hosts nodes run on, in node order."""
     unused_hosts: list[str] = field(default_factory=list)
@@ -117,8 +125,18 @@ class KexecResources(CommonResources):
         )
 
     def all_jobs(self) -> list[OarJobRecord]:
-        """The jobs added for nodes, then the first one, those recorded."""
-        return [*(self.added_jobs or []), *([self.oar] if self.oar is not None else [])]
+        """The jobs added for nodes, the other sites' jobs, then the first one, those recorded."""
+        first = [self.oar] if self.oar is not None else []
+        return [*(self.added_jobs or []), *(self.site_jobs or []), *first]
+
+    def deployment_jobs(self) -> list[OarJobRecord]:
+        """The jobs the deployment started on (the first site's, then the others')."""
+        first = [self.oar] if self.oar is not None else []
+        return [*first, *(self.site_jobs or [])]
+
+    def jobs_with_hosts(self) -> list[AddedJobRecord]:
+        """The jobs that hold only some of the hosts (added ones, other sites')."""
+        return [*(self.added_jobs or []), *(self.site_jobs or [])]
 
 
 @dataclass
