@@ -12,10 +12,15 @@ A flavour writes the record *before* it launches anything, then updates it as th
         deployment = Deployment(composition, flavour, tag, nodes, manifest=str(path),
                                 state=DeploymentState.starting)
         store.save(deployment)                  # stop can clean up from here on
+        resources = VmResources(marker=marker, run_dir=run_dir)   # a typed section
+        deployment.resources = resources.to_record()
+        store.save(deployment)                  # what stop must undo, before it exists
         pid = launch(...)
-        deployment.resources["pids"] = [pid]
         deployment.node("node1").state = NodeState.launching
         store.save(deployment)
+
+``resources`` and each node's ``extra`` belong to the flavour, which reads and writes them as
+typed sections (:mod:`nxc.record_section`), never by string key.
 
 Records are written atomically (see :mod:`nxc.atomic`), so readers such as ``nxc status``
 never need the lock. The format is versioned by the ``nxc_deployment`` key; see

@@ -41,8 +41,9 @@ _BOOT_ID = "cat /proc/sys/kernel/random/boot_id"
 
 @contextmanager
 def record_keys(deployment: Deployment, store: DeploymentStore) -> Iterator[None]:
-    """Report a key missing from the record (a flavour reading ``node.extra[...]`` of a
-    hand-edited or truncated record) as the corrupted-record error, not a ``KeyError``."""
+    """Report a key missing from a hand-edited or truncated record as the corrupted-record
+    error, not a ``KeyError``, for a flavour that reads it without a section (nxc's own read
+    sections: :mod:`nxc.record_section`, which says which key)."""
     from nxc.deployment import CORRUPT_RECORD_HINT
 
     try:

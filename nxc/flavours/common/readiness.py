@@ -20,6 +20,7 @@ from nxc import limits
 from nxc.deployment import NodeState
 from nxc.errors import NodeTimeoutError
 from nxc.flavours.base import LiveState, ProgressHook, Stage
+from nxc.flavours.common.sshready import SshAnswer, other_key_error, ssh_answer
 
 if TYPE_CHECKING:
     from nxc.deployment import Node
@@ -36,6 +37,18 @@ class Readiness(Enum):
     WAITING = "waiting"
     BOOTED = "booted"  # its system says it is up (console or log line), SSH not checked yet
     READY = "ready"  # SSH answers with the pinned host key
+
+
+async def ssh_readiness(node: Node, booted: bool, timeout: float) -> Readiness:
+    """SSH's part of one look at ``node``: ready when it answers with the pinned host key
+    (within ``timeout`` seconds), else booted if its system said so, else waiting;
+    :class:`~nxc.errors.TransportError` when another key answers."""
+    answer = await ssh_answer(node.ssh_host, node.ssh_port, node.host_key or "", timeout)
+    if answer is SshAnswer.OTHER_KEY:
+        raise other_key_error(node.hostname, node.ssh_host, node.ssh_port)
+    if answer is SshAnswer.PINNED:
+        return Readiness.READY
+    return Readiness.BOOTED if booted else Readiness.WAITING
 
 
 ReadinessCheck = Callable[["Node", bool, float], Awaitable[Readiness]]

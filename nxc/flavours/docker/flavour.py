@@ -39,8 +39,8 @@ from nxc.errors import (
 )
 from nxc.flavours.base import Flavour, LiveState, Stage, StartRun
 from nxc.flavours.common import processes
-from nxc.flavours.common.readiness import Readiness, probe_all
-from nxc.flavours.common.sshready import SshAnswer, other_key_error, ssh_answer
+from nxc.flavours.common.readiness import Readiness, probe_all, ssh_readiness
+from nxc.flavours.common.sshready import SshAnswer, ssh_answer
 from nxc.flavours.docker import containers
 from nxc.flavours.docker.compose_file import drop_services, write_compose_file
 from nxc.flavours.docker.engine import (
@@ -283,14 +283,7 @@ class DockerFlavour(Flavour):
         )
         if not is_local(self._engine(resources_of(DockerResources, deployment))):
             return Readiness.READY if booted else Readiness.WAITING
-        answer = await ssh_answer(
-            node.ssh_host, node.ssh_port, node.host_key or "", min(3.0, remaining)
-        )
-        if answer is SshAnswer.OTHER_KEY:
-            raise other_key_error(node.hostname, node.ssh_host, node.ssh_port)
-        if answer is SshAnswer.PINNED:
-            return Readiness.READY
-        return Readiness.BOOTED if booted else Readiness.WAITING
+        return await ssh_readiness(node, booted, min(3.0, remaining))
 
     def after_ready(self, deployment: Deployment, store: DeploymentStore) -> None:
         """Every container's log copied into the deployment's log folder."""

@@ -40,8 +40,8 @@ from nxc.errors import (
 from nxc.flavours import registry
 from nxc.flavours.base import Flavour, LiveState, Stage, StartRun
 from nxc.flavours.common import processes
-from nxc.flavours.common.readiness import Readiness, probe_all
-from nxc.flavours.common.sshready import SshAnswer, other_key_error, ssh_answer
+from nxc.flavours.common.readiness import Readiness, probe_all, ssh_readiness
+from nxc.flavours.common.sshready import SshAnswer, ssh_answer
 from nxc.flavours.options import FlavourOptions
 from nxc.flavours.vm import qemu, vde
 from nxc.flavours.vm.options import VmOptions
@@ -459,14 +459,7 @@ class VmFlavour(Flavour):
         # Before the console says sshd runs, a handshake may hang in QEMU's user network
         # (guest NIC not configured yet): retry often. Afterwards give a loaded guest time.
         attempt = SSH_ATTEMPT_READY if booted else SSH_ATTEMPT_BOOTING
-        answer = await ssh_answer(
-            node.ssh_host, node.ssh_port, node.host_key or "", timeout=min(attempt, remaining)
-        )
-        if answer is SshAnswer.OTHER_KEY:
-            raise other_key_error(node.hostname, node.ssh_host, node.ssh_port)
-        if answer is SshAnswer.PINNED:
-            return Readiness.READY
-        return Readiness.BOOTED if booted else Readiness.WAITING
+        return await ssh_readiness(node, booted, min(attempt, remaining))
 
     def node_details(self, deployment: Deployment, hostname: str) -> str:
         """The last lines of the node's console, and where the whole log is."""
