@@ -13,6 +13,7 @@ Messages name options by their library names (``{test_script}``...): the CLI sho
 from __future__ import annotations
 
 import math
+import re
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -75,7 +76,8 @@ class HostRequest:
     """Where Grid'5000 hosts come from and how to reach them, as given (None: not given)."""
 
     oar_request: str | None = None
-    oar_job: int | None = None
+    oar_jobs: tuple[str, ...] = ()
+    """``ID`` (the job's hosts) or ``SITE:ID`` (a job of that site, for roles placed there)."""
     oar_types: tuple[str, ...] = ()
     oar_properties: str | None = None
     machine_file: Path | None = None
@@ -91,7 +93,7 @@ class HostRequest:
         """The names of the options given."""
         values = {
             "oar_request": self.oar_request,
-            "oar_job": self.oar_job,
+            "oar_job": self.oar_jobs or None,
             "oar_types": self.oar_types or None,
             "oar_properties": self.oar_properties,
             "machine_file": self.machine_file,
@@ -361,6 +363,7 @@ def _host_source(chosen: HostRequest, flavour: str) -> object:
         raise InputError.naming(f"{{ssh_config}} {chosen.ssh_config}: no such file", "ssh_config")
     config = sshconfig.config_file(chosen.ssh_config)
     frontend = Frontend(host=chosen.site, ssh_options=tuple(sshconfig.openssh_options(config)))
+    job, site_jobs = _oar_jobs(chosen.oar_jobs)
     request = None
     if chosen.oar_request is not None:
         request = OarRequest(
@@ -370,12 +373,13 @@ def _host_source(chosen: HostRequest, flavour: str) -> object:
         )
     source = HostSource(
         oar_request=request,
-        oar_job=chosen.oar_job,
+        oar_job=job,
         machine_file=chosen.machine_file,
         wait_for_file=chosen.wait_for_file,
         frontend=frontend,
+        site_jobs=site_jobs,
     )
-    no_hosts = request is None and chosen.oar_job is None and chosen.machine_file is None
+    no_hosts = request is None and job is None and chosen.machine_file is None and not site_jobs
     if no_hosts and job_id_from_environment() is None:
         raise InputError.naming(
             f"{{flavour}} {flavour}: no hosts given; reserve some with {{oar_request}} "
@@ -387,6 +391,35 @@ def _host_source(chosen: HostRequest, flavour: str) -> object:
             "machine_file",
         )
     return source
+
+
+_SITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+"""A Grid'5000 site name, as ``-r ROLE=site:NAME:N`` accepts it."""
+
+
+def _oar_jobs(values: tuple[str, ...]) -> tuple[int | None, tuple[tuple[str, int], ...]]:
+    """The job of ``ID`` (at most one) and the ``SITE:ID`` jobs (one per site)."""
+    plain: list[int] = []
+    by_site: dict[str, int] = {}
+    for value in values:
+        site, _, number = value.rpartition(":")
+        if not number.isdigit() or (":" in value and not _SITE_NAME.fullmatch(site)):
+            raise InputError.naming(
+                f"{{oar_job}} {value!r} is not a job: give its number, or SITE:NUMBER for a "
+                "site's job, e.g. 1234 or nancy:1234",
+                "oar_job",
+            )
+        if not site:
+            plain.append(int(number))
+        elif site in by_site:
+            raise InputError.naming(f"{{oar_job}}: two jobs for site {site}; give one", "oar_job")
+        else:
+            by_site[site] = int(number)
+    if len(plain) > 1:
+        raise InputError.naming(
+            "{oar_job}: give one job without a site (SITE:ID for the jobs of sites)", "oar_job"
+        )
+    return (plain[0] if plain else None), tuple(by_site.items())
 
 
 SSH_OPTIONS_WITH_ARGUMENT = "BbcDEeFIiJLlmOoPpQRSWw"

@@ -218,9 +218,13 @@ def start(
         ),
     ] = None,
     oar_job: Annotated[
-        int | None,
+        list[str] | None,
         typer.Option(
-            "--oar-job", help="g5k: the hosts of this OAR job (kept on stop).", show_default=False
+            "--oar-job",
+            metavar="ID|SITE:ID",
+            help="g5k: the hosts of this OAR job (kept on stop); SITE:ID for roles placed on "
+            "that site (repeatable, one per site).",
+            show_default=False,
         ),
     ] = None,
     machine_file: Annotated[
@@ -334,7 +338,7 @@ def start(
         vm=VmRequest(accel, memory, cpus, tuple(forward or ()), disk_size, qemu_opts),
         hosts=HostRequest(
             oar_request=oar,
-            oar_job=oar_job,
+            oar_jobs=tuple(oar_job or ()),
             oar_types=tuple(oar_type or ()),
             oar_properties=oar_properties,
             machine_file=machine_file,

@@ -9,8 +9,9 @@ submits them all and waits until every one runs, and :func:`assign_site_hosts` g
 a host of its site (and of its cluster there). Nodes without a site form the group of the
 default frontend, site ``None``.
 
-Only new reservations are possible for now: a job the user holds (``--oar-job``) or a machine
-file is refused with sites (:func:`check_sites_reservable`).
+A site may instead use a job the user holds there (``--oar-job nancy:1234``, never deleted);
+the sites without one need a new reservation (:func:`check_sites_reservable`). A machine file
+holds no sites.
 """
 
 from __future__ import annotations
@@ -36,44 +37,73 @@ class SiteRequest:
     """The OAR job to reserve on one site for the nodes placed there."""
 
     site: Site
-    request: OarRequest
+    request: OarRequest | None
+    """What to reserve (None: the site uses ``job_id``)."""
     placements: tuple[NodePlacement, ...]
     """The site's nodes, in plan order."""
+    job_id: int | None = None
+    """A job the user holds on the site, used instead of a new reservation."""
 
 
 def check_sites_reservable(
-    placements: Sequence[NodePlacement], oar_request: OarRequest | None
+    placements: Sequence[NodePlacement],
+    oar_request: OarRequest | None,
+    site_jobs: Mapping[str, int] | None = None,
 ) -> None:
-    """Refuse, in one line, roles placed on sites without a new reservation to make.
-
-    An existing job (``oar_job``), a machine file or the job nxc runs in hold the hosts of one
-    site only, so placed sites need ``oar_request`` (the walltime of every site's job).
-    """
-    if oar_request is None and any(placement.site for placement in placements):
+    """Refuse, in one line, roles placed on a site that has neither a job of the user's
+    (``site_jobs``, site → job id) nor a new reservation to make (``oar_request``, the
+    walltime of every new site job); and a job given for a site no role is placed on."""
+    jobs = site_jobs or {}
+    placed = {placement.site for placement in placements if placement.site}
+    stray = sorted(set(jobs) - placed)
+    if stray:
         raise InputError.naming(
-            "roles placed on sites need a new reservation per site: give {oar_request} "
-            "'walltime=H:MM'",
+            f"{{oar_job}} names site(s) {', '.join(stray)}, where no role is placed; place "
+            "roles there (-r ROLE=site:SITE:N) or drop those jobs",
+            "oar_job",
+        )
+    if oar_request is None and placed - set(jobs):
+        missing = ", ".join(sorted(placed - set(jobs)))
+        raise InputError.naming(
+            f"roles placed on sites need a new reservation per site ({missing}): give "
+            "{oar_request} 'walltime=H:MM', or a job of yours there with {oar_job} SITE:ID",
             "oar_request",
+            "oar_job",
         )
 
 
-def site_requests(request: OarRequest, placements: Sequence[NodePlacement]) -> list[SiteRequest]:
+def site_requests(
+    request: OarRequest | None,
+    placements: Sequence[NodePlacement],
+    site_jobs: Mapping[str, int] | None = None,
+) -> list[SiteRequest]:
     """One request per site, sites in the order their first node comes in ``placements``.
 
-    Without any node placed (no site, no cluster), the one group of the default frontend asks
-    for exactly ``request``. Otherwise ``request`` gives only the walltime
-    (:func:`~nxc.platforms.placement.walltime_only`) and each site's hosts are written from its
-    nodes; the job name, types, properties and folder are every site's.
+    A site of ``site_jobs`` uses that job. Without any node placed (no site, no cluster), the
+    one group of the default frontend asks for exactly ``request``. Otherwise ``request``
+    gives only the walltime (:func:`~nxc.platforms.placement.walltime_only`) and each other
+    site's hosts are written from its nodes; the job name, types, properties and folder are
+    every site's.
     """
+    jobs = site_jobs or {}
     if not any(placement.site or placement.cluster for placement in placements):
         return [SiteRequest(None, request, tuple(placements))]
-    walltime = walltime_only(request.resources)
-    return [
-        SiteRequest(
-            site, dataclasses.replace(request, resources=resource_groups(nodes, walltime)), nodes
-        )
-        for site, nodes in _by_site(placements).items()
-    ]
+    walltime = walltime_only(request.resources) if request is not None else ""
+    entries = []
+    for site, nodes in _by_site(placements).items():
+        job_id = jobs.get(site) if site is not None else None
+        if job_id is not None:
+            entries.append(SiteRequest(site, None, nodes, job_id))
+        elif request is not None:
+            written = dataclasses.replace(request, resources=resource_groups(nodes, walltime))
+            entries.append(SiteRequest(site, written, nodes))
+        else:
+            raise InputError.naming(
+                f"the nodes of {_describe(site)} need a new reservation: give {{oar_request}} "
+                "'walltime=H:MM'",
+                "oar_request",
+            )
+    return entries
 
 
 def site_frontend(site: Site, default_frontend: Frontend) -> Frontend:
@@ -103,7 +133,7 @@ def reserve_sites(
     oars = {entry.site: Oar(site_frontend(entry.site, default_frontend)) for entry in requests}
     with ThreadPoolExecutor(max_workers=max(1, len(requests))) as pool:
         submitted = {
-            pool.submit(oars[entry.site].reserve, entry.request): entry.site for entry in requests
+            pool.submit(_job_of, oars[entry.site], entry): entry.site for entry in requests
         }
         jobs = _report_jobs(submitted, on_job)
         stop = threading.Event()
@@ -162,6 +192,14 @@ def _indices_by_site(placements: Sequence[NodePlacement]) -> dict[Site, list[int
     for index, placement in enumerate(placements):
         groups.setdefault(placement.site, []).append(index)
     return groups
+
+
+def _job_of(oar: Oar, entry: SiteRequest) -> OarJob:
+    """The site's job: the user's (checked to be running or waiting), else a new one."""
+    if entry.job_id is not None:
+        return oar.existing_job(entry.job_id)
+    assert entry.request is not None  # site_requests gives a request to every site without a job
+    return oar.reserve(entry.request)
 
 
 def _report_jobs(

@@ -64,6 +64,11 @@ def start(tmp_path: Path, *argv: str) -> str:
         (["--oar-job", "3", "--oar-properties", "x"], "shape a new reservation: add --oar"),
         (["--oar", "nodes=1", "--ssh-config", "absent"], "--ssh-config absent: no such file"),
         (["--oar-job", "3", "--nfs-server", "10.0.0.9"], "--nfs-server is for g5k-nfs-store"),
+        (["--oar-job", "nancy:x"], "--oar-job 'nancy:x' is not a job: give its number"),
+        (["--oar-job", "na/ncy:3"], "--oar-job 'na/ncy:3' is not a job"),
+        (["--oar-job", "3", "--oar-job", "4"], "--oar-job: give one job without a site"),
+        (["--oar-job", "lyon:3", "--oar-job", "lyon:4"], "two jobs for site lyon"),
+        (["--oar-job", "lyon:3", "-m", "nodes.txt"], "--oar-job SITE:ID and -m both give hosts"),
     ],
 )
 def test_bad_host_options_are_refused_in_one_line(tmp_path, manifest_file, options, message):
@@ -85,7 +90,7 @@ def test_nfs_server_reaches_the_nodes_kernel_parameter():
     from nxc.flavours.g5k.nfs_store import NfsStoreFlavour
     from nxc.start_request import HostRequest, StartRequest, flavour_keywords
 
-    request = StartRequest(hosts=HostRequest(oar_job=3, nfs_server="10.0.0.9"))
+    request = StartRequest(hosts=HostRequest(oar_jobs=("3",), nfs_server="10.0.0.9"))
     options = flavour_keywords(request, "g5k-nfs-store")
     deployment = Deployment("c", "g5k-nfs-store", nodes=[Node("n1", "n", "10.1.0.1", "10.1.0.1")])
     flavour = get_flavour("g5k-nfs-store", **options)

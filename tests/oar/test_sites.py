@@ -119,3 +119,25 @@ def test_a_site_whose_frontend_does_not_answer_fails_naming_it_once_the_other_is
     finally:
         release_all(jobs)
     assert gone_after_release(oar_standin, requests[0].request.name)
+
+
+def test_a_site_may_use_a_job_of_the_users_while_the_other_gets_a_new_one(oar_standin, two_sites):
+    """``--oar-job lyon:ID``: lyon's nodes go on that job (never nxc's to delete), nancy's on
+    a job nxc reserves."""
+    mine = Oar(site_frontend("lyon", two_sites)).reserve(
+        OarRequest("nodes=1,walltime=0:05:00", job_types=("deploy",), directory="/tmp")
+    )
+    jobs: list[OarJob] = []
+    try:
+        requests = site_requests(request(), NODES, {"lyon": mine.job_id})
+        assert [(entry.site, entry.job_id) for entry in requests] == [
+            ("nancy", None),
+            ("lyon", mine.job_id),
+        ]
+        hosts = reserve_sites(requests, two_sites, jobs.append, wait_timeout=60, poll_interval=0.2)
+        used = {job.frontend.host: job for job in jobs}
+        assert used["lyon"].job_id == mine.job_id and not used["lyon"].created_by_nxc
+        assert used["nancy"].created_by_nxc and used["nancy"].job_id != mine.job_id
+        assert hosts["lyon"].job == used["lyon"]
+    finally:
+        release_all([job for job in jobs if job.created_by_nxc] + [mine])

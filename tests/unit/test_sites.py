@@ -60,9 +60,11 @@ def test_sites_without_a_new_reservation_are_refused_in_one_line():
     with pytest.raises(InputError) as caught:
         check_sites_reservable(placed, None)
     assert str(caught.value) == (
-        "roles placed on sites need a new reservation per site: give oar_request 'walltime=H:MM'"
+        "roles placed on sites need a new reservation per site (lyon): give oar_request "
+        "'walltime=H:MM', or a job of yours there with oar_job SITE:ID"
     )
-    assert caught.value.render({"oar_request": "--oar"}).endswith("give --oar 'walltime=H:MM'")
+    flags = {"oar_request": "--oar", "oar_job": "--oar-job"}
+    assert caught.value.render(flags).endswith("or a job of yours there with --oar-job SITE:ID")
     check_sites_reservable(placed, REQUEST)
     check_sites_reservable([NodePlacement("a", "gros")], None)
 
@@ -120,3 +122,17 @@ def test_free_hosts_go_to_added_nodes_of_their_site() -> None:
         assign_free_hosts(
             free, [NodePlacement(f"n{i}", None, "lyon") for i in range(2)], sites, Frontend()
         )
+
+
+def test_a_site_job_of_the_users_stands_for_a_reservation_there() -> None:
+    placed = [NodePlacement("a", None, "nancy"), NodePlacement("b", None, "lyon")]
+    check_sites_reservable(placed, None, {"nancy": 1, "lyon": 2})
+    with pytest.raises(InputError, match=r"new reservation per site \(lyon\)"):
+        check_sites_reservable(placed, None, {"nancy": 1})
+    with pytest.raises(InputError, match=r"names site\(s\) rennes, where no role is placed"):
+        check_sites_reservable(placed, REQUEST, {"rennes": 3})
+    entries = site_requests(None, placed, {"nancy": 1, "lyon": 2})
+    assert [(e.site, e.request, e.job_id) for e in entries] == [
+        ("nancy", None, 1),
+        ("lyon", None, 2),
+    ]

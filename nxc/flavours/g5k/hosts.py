@@ -60,6 +60,9 @@ class HostSource:
     frontend: Frontend = field(default_factory=Frontend)
     wait_timeout: float = DEFAULT_WAIT
     check_with_oar: bool | None = None
+    site_jobs: tuple[tuple[str, int], ...] = ()
+    """(site, job id) of jobs the user holds on sites roles are placed on (``--oar-job
+    SITE:ID``); the other placed sites get new jobs from ``oar_request``."""
 
     def __post_init__(self) -> None:
         given = [
@@ -74,6 +77,12 @@ class HostSource:
         if len(given) > 1:
             fields = " and ".join("{" + name + "}" for name in given)
             raise InputError.naming(f"{fields} both give hosts; keep only one of them", *given)
+        if self.site_jobs and self.machine_file is not None:
+            raise InputError.naming(
+                "{oar_job} SITE:ID and {machine_file} both give hosts; keep only one of them",
+                "oar_job",
+                "machine_file",
+            )
         if self.wait_for_file and self.machine_file is None:
             raise InputError.naming(
                 "{wait_for_file} waits for a machine file: give the file with {machine_file} FILE",
@@ -181,16 +190,16 @@ def place_nodes(
     """Hosts for the nodes of ``placements`` from ``source``: one job (``+`` groups for
     clusters) or, when some are placed on sites, one job per site through that site's
     frontend; ``on_job`` runs for each job as soon as it exists."""
-    if not any(placement.site for placement in placements):
+    site_jobs = dict(source.site_jobs)
+    if not any(placement.site for placement in placements) and not site_jobs:
         hosts = acquire_hosts(source, on_job, placements)
         frontend = hosts.job.frontend if hosts.job else source.frontend
         assigned, unused = assign_hosts_to_nodes(hosts, placements, frontend)
         jobs = {hosts.job.job_id: [*assigned, *unused]} if hosts.job else {}
         return PlacedHosts(assigned, unused, hosts.source, jobs)
-    check_sites_reservable(placements, source.oar_request)
-    assert source.oar_request is not None  # checked just above
+    check_sites_reservable(placements, source.oar_request, site_jobs)
     by_site = reserve_sites(
-        site_requests(source.oar_request, placements),
+        site_requests(source.oar_request, placements, site_jobs),
         source.frontend,
         on_job,
         source.wait_timeout,
