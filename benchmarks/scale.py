@@ -40,10 +40,11 @@ ChainPut runs ``/bin/nc.traditional``; without it that row says so and is left o
    counts use several bridges.
 
    Not 1,000 hosts by default: every host here is a network namespace with two or three
-   sshd processes on this one machine (2 cores, 24 GiB, shared), about 19 MiB resident per
-   connected host as measured (``host MiB/host``), so 1,000 would want most of the memory and
-   all the key exchanges run on the same 2 cores; ``--run-hosts 64 256 1000`` tries where that
-   fits. On Grid'5000 the hosts' side is on the hosts: only this process's share (``RSS MiB``,
+   sshd processes on this one machine (2 cores, 24 GiB, shared), 11-19 MiB resident per
+   connected host as measured (``host MiB/host``), and all the key exchanges run on the same 2
+   cores; ``--run-hosts 64 1000 --settle 60`` runs it here in about 5 minutes (``--settle``:
+   seconds between the hosts up and the first call, for the start-up traffic of a thousand
+   new interfaces on this kernel's bridges to calm down). On Grid'5000 the hosts' side is on the hosts: only this process's share (``RSS MiB``,
    the ms per host) is the frontend's.
 
 3. **Info server** — ``benchmarks/infoserver_load.py`` as a child process, ``--info-clients``
@@ -67,6 +68,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -240,8 +242,10 @@ def rss_mib(pid: int | str = "self") -> float:
     return 0.0  # a kernel thread or a zombie
 
 
-def run_costs(counts: list[int], repeat: int, workdir: Path) -> list[RunCost]:
-    """``true`` through the SSH transport on the first N hosts, for each N of ``counts``."""
+def run_costs(counts: list[int], repeat: int, workdir: Path, settle: float = 0.0) -> list[RunCost]:
+    """``true`` through the SSH transport on the first N hosts, for each N of ``counts``,
+    ``settle`` seconds after every host listens (the start-up traffic of hundreds of new
+    interfaces on this machine's bridges calms down first)."""
     key = workdir / "id_ed25519"
     public = ensure_client_key(key, "nxc:scale")
     groups: list[NamespaceHosts] = []
@@ -253,6 +257,7 @@ def run_costs(counts: list[int], repeat: int, workdir: Path) -> list[RunCost]:
             groups.append(group)
             hosts += group.up()
             left -= group.count
+        time.sleep(settle)
         costs = []
         for count in counts:
             rss_before = rss_mib()
@@ -311,6 +316,9 @@ def main() -> None:
     parser.add_argument("--run-hosts", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--repeat", type=int, default=5, help="repeated 'true' calls")
     parser.add_argument("--info-clients", type=int, default=1000)
+    parser.add_argument(
+        "--settle", type=float, default=0.0, help="seconds between the hosts up and the first run"
+    )
     args = parser.parse_args()
     counts = sorted(args.hosts)
     if max(counts) > MAX_HOSTS:
@@ -323,7 +331,7 @@ def main() -> None:
         with BroadcastLab(max(counts), Path(folder)) as lab:
             runs = broadcasts(lab, counts, artefact, size, chain)
         shutil.rmtree(Path(folder) / "tmp", ignore_errors=True)
-        costs = run_costs(sorted(args.run_hosts), args.repeat, Path(folder) / "run")
+        costs = run_costs(sorted(args.run_hosts), args.repeat, Path(folder) / "run", args.settle)
     info = info_server(args.info_clients)
 
     print_run_table(costs)

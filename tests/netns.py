@@ -37,6 +37,8 @@ from nxc.keys import generate_keypair, write_private_key
 SUPERNET = ipaddress.ip_network("10.213.0.0/16")
 MAX_HOSTS = 250
 READY_TIMEOUT = 30.0
+READY_PER_HOST = 0.5
+"""Seconds more a group of hosts may take to listen, per host."""
 
 
 def _tool(name: str) -> str:
@@ -237,7 +239,9 @@ class NamespaceHosts:
             self.hosts.append(self._prepare_host(i, namespace, str(address)))
         for host in self.hosts:
             host.start_sshd()
-        deadline = time.monotonic() + READY_TIMEOUT
+        # each sshd starts in a mount namespace of its own: with hundreds of namespaces on the
+        # machine, each start copies a larger mount table, so the wait grows with the count
+        deadline = time.monotonic() + READY_TIMEOUT + READY_PER_HOST * self.count
         for host in self.hosts:
             host.wait_listening(max(0.5, deadline - time.monotonic()))
 
