@@ -286,9 +286,12 @@ def _kernel_keywords(
     kernel of its own (docker), where setup.toml's are ignored."""
     from nxc.setup_options import split_kernel_params
 
-    params = tuple(
-        word for text in request.kernel_params for word in split_kernel_params(text, "-k")
-    )
+    try:
+        params = tuple(
+            word for text in request.kernel_params for word in split_kernel_params(text, "")
+        )
+    except InputError as error:
+        raise InputError.naming(f"{{kernel_params}}{error}", "kernel_params") from None
     if not request.kernel_params:
         params = setup_params
     if not params:

@@ -53,10 +53,12 @@ def split_hosts(hosts: Sequence[str], needed: int, source: str) -> tuple[list[st
     if needed < 0:
         raise ValueError(f"needed must be >= 0, not {needed}")
     if len(hosts) < needed:
-        raise ResourceLimitError(
+        raise ResourceLimitError.naming(
             f"{source} gives {len(hosts)} host(s) but the deployment plans {needed} node(s); "
-            f"reserve at least {needed} hosts (e.g. --oar 'nodes={needed}') or plan fewer "
-            "nodes with -r"
+            f"reserve at least {needed} hosts (e.g. {{oar_request}} 'nodes={needed}') or plan "
+            "fewer nodes with {roles}",
+            "oar_request",
+            "roles",
         )
     return list(hosts[:needed]), list(hosts[needed:])
 

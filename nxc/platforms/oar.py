@@ -128,9 +128,10 @@ class OarRequest:
                 "the job itself"
             )
         if not self.resources.strip() or "\n" in self.resources or "\r" in self.resources:
-            raise InputError(
-                f"--oar {self.resources!r} is not an OAR resource request; "
-                "write it like 'nodes=4,walltime=1:00'"
+            raise InputError.naming(
+                f"{{oar_request}} {self.resources!r} is not an OAR resource request; "
+                "write it like 'nodes=4,walltime=1:00'",
+                "oar_request",
             )
         if self.walltime is not None and not WALLTIME.match(self.walltime):
             raise InputError(

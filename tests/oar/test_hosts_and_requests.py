@@ -7,6 +7,7 @@ import shlex
 
 import pytest
 
+from nxc.cli.flags import FLAGS
 from nxc.errors import InputError, MachineFileError, ResourceLimitError
 from nxc.platforms import (
     Frontend,
@@ -56,8 +57,11 @@ def test_split_assigns_in_order_and_lists_extra_hosts_as_unused():
 
 def test_fewer_hosts_than_nodes_is_refused_naming_the_source():
     hosts = Hosts(("h1", "h2"), "machine file /tmp/m")
-    with pytest.raises(ResourceLimitError, match=r"machine file /tmp/m gives 2 host\(s\).*3 node"):
+    with pytest.raises(
+        ResourceLimitError, match=r"machine file /tmp/m gives 2 host\(s\).*3 node"
+    ) as e:
         hosts.split(3)
+    assert e.value.render(FLAGS).endswith("(e.g. --oar 'nodes=3') or plan fewer nodes with -r")
 
 
 def test_explicit_assignment_refuses_duplicate_and_unknown_hosts():

@@ -102,7 +102,7 @@ def test_qemu_opts_flag_refused_for_docker(project):
         ({"MEM": "lots"}, [], "MEM='lots' (the alias of --memory): --memory 'lots' is not a size"),
         ({"QEMU_OPTS": "-smbios 'type=1"}, [], 'QEMU_OPTS "-smbios \'type=1": No closing quot'),
         ({"QEMU_OPTS": "-append x"}, [], "QEMU option '-append' would override what nxc sets"),
-        ({}, ["-k", 'a="b'], "-k 'a=\"b': a double quote is not closed"),
+        ({}, ["-k", 'a="b'], "-k/--kernel-params 'a=\"b': a double quote is not closed"),
         ({}, ["-k", "nxc.host_key=x"], "nxc.* parameters are nxc's own"),
         ({}, ["-s", "big"], "-s big: the project has no setup.toml"),
     ],
