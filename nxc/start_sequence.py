@@ -242,6 +242,8 @@ def _launch(
             interrupt.add_note(_what_start_left(store, name))
             raise
         reporter.ready(deployment, request.after)
+        if request.after is AfterStart.FOREGROUND:
+            return _hold(store, deployment, reporter)
         return _after_start(request, project, deployment, script, reporter)
     except KeyboardInterrupt as interrupt:
         if stops_after and _started_here(store, name):
@@ -262,9 +264,9 @@ def _after_start(
     script: TestScript | None,
     reporter: StartReporter,
 ) -> StartOutcome:
-    """Run the test script, open the REPL or hold, as asked; the script's waits for a node
-    last the request's ``timeout`` (the driver's default otherwise)."""
-    from nxc.deploy import hold_in_foreground, stop_deployment
+    """Run the test script or open the REPL, as asked; the script's waits for a node last the
+    request's ``timeout`` (the driver's default otherwise)."""
+    from nxc.deploy import stop_deployment
     from nxc.driver.session import DEFAULT_BOOT_TIMEOUT, run_session
 
     store = project.deployments
@@ -296,11 +298,20 @@ def _after_start(
             verbose=request.verbose,
         )
         reporter.kept(deployment.name)
-    elif request.after is AfterStart.FOREGROUND:
+    return StartOutcome(deployment.name)
+
+
+def _hold(store: DeploymentStore, deployment: Deployment, reporter: StartReporter) -> StartOutcome:
+    """In the foreground until Ctrl-C (from the moment the nodes are ready: a Ctrl-C before
+    the hold began stops them the same way) or every node is dead; then stopped."""
+    from nxc.deploy import hold_in_foreground, stop_deployment
+
+    with suppress(KeyboardInterrupt):
         reporter.holding()
-        with suppress(KeyboardInterrupt):
-            hold_in_foreground(store, deployment)
-        reporter.stopped(deployment.name)
+        hold_in_foreground(store, deployment)
+    if _started_here(store, deployment.name):
+        stop_deployment(store, deployment.name)
+    reporter.stopped(deployment.name)
     return StartOutcome(deployment.name)
 
 

@@ -7,6 +7,11 @@ server presenting another key is a hard error: something else answers on that po
 from __future__ import annotations
 
 import asyncio
+
+# asyncssh builds its options in the event loop's default executor, whose module asyncio
+# imports on first use: imported here, a Ctrl-C during the first probe cannot land in the
+# middle of that import, where Python prints a traceback of its own.
+import concurrent.futures.thread  # noqa: F401
 from enum import Enum
 
 from nxc.errors import TransportError
